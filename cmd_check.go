@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"mhrun/formation"
+)
+
+// CheckCmd validates the project's files and prints the formation it would run.
+type CheckCmd struct {
+	ProjectFlags
+	JSON bool `help:"Print the formation as JSON."`
+}
+
+// Run loads everything, reports every problem found, or prints the formation.
+func (c *CheckCmd) Run(app *App) error {
+	f, err := c.load(nil)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return printCheckJSON(app.Stdout, f)
+	}
+	return printCheck(app.Stdout, f)
+}
+
+// checkView is the JSON shape of `mhrun check --json`.
+type checkView struct {
+	Dir        string        `json:"dir"`
+	Procfile   string        `json:"procfile"`
+	PolicyFile string        `json:"policy_file"`
+	EnvFiles   []string      `json:"env_files"`
+	BasePort   int           `json:"base_port"`
+	Processes  []processView `json:"processes"`
+}
+
+type processView struct {
+	Name      string            `json:"name"`
+	Command   string            `json:"command"`
+	Scale     int               `json:"scale"`
+	Instances []instanceView    `json:"instances"`
+	Policy    map[string]string `json:"policy"`
+}
+
+type instanceView struct {
+	Name string `json:"name"`
+	Port int    `json:"port"`
+}
+
+func printCheckJSON(w io.Writer, f *formation.Formation) error {
+	v := checkView{Dir: f.Dir, Procfile: f.Procfile, PolicyFile: f.PolicyFile, EnvFiles: f.EnvFiles, BasePort: f.BasePort, Processes: []processView{}}
+	for _, p := range f.Processes {
+		pv := processView{Name: p.Name, Command: p.Command, Scale: p.Scale, Instances: []instanceView{}, Policy: map[string]string{}}
+		for n := 1; n <= p.Scale; n++ {
+			pv.Instances = append(pv.Instances, instanceView{Name: p.Instance(n), Port: p.Port(f.BasePort, n)})
+		}
+		for _, kv := range p.Policy.Fields() {
+			pv.Policy[kv.Key] = kv.Value
+		}
+		v.Processes = append(v.Processes, pv)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printCheck(w io.Writer, f *formation.Formation) error {
+	env := "none"
+	if len(f.EnvFiles) > 0 {
+		env = strings.Join(f.EnvFiles, ", ")
+	}
+	fmt.Fprintf(w, "valid: %d processes from %s, policy %s, env %s, base port %d\n\n",
+		len(f.Processes), f.Procfile, f.PolicyFile, env, f.BasePort)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROCESS\tINSTANCES\tPORTS\tCOMMAND")
+	for _, p := range f.Processes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, instances(p), ports(f, p), p.Command)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\neffective policy (defaults applied):")
+	tw = tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	for _, p := range f.Processes {
+		var items []string
+		for _, kv := range p.Policy.Fields() {
+			if kv.Value != "" {
+				items = append(items, kv.Key+"="+quote(kv.Value))
+			}
+		}
+		fmt.Fprintf(tw, "%s:\t%s\n", p.Name, strings.Join(items, " "))
+	}
+	return tw.Flush()
+}
+
+func instances(p *formation.Process) string {
+	switch p.Scale {
+	case 0:
+		return "none (scale 0)"
+	case 1:
+		return p.Instance(1)
+	}
+	return p.Instance(1) + ".." + p.Instance(p.Scale)
+}
+
+func ports(f *formation.Formation, p *formation.Process) string {
+	switch p.Scale {
+	case 0:
+		return "-"
+	case 1:
+		return fmt.Sprint(p.Port(f.BasePort, 1))
+	}
+	return fmt.Sprintf("%d-%d", p.Port(f.BasePort, 1), p.Port(f.BasePort, p.Scale))
+}
+
+func quote(v string) string {
+	if strings.ContainsAny(v, " \t\"") {
+		return fmt.Sprintf("%q", v)
+	}
+	return v
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"mhrun/runner"
+)
+
+// StartCmd runs the formation in the foreground.
+type StartCmd struct {
+	ProjectFlags
+	Names      []string `arg:"" optional:"" name:"name" help:"Run only these processes (default: all)."`
+	Timestamps bool     `help:"Prefix every line with the time."`
+	Color      string   `enum:"auto,always,never" default:"auto" help:"Colour prefixes: auto, always or never (auto: only on a terminal without NO_COLOR)."`
+}
+
+// Run starts every instance and supervises them until the formation stops.
+func (c *StartCmd) Run(app *App) error {
+	f, err := c.load(c.Names)
+	if err != nil {
+		return err
+	}
+	socket := os.Getenv("MHRUN_SOCKET")
+	if socket == "" {
+		socket = runner.SocketPath(f.Dir)
+	}
+	lock, stale, err := runner.AcquireLock(socket)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGWINCH)
+	defer signal.Stop(sigs)
+
+	out := app.Stdout
+	tty := isTerminal(out)
+	color := c.Color == "always" || (c.Color == "auto" && tty && os.Getenv("NO_COLOR") == "")
+	opts := runner.Options{
+		Stdout:     out,
+		Color:      color,
+		Timestamps: c.Timestamps,
+		Socket:     socket,
+		Signals:    sigs,
+		Subreaper:  true,
+	}
+	if tty {
+		fd := int(out.(*os.File).Fd())
+		opts.TermSize = func() (int, int, bool) {
+			w, h, err := term.GetSize(fd)
+			return w, h, err == nil
+		}
+	}
+	if stale {
+		app.Stderr.Write([]byte("mhrun: removed a stale control socket left by a runner that was killed\n"))
+	}
+	code, err := runner.Run(app.Ctx, f, opts)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

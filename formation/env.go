@@ -1,0 +1,148 @@
+package formation
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/joho/godotenv"
+)
+
+// EnvError is a problem in an env file at one line. Error() is "FILE:LINE: MSG".
+type EnvError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *EnvError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+}
+
+// envName is what godotenv accepts as a variable name, less its oddities.
+var envName = regexp.MustCompile(`^(export[ \t]+)?[A-Za-z_][A-Za-z0-9_.]*[ \t]*[=:]`)
+
+// ReadEnvFiles reads env files in order, later files winning, with godotenv's
+// syntax (KEY=value, export, quotes, ${VAR} expansion, # comments).
+// A file in optional that does not exist is skipped (the default .env);
+// any other file must exist. Every problem found is returned, each as an
+// *EnvError naming file:line.
+func ReadEnvFiles(optional []string, required []string) (map[string]string, error) {
+	vars := map[string]string{}
+	var errs []error
+	read := func(path string, mustExist bool) {
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) && !mustExist {
+			return
+		}
+		if err != nil {
+			errs = append(errs, &EnvError{File: path, Msg: fmt.Sprintf("cannot read env file: %v (pass an existing, readable file to -e)", unwrapPath(err))})
+			return
+		}
+		m, err := parseEnv(data, path)
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		for k, v := range m {
+			vars[k] = v
+		}
+	}
+	for _, p := range optional {
+		read(p, false)
+	}
+	for _, p := range required {
+		read(p, true)
+	}
+	return vars, errors.Join(errs...)
+}
+
+// unwrapPath drops the "open PATH:" part of a *fs.PathError, since the
+// message already names the file.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// parseEnv checks the line shape itself, so that mistakes get a line number
+// (godotenv's own errors have none, and it silently joins a line without "="
+// to the next), then lets godotenv read the values.
+func parseEnv(data []byte, file string) (map[string]string, error) {
+	var errs []error
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), len(data)+1)
+	line := 0
+	quote := byte(0) // inside a multi-line quoted value
+	quoteLine := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimRight(sc.Text(), "\r")
+		if quote != 0 {
+			if closesQuote(text, quote) {
+				quote = 0
+			}
+			continue
+		}
+		trimmed := strings.TrimSpace(text)
+		if trimmed == "" || trimmed[0] == '#' {
+			continue
+		}
+		if line == 1 {
+			trimmed = strings.TrimPrefix(trimmed, "\uFEFF")
+		}
+		m := envName.FindString(trimmed)
+		if m == "" {
+			errs = append(errs, &EnvError{File: file, Line: line, Msg: fmt.Sprintf("not a variable line: %q (want KEY=value)", shorten(trimmed))})
+			continue
+		}
+		value := strings.TrimLeft(trimmed[len(m):], " \t")
+		if value != "" && (value[0] == '"' || value[0] == '\'') {
+			if !closesQuote(value[1:], value[0]) {
+				quote, quoteLine = value[0], line
+			}
+		}
+	}
+	if quote != 0 {
+		errs = append(errs, &EnvError{File: file, Line: quoteLine, Msg: fmt.Sprintf("unterminated %c-quoted value (close it with %c)", quote, quote)})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	m, err := godotenv.UnmarshalBytes(data)
+	if err != nil {
+		return nil, &EnvError{File: file, Msg: err.Error()}
+	}
+	return m, nil
+}
+
+// closesQuote reports whether s holds an unescaped closing quote q.
+func closesQuote(s string, q byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && q == '"' {
+			i++
+			continue
+		}
+		if s[i] == q {
+			return true
+		}
+	}
+	return false
+}
+
+func shorten(s string) string {
+	if len(s) > 60 {
+		return s[:57] + "..."
+	}
+	return s
+}

@@ -1,0 +1,367 @@
+// Package formation resolves a project's Procfile, policy and env files into
+// the formation mhrun runs: processes, their instances and their environment.
+package formation
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"mhrun/policy"
+	"mhrun/procfile"
+)
+
+// DefaultBasePort is foreman's base port when neither -p nor PORT is set.
+const DefaultBasePort = 5000
+
+// Options say where the project is and how to run it; zero values are the defaults.
+type Options struct {
+	Dir         string   // project dir; "" = current dir
+	Procfile    string   // "" = Procfile in Dir
+	Policy      string   // "" = Procfile.policy beside the Procfile
+	EnvFiles    []string // -e files, read after Dir/.env
+	Scale       []string // -m values: "web=2,worker=1" (repeatable)
+	Only        []string // run only these processes ("" = all)
+	BasePort    int      // -p; 0 = from env files, environment, else 5000
+	EnvOverride bool     // env files win over the real environment
+	Environ     []string // the real environment; nil = os.Environ()
+	CPUs        int      // for scale=max; 0 = runtime.NumCPU()
+}
+
+// Formation is a resolved, validated formation.
+type Formation struct {
+	Dir        string            `json:"dir"`
+	Procfile   string            `json:"procfile"`
+	PolicyFile string            `json:"policy_file"`
+	EnvFiles   []string          `json:"env_files"`
+	BasePort   int               `json:"base_port"`
+	FileEnv    map[string]string `json:"-"`
+	Environ    []string          `json:"-"`
+	Override   bool              `json:"-"`
+	Processes  []*Process        `json:"processes"`
+}
+
+// Process is one Procfile entry with its effective policy.
+type Process struct {
+	Name    string        `json:"name"`
+	Command string        `json:"command"`
+	Index   int           `json:"-"` // position in the Procfile, for PORT and colour
+	Scale   int           `json:"scale"`
+	Policy  policy.Policy `json:"-"`
+}
+
+// Instance names instance n (1-based) of a process: "web.2".
+func (p *Process) Instance(n int) string { return p.Name + "." + strconv.Itoa(n) }
+
+// Port is the $PORT of instance n (1-based) given the formation's base port:
+// foreman's base + 100·index + (n−1), or the policy's port= + (n−1).
+func (p *Process) Port(base, n int) int {
+	return InstancePort(base, p.Index, n, p.Policy.Port)
+}
+
+// InstancePort is foreman's port assignment: fixed+(n-1) when the policy
+// sets port=, else base + 100·procIndex + (n−1).
+func InstancePort(base, procIndex, n, fixed int) int {
+	if fixed > 0 {
+		return fixed + n - 1
+	}
+	return base + 100*procIndex + n - 1
+}
+
+// Load reads and validates everything; the error holds every problem found,
+// one per line, each naming file:line where there is one.
+func Load(o Options) (*Formation, error) {
+	dir := o.Dir
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("project dir %s: %w", dir, err)
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("project dir %s is not a directory (pass an existing dir to -d)", dir)
+	}
+	f := &Formation{Dir: abs, Environ: o.Environ, Override: o.EnvOverride}
+	if f.Environ == nil {
+		f.Environ = os.Environ()
+	}
+	f.Procfile = inDir(abs, o.Procfile, "Procfile")
+	f.PolicyFile = o.Policy
+	if f.PolicyFile == "" {
+		f.PolicyFile = f.Procfile + ".policy"
+	} else {
+		f.PolicyFile = inDir(abs, f.PolicyFile, "")
+	}
+
+	var errs []error
+	entries, perr := procfile.ParseFile(display(abs, f.Procfile))
+	if perr != nil {
+		errs = append(errs, perr)
+	}
+	pf, polErr := policy.ParseFile(display(abs, f.PolicyFile))
+	if polErr != nil {
+		errs = append(errs, polErr)
+	}
+
+	f.EnvFiles = []string{}
+	var required []string
+	for _, e := range o.EnvFiles {
+		p := display(abs, inDir(abs, e, ""))
+		required = append(required, p)
+		f.EnvFiles = append(f.EnvFiles, p)
+	}
+	dotenv := display(abs, filepath.Join(abs, ".env"))
+	if _, err := os.Stat(filepath.Join(abs, ".env")); err == nil {
+		f.EnvFiles = append([]string{dotenv}, f.EnvFiles...)
+	}
+	f.FileEnv, err = ReadEnvFiles([]string{dotenv}, required)
+	if err != nil {
+		errs = append(errs, err)
+	}
+
+	if perr == nil && polErr == nil {
+		names := make([]string, len(entries))
+		for i, e := range entries {
+			names[i] = e.Name
+		}
+		pols, err := pf.Resolve(names)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			cpus := o.CPUs
+			if cpus == 0 {
+				cpus = runtime.NumCPU()
+			}
+			for i, e := range entries {
+				p := pols[e.Name]
+				f.Processes = append(f.Processes, &Process{Name: e.Name, Command: e.Command, Index: i, Policy: p, Scale: p.Instances(cpus)})
+			}
+			if err := f.applyScale(o.Scale, cpus); err != nil {
+				errs = append(errs, err)
+			}
+			if err := f.selectOnly(o.Only); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+
+	f.BasePort = o.BasePort
+	if f.BasePort == 0 {
+		f.BasePort, err = basePort(f.FileEnv, f.Environ)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, f.checkPorts())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// inDir resolves p against dir; "" gives def in dir.
+func inDir(dir, p, def string) string {
+	if p == "" {
+		p = def
+	}
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// display shortens a path under the working dir for messages ("Procfile:3").
+func display(dir, p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return p
+}
+
+// ParseScale reads -m values ("web=2,worker=1", repeatable) into a map.
+func ParseScale(values []string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			name, n, ok := strings.Cut(item, "=")
+			if !ok || name == "" {
+				return nil, fmt.Errorf("scale %q: want NAME=N, e.g. web=2", item)
+			}
+			k, err := policy.ParseScale(n)
+			if err != nil {
+				return nil, fmt.Errorf("scale %s: %w", item, err)
+			}
+			out[name] = k
+		}
+	}
+	return out, nil
+}
+
+func (f *Formation) applyScale(values []string, cpus int) error {
+	scales, err := ParseScale(values)
+	if err != nil {
+		return err
+	}
+	names := f.Names()
+	keys := make([]string, 0, len(scales))
+	for k := range scales {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, name := range keys {
+		p := f.Process(name)
+		if p == nil {
+			errs = append(errs, unknown("scale", name, names))
+			continue
+		}
+		n := scales[name]
+		if n == policy.ScaleMax {
+			n = cpus
+		}
+		if err := policy.CheckScale(name, p.Policy, n); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.Scale = n
+	}
+	return errors.Join(errs...)
+}
+
+func (f *Formation) selectOnly(only []string) error {
+	if len(only) == 0 {
+		return nil
+	}
+	names := f.Names()
+	keep := map[string]bool{}
+	var errs []error
+	for _, n := range only {
+		if f.Process(n) == nil {
+			errs = append(errs, unknown("process", n, names))
+		}
+		keep[n] = true
+	}
+	var ps []*Process
+	for _, p := range f.Processes {
+		if keep[p.Name] {
+			ps = append(ps, p)
+		}
+	}
+	f.Processes = ps
+	return errors.Join(errs...)
+}
+
+func unknown(what, name string, names []string) error {
+	msg := fmt.Sprintf("%s: unknown process %q", what, name)
+	if s := policy.Suggest(name, names); s != "" {
+		return fmt.Errorf("%s (did you mean %q?)", msg, s)
+	}
+	return fmt.Errorf("%s (the Procfile has %s)", msg, strings.Join(names, ", "))
+}
+
+// basePort is foreman's: PORT from the env files, else from the environment, else 5000.
+func basePort(fileEnv map[string]string, environ []string) (int, error) {
+	if v, ok := fileEnv["PORT"]; ok {
+		return parsePort("PORT in env file", v)
+	}
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "PORT="); ok {
+			return parsePort("PORT in the environment", v)
+		}
+	}
+	return DefaultBasePort, nil
+}
+
+func parsePort(where, v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("%s is %q: want a port number 1..65535", where, v)
+	}
+	return n, nil
+}
+
+func (f *Formation) checkPorts() error {
+	for _, p := range f.Processes {
+		if p.Scale == 0 {
+			continue
+		}
+		if last := p.Port(f.BasePort, p.Scale); last > 65535 {
+			return fmt.Errorf("%s would get PORT %d, past 65535 (lower the base port with -p or set port= in the policy)", p.Instance(p.Scale), last)
+		}
+	}
+	return nil
+}
+
+// Names lists the processes in Procfile order.
+func (f *Formation) Names() []string {
+	out := make([]string, len(f.Processes))
+	for i, p := range f.Processes {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// Process finds a process by name, or nil.
+func (f *Formation) Process(name string) *Process {
+	for _, p := range f.Processes {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Env is the environment of instance n of p, as "KEY=value" strings: the
+// real environment, the env files (which win only with --env-override, or
+// for variables the environment lacks), then PORT, PS and MHRUN_SOCKET.
+func (f *Formation) Env(p *Process, n int, socket string) []string {
+	m := make(map[string]string, len(f.Environ)+len(f.FileEnv)+3)
+	order := make([]string, 0, len(f.Environ)+len(f.FileEnv)+3)
+	set := func(k, v string, override bool) {
+		if _, ok := m[k]; !ok {
+			order = append(order, k)
+		} else if !override {
+			return
+		}
+		m[k] = v
+	}
+	for _, kv := range f.Environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			set(k, v, true)
+		}
+	}
+	fileKeys := make([]string, 0, len(f.FileEnv))
+	for k := range f.FileEnv {
+		fileKeys = append(fileKeys, k)
+	}
+	sort.Strings(fileKeys)
+	for _, k := range fileKeys {
+		set(k, f.FileEnv[k], f.Override)
+	}
+	set("PORT", strconv.Itoa(p.Port(f.BasePort, n)), true)
+	set("PS", p.Instance(n), true)
+	if socket != "" {
+		set("MHRUN_SOCKET", socket, true)
+	}
+	out := make([]string, len(order))
+	for i, k := range order {
+		out[i] = k + "=" + m[k]
+	}
+	return out
+}

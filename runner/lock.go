@@ -1,0 +1,80 @@
+package runner
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// maxSocketPath is the longest unix socket path that works everywhere
+// (sun_path is 108 bytes on Linux, 104 on macOS, including the NUL).
+const maxSocketPath = 100
+
+// SocketPath is the control socket of the project in dir: dir/.mhrun.sock,
+// or, when that path is too long for a unix socket, a name hashed from dir
+// under the runtime dir ($XDG_RUNTIME_DIR, else the temp dir).
+func SocketPath(dir string) string {
+	p := filepath.Join(dir, ".mhrun.sock")
+	if len(p) <= maxSocketPath {
+		return p
+	}
+	sum := sha256.Sum256([]byte(dir))
+	base := os.Getenv("XDG_RUNTIME_DIR")
+	if base == "" {
+		base = filepath.Join(os.TempDir(), "mhrun-"+strconv.Itoa(os.Getuid()))
+	}
+	return filepath.Join(base, "mhrun-"+hex.EncodeToString(sum[:8])+".sock")
+}
+
+// Lock is the lock one runner holds on its project, beside the socket.
+type Lock struct {
+	f      *os.File
+	path   string
+	socket string
+}
+
+// AcquireLock takes the runner lock of the formation whose control socket
+// is socket. While another runner holds it, it says so and who; the lock is
+// an flock, so a runner that was killed leaves none behind, and its stale
+// socket file is removed here (stale reports whether there was one).
+func AcquireLock(socket string) (l *Lock, stale bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(socket), 0o700); err != nil {
+		return nil, false, fmt.Errorf("create dir for the control socket: %w", err)
+	}
+	path := socket + ".lock"
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, fmt.Errorf("open runner lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			who := "another mhrun"
+			if pid := strings.TrimSpace(string(b)); pid != "" {
+				who += " (pid " + pid + ")"
+			}
+			return nil, false, fmt.Errorf("%s is already running this formation (lock %s): stop it first, or use -d for another project", who, path)
+		}
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	if _, err := os.Lstat(socket); err == nil {
+		stale = true
+		os.Remove(socket)
+	}
+	return &Lock{f: f, path: path, socket: socket}, stale, nil
+}
+
+// Release removes the lock file and frees the lock.
+func (l *Lock) Release() {
+	os.Remove(l.path)
+	l.f.Close()
+}

@@ -1,0 +1,531 @@
+package runner
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The merged output of a formation follows these rules:
+//
+//   - Every line is written as [TIME ]NAME | TEXT\n: TIME is "15:04:05 " (local
+//     time when the line is written) with Timestamps, NAME is padded to
+//     NameWidth, and with Color the name and bar are wrapped in one colour per
+//     palette index, the runner's own events ("mhrun") in bold.
+//   - Exactly one goroutine, the writer, writes to the destination, and only
+//     whole lines, so lines of different instances never mix.
+//   - One trailing "\r" per line is removed (the pty turns "\n" into "\r\n");
+//     a "\r" inside a line is kept. Without Color, the children's escape
+//     sequences are removed (StripANSI).
+//   - A partial line is held until its end arrives; when nothing arrives on its
+//     stream for Pause it is written as a line of its own. Flush writes it at
+//     once. A timer runs only while some stream holds a partial line.
+//   - Stream.Write never waits for the destination. Each stream queues at most
+//     BufferSize bytes of complete lines (one longer line is still kept whole);
+//     past that, lines are dropped and counted until the writer takes the
+//     queue, and a line "[mhrun: N lines dropped, output too slow]" then takes
+//     their place. Events are bounded the same way on their own stream.
+//   - A partial line longer than maxPartial (at least 16 MiB) is written in
+//     pieces; shorter lines are never cut.
+//   - Order: an instance's lines keep their order; everything written or
+//     flushed before an Event is output before it, everything after it after.
+//
+// Throughput: Write appends whole lines to the stream's queue under a short
+// lock and wakes the writer with a non-blocking send; the writer swaps whole
+// queues out (two buffers per stream) and formats them into one large buffer
+// written in big writes.
+
+const (
+	defaultBufferSize = 1 << 20
+	defaultPause      = 100 * time.Millisecond
+	minMaxPartial     = 16 << 20
+	writeChunk        = 128 << 10 // the writer writes once its buffer holds this much
+	eventName         = "mhrun"
+)
+
+// palette holds the colours of the process prefixes (SGR parameters), in the
+// order foreman uses them: cyan, yellow, green, magenta, red, blue, then
+// bright cyan and bright yellow.
+var palette = []string{"36", "33", "32", "35", "31", "34", "96", "93"}
+
+const eventStyle = "1" // bold
+
+// OutputOptions configure the merged output.
+type OutputOptions struct {
+	Color      bool          // colour prefixes; when false, prefixes are plain and children's ANSI escape sequences are stripped
+	Timestamps bool          // prefix "15:04:05 " (local time) before the name
+	NameWidth  int           // width the names are padded to (the longest instance name, at least len("mhrun"))
+	BufferSize int           // max bytes queued per stream before lines are dropped; 0 = default 1 MiB
+	Pause      time.Duration // partial line flush pause; 0 = default 100ms
+}
+
+// Output merges the output of many streams into whole, prefixed lines on one
+// writer. It is safe for concurrent use.
+type Output struct {
+	w          io.Writer
+	opts       OutputOptions
+	max        int // BufferSize
+	maxPartial int
+	pause      time.Duration
+
+	wake   chan struct{} // 1-buffered: work is waiting for the writer
+	quit   chan struct{} // closed by Close
+	wg     sync.WaitGroup
+	closed atomic.Bool
+	once   sync.Once
+
+	mu      sync.Mutex // held around stream lists and segments; before any Stream.mu
+	streams []*Stream  // listed streams, the event stream first
+	segs    []segment  // queues taken out of order by Event, then the events themselves
+
+	events *Stream
+
+	// Owned by the writer goroutine.
+	buf   []byte
+	batch []segment
+	tsSec int64
+	ts    []byte
+	err   error // first write error; read by Close after the writer exits
+}
+
+// segment is a run of complete lines of one stream.
+type segment struct {
+	s    *Stream
+	data []byte
+}
+
+// Stream is the writer of one instance's output into an Output. Write and
+// Flush may be called from one goroutine while others use other streams.
+type Stream struct {
+	o      *Output
+	prefix []byte // padded name, bar and colour; immutable
+
+	mu        sync.Mutex
+	queue     []byte    // complete lines waiting for the writer
+	partial   []byte    // the line begun and not yet ended
+	partialAt time.Time // when partial last grew
+	used      int       // bytes counted against BufferSize: queue plus segments
+	big       bool      // a line longer than BufferSize is queued
+	dropped   int       // lines dropped since the writer last took the queue
+	eof       bool      // Flush was called and no Write since
+	listed    bool      // in o.streams; changed with o.mu and mu held
+
+	spare []byte // owned by the writer: the queue buffer to swap in next
+}
+
+// NewOutput starts the writer goroutine of a merged output to w. Close stops it.
+func NewOutput(w io.Writer, opts OutputOptions) *Output {
+	o := &Output{
+		w:     w,
+		opts:  opts,
+		max:   opts.BufferSize,
+		pause: opts.Pause,
+		wake:  make(chan struct{}, 1),
+		quit:  make(chan struct{}),
+		tsSec: -1,
+	}
+	if o.max <= 0 {
+		o.max = defaultBufferSize
+	}
+	if o.pause <= 0 {
+		o.pause = defaultPause
+	}
+	o.maxPartial = max(minMaxPartial, o.max)
+	o.events = o.newStream(eventName, eventStyle)
+	o.events.listed = true
+	o.streams = append(o.streams, o.events)
+	o.wg.Add(1)
+	go o.run()
+	return o
+}
+
+// Stream returns the writer for one instance; color is a palette index (the
+// process's index in the Procfile), the same for all instances of a process.
+// Create one per run of an instance and call Flush when its pty reaches end of
+// file: an idle stream after Flush costs the writer nothing.
+func (o *Output) Stream(name string, color int) *Stream {
+	if color < 0 {
+		color = -color
+	}
+	s := o.newStream(name, palette[color%len(palette)])
+	o.mu.Lock()
+	s.listed = true
+	o.streams = append(o.streams, s)
+	o.mu.Unlock()
+	return s
+}
+
+func (o *Output) newStream(name, sgr string) *Stream {
+	p := make([]byte, 0, len(name)+o.opts.NameWidth+16)
+	if o.opts.Color {
+		p = append(p, "\x1b["...)
+		p = append(p, sgr...)
+		p = append(p, 'm')
+	}
+	p = append(p, name...)
+	for i := len(name); i < o.opts.NameWidth; i++ {
+		p = append(p, ' ')
+	}
+	p = append(p, " |"...)
+	if o.opts.Color {
+		p = append(p, "\x1b[0m"...)
+	}
+	p = append(p, ' ')
+	return &Stream{o: o, prefix: p}
+}
+
+// Write queues the complete lines of p and holds a trailing partial line. It
+// never waits for the output's writer: past BufferSize, whole lines are
+// dropped and counted. It always returns len(p), nil.
+func (s *Stream) Write(p []byte) (int, error) {
+	n := len(p)
+	if n == 0 || s.o.closed.Load() {
+		return n, nil
+	}
+	s.mu.Lock()
+	if s.eof {
+		s.mu.Unlock()
+		s.o.relist(s)
+		s.mu.Lock()
+	}
+	wake := true
+	i := bytes.LastIndexByte(p, '\n')
+	if i < 0 {
+		wake = len(s.partial) == 0 // the writer arms its timer
+		s.partial = append(s.partial, p...)
+		s.partialAt = time.Now()
+		if len(s.partial) >= s.o.maxPartial {
+			s.flushPartial()
+			wake = true
+		}
+	} else {
+		lines, rest := p[:i+1], p[i+1:]
+		if len(s.partial) > 0 {
+			j := bytes.IndexByte(lines, '\n') + 1
+			s.partial = append(s.partial, lines[:j]...)
+			s.enqueue(s.partial)
+			s.resetPartial()
+			lines = lines[j:]
+		}
+		if len(lines) > 0 {
+			s.enqueue(lines)
+		}
+		if len(rest) > 0 {
+			s.partial = append(s.partial, rest...)
+			s.partialAt = time.Now()
+		}
+	}
+	s.mu.Unlock()
+	if wake {
+		s.o.signal()
+	}
+	return n, nil
+}
+
+// Flush queues the held partial line at once, so that it is output before
+// anything queued later (an Event in particular) and before Close returns.
+// Call it when the instance's pty reached end of file.
+func (s *Stream) Flush() {
+	s.mu.Lock()
+	s.eof = true
+	had := len(s.partial) > 0
+	if had {
+		s.flushPartial()
+	}
+	s.mu.Unlock()
+	if had {
+		s.o.signal()
+	}
+}
+
+// flushPartial queues the partial line as a line. s.mu is held.
+func (s *Stream) flushPartial() {
+	s.partial = append(s.partial, '\n')
+	s.enqueue(s.partial)
+	s.resetPartial()
+}
+
+func (s *Stream) resetPartial() {
+	if cap(s.partial) > 64<<10 {
+		s.partial = nil // do not keep a long line's buffer
+		return
+	}
+	s.partial = s.partial[:0]
+}
+
+// enqueue appends complete lines to the queue, or drops and counts those that
+// do not fit. Once a line is dropped, every line is until the writer takes the
+// queue, so the marker stands where the lines were. s.mu is held.
+func (s *Stream) enqueue(lines []byte) {
+	for s.dropped == 0 && len(lines) > 0 {
+		room := s.o.max - s.used
+		if len(lines) <= room {
+			s.queue = append(s.queue, lines...)
+			s.used += len(lines)
+			return
+		}
+		if room > 0 {
+			if n := bytes.LastIndexByte(lines[:room], '\n') + 1; n > 0 {
+				s.queue = append(s.queue, lines[:n]...)
+				s.used += n
+				lines = lines[n:]
+				continue
+			}
+		}
+		// The next line does not fit. One line longer than the whole buffer
+		// is kept anyway, not counted, so that long lines are never lost
+		// while the writer keeps up.
+		n := bytes.IndexByte(lines, '\n') + 1
+		if n <= s.o.max || s.big {
+			break
+		}
+		s.queue = append(s.queue, lines[:n]...)
+		s.big = true
+		lines = lines[n:]
+	}
+	s.dropped += bytes.Count(lines, []byte{'\n'})
+}
+
+// relist puts a stream idle since Flush back in the writer's list.
+func (o *Output) relist(s *Stream) {
+	o.mu.Lock()
+	s.mu.Lock()
+	s.eof = false
+	if !s.listed {
+		s.listed = true
+		o.streams = append(o.streams, s)
+	}
+	s.mu.Unlock()
+	o.mu.Unlock()
+}
+
+func (o *Output) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Event writes one line of mhrun's own under the name "mhrun", after
+// everything the streams have queued so far. It never waits for the writer.
+func (o *Output) Event(format string, args ...any) {
+	if o.closed.Load() {
+		return
+	}
+	line := fmt.Appendf(nil, format, args...)
+	if len(line) == 0 || line[len(line)-1] != '\n' {
+		line = append(line, '\n')
+	}
+	o.mu.Lock()
+	// Take what the streams queued before this event out of order, so that
+	// the writer outputs it first.
+	for _, s := range o.streams {
+		if s == o.events {
+			continue
+		}
+		s.mu.Lock()
+		if len(s.queue) > 0 || s.dropped > 0 {
+			data := s.queue
+			if s.dropped > 0 {
+				data = appendDropped(data, s.dropped)
+				s.dropped = 0
+			}
+			s.queue = nil // s.used still counts data until the writer takes it
+			o.segs = append(o.segs, segment{s, data})
+		}
+		s.mu.Unlock()
+	}
+	e := o.events
+	e.mu.Lock()
+	if e.dropped == 0 && (e.used == 0 || e.used+len(line) <= o.max) {
+		o.segs = append(o.segs, segment{e, line})
+		e.used += len(line)
+	} else {
+		e.dropped += bytes.Count(line, []byte{'\n'})
+	}
+	e.mu.Unlock()
+	o.mu.Unlock()
+	o.signal()
+}
+
+func appendDropped(b []byte, n int) []byte {
+	b = append(b, "[mhrun: "...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, " lines dropped, output too slow]\n"...)
+}
+
+// Close flushes every stream, partial lines included, waits until everything
+// queued is written and stops the writer. It returns the first error of the
+// destination. Writes after Close are discarded.
+func (o *Output) Close() error {
+	o.once.Do(func() {
+		o.mu.Lock()
+		o.closed.Store(true)
+		for _, s := range o.streams {
+			s.mu.Lock()
+			if len(s.partial) > 0 {
+				s.flushPartial()
+			}
+			s.mu.Unlock()
+		}
+		o.mu.Unlock()
+		close(o.quit)
+		o.wg.Wait()
+	})
+	return o.err
+}
+
+// run is the writer goroutine.
+func (o *Output) run() {
+	defer o.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	for {
+		quit := false
+		select {
+		case <-o.wake:
+		case <-timer.C:
+			armed = false
+		case <-o.quit:
+			quit = true
+		}
+		next := o.cycle()
+		if quit {
+			timer.Stop()
+			return
+		}
+		switch {
+		case !next.IsZero():
+			timer.Reset(time.Until(next))
+			armed = true
+		case armed:
+			timer.Stop()
+			armed = false
+		}
+	}
+}
+
+// cycle takes every queue, writes it and returns when the earliest held
+// partial line is due (zero if none is held).
+func (o *Output) cycle() (next time.Time) {
+	now := time.Now()
+	o.mu.Lock()
+	segs := o.segs
+	o.segs = nil
+	batch := o.batch[:0]
+	kept := o.streams[:0]
+	for _, s := range o.streams {
+		s.mu.Lock()
+		out := s.spare[:0]
+		s.spare = nil
+		if len(s.queue) > 0 {
+			out, s.queue = s.queue, out
+		}
+		s.used, s.big = 0, false // the writer now holds every queued byte
+		if s.dropped > 0 {
+			out = appendDropped(out, s.dropped)
+			s.dropped = 0
+		}
+		if len(s.partial) > 0 {
+			if due := s.partialAt.Add(o.pause); !now.Before(due) {
+				out = append(out, s.partial...)
+				out = append(out, '\n')
+				s.resetPartial()
+			} else if next.IsZero() || due.Before(next) {
+				next = due
+			}
+		}
+		if len(out) > 0 {
+			batch = append(batch, segment{s, out})
+		} else if s.eof && len(s.partial) == 0 && len(s.queue) == 0 {
+			s.listed = false // idle since Flush: Write lists it again
+			s.queue, s.partial = nil, nil
+		} else {
+			s.spare = out
+		}
+		if s.listed {
+			kept = append(kept, s)
+		}
+		s.mu.Unlock()
+	}
+	clear(o.streams[len(kept):])
+	o.streams = kept
+	o.mu.Unlock()
+
+	if o.opts.Timestamps {
+		if sec := now.Unix(); sec != o.tsSec {
+			o.tsSec = sec
+			o.ts = now.AppendFormat(o.ts[:0], "15:04:05 ")
+		}
+	}
+	for _, g := range segs {
+		o.format(g.s, g.data)
+	}
+	for _, g := range batch {
+		o.format(g.s, g.data)
+		if cap(g.data) <= 2*o.max {
+			g.s.spare = g.data[:0]
+		}
+	}
+	o.write()
+	clear(batch)
+	o.batch = batch[:0]
+	if cap(o.buf) > 4*writeChunk+o.max {
+		o.buf = nil // do not keep a long line's buffer
+	}
+	return next
+}
+
+// format appends the lines of data, prefixed, to the writer's buffer and
+// writes the buffer whenever it is full.
+func (o *Output) format(s *Stream, data []byte) {
+	if o.buf == nil {
+		o.buf = make([]byte, 0, writeChunk+writeChunk/4)
+	}
+	strip := !o.opts.Color
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		b := append(o.buf, o.ts...)
+		b = append(b, s.prefix...)
+		if strip {
+			b = StripANSI(b, line)
+		} else {
+			b = append(b, line...)
+		}
+		o.buf = append(b, '\n')
+		if len(o.buf) >= writeChunk {
+			o.write()
+		}
+	}
+}
+
+// write writes the writer's buffer to the destination; after an error, it
+// discards it.
+func (o *Output) write() {
+	if len(o.buf) == 0 {
+		return
+	}
+	if o.err == nil {
+		n, err := o.w.Write(o.buf)
+		if err == nil && n < len(o.buf) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			o.err = fmt.Errorf("write output: %w", err)
+		}
+	}
+	o.buf = o.buf[:0]
+}

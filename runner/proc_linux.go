@@ -1,0 +1,59 @@
+//go:build linux
+
+package runner
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// setSubreaper makes mhrun the reaper of every orphan in its tree, so a
+// daemon that double-forks out of an instance stays where stop can find it.
+func setSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
+
+// procAttr gives a child its own session, the pty as controlling terminal,
+// and SIGKILL when mhrun dies, even by SIGKILL.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setsid: true, Setctty: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// hasProc reports whether /proc is there to read process trees from.
+func hasProc() bool {
+	_, err := os.Stat("/proc/self/stat")
+	return err == nil
+}
+
+// reapOrphans waits for adopted orphans that died (they are not ours to
+// Wait for through exec.Cmd) whenever SIGCHLD arrives, until done closes.
+// Pids in known are left to their own Wait.
+func reapOrphans(done <-chan struct{}, known func(pid int) bool) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGCHLD)
+	defer signal.Stop(ch)
+	self := os.Getpid()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ch:
+		}
+		for _, pid := range childrenOf(self) {
+			if known(pid) || !isZombie(pid) {
+				continue
+			}
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		}
+	}
+}
+
+// isZombie reads the state field of /proc/PID/stat.
+func isZombie(pid int) bool {
+	st, ok := readStat(pid)
+	return ok && st.state == 'Z'
+}
