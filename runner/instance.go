@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +46,7 @@ type instance struct {
 	started  time.Time
 	stream   *Stream
 	drained  chan struct{} // closed when the pty reader reached the end
+	lastRead atomic.Int64  // unix nanoseconds of the reader's last read
 	deadline time.Time     // SIGKILL time while stopping
 	killed   bool          // SIGKILL already sent
 }
@@ -81,10 +83,7 @@ func (in *instance) start(dir string, env []string, size *pty.Winsize, exits cha
 	go in.read()
 	go func() {
 		err := cmd.Wait()
-		select {
-		case <-in.drained:
-		case <-time.After(drainTimeout):
-		}
+		in.waitDrained()
 		exits <- exit{inst: in, state: cmd.ProcessState, err: err}
 	}()
 	return nil
@@ -97,12 +96,33 @@ func (in *instance) read() {
 	buf := make([]byte, 64*1024)
 	for {
 		n, err := in.pty.Read(buf)
+		in.lastRead.Store(time.Now().UnixNano())
 		if n > 0 {
 			in.stream.Write(buf[:n])
 		}
 		if err != nil { // EOF, EIO, or the pty closed: the end either way
 			in.stream.Flush()
 			return
+		}
+	}
+}
+
+// waitDrained waits for the reader to reach the pty's end, for as long as
+// output keeps coming; it gives up after drainTimeout without any, which
+// means a descendant holds the pty open without writing.
+func (in *instance) waitDrained() bool {
+	t := time.NewTimer(drainTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-in.drained:
+			return true
+		case <-t.C:
+			idle := time.Since(time.Unix(0, in.lastRead.Load()))
+			if idle >= drainTimeout {
+				return false
+			}
+			t.Reset(drainTimeout - idle)
 		}
 	}
 }

@@ -148,10 +148,8 @@ func NewOutput(w io.Writer, opts OutputOptions) *Output {
 // Create one per run of an instance and call Flush when its pty reaches end of
 // file: an idle stream after Flush costs the writer nothing.
 func (o *Output) Stream(name string, color int) *Stream {
-	if color < 0 {
-		color = -color
-	}
-	s := o.newStream(name, palette[color%len(palette)])
+	n := len(palette)
+	s := o.newStream(name, palette[(color%n+n)%n])
 	o.mu.Lock()
 	s.listed = true
 	o.streams = append(o.streams, s)

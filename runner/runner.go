@@ -107,10 +107,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	r.sweep()
 	for _, in := range r.insts {
 		if in.pty != nil {
-			select { // the tree is gone, so the pty's end is near; be sure
-			case <-in.drained:
-			case <-time.After(drainTimeout):
-			}
+			in.waitDrained() // the tree is gone, so the pty's end is near
 			in.pty.Close()
 			<-in.drained
 		}
