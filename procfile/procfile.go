@@ -1,5 +1,6 @@
 // Package procfile parses the foreman/Heroku Procfile format.
-//
+package procfile
+
 // The format is foreman's: a process line matches
 //
 //	^([A-Za-z0-9_-]+):[ \t]*(\S.*)$
@@ -28,7 +29,6 @@
 // One leniency differs from foreman: a process line indented with spaces or
 // tabs is accepted as if it were not indented. foreman's anchored regexp
 // drops such a line without a word; running it is the harmless reading.
-package procfile
 
 import (
 	"bufio"
@@ -95,7 +95,9 @@ const blank = " \t\r\v\f"
 
 // Parse reads a Procfile; file is the name used in messages. It returns every
 // entry in file order, or an ErrorList with every error found (not only the
-// first). An error reading r is returned as it is, wrapped with file.
+// first). It reads foreman's format, with one leniency: an indented process
+// line counts (foreman drops it unread). The rules are at the top of this
+// file. An error reading r is returned wrapped with file, not as an ErrorList.
 func Parse(r io.Reader, file string) ([]Entry, error) {
 	var (
 		entries []Entry
