@@ -40,13 +40,13 @@ func TestInstancePort(t *testing.T) {
 func TestReadEnvFiles(t *testing.T) {
 	dir := project(t, map[string]string{
 		".env":  "A=1\nB=from-dotenv\n# comment\n\nexport C=\"multi\nline\"\n",
-		"extra": "B=from-extra\r\nD=${A}x\n",
+		"extra": "B=from-extra\r\nD=${B}x\n",
 	})
 	got, err := ReadEnvFiles([]string{filepath.Join(dir, ".env")}, []string{filepath.Join(dir, "extra")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"A": "1", "B": "from-extra", "C": "multi\nline", "D": "1x"}
+	want := map[string]string{"A": "1", "B": "from-extra", "C": "multi\nline", "D": "from-extrax"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,7 +81,7 @@ func ParseFile(path string) (*File, error) {
 
 // Parse parses a policy file read from r; file names it in errors. It
 // checks the syntax and every value, and returns an ErrorList of every
-// error found.
+// error found (and no File), sorted by line.
 func Parse(r io.Reader, file string) (*File, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -661,7 +662,7 @@ func parseAfter(v string, _ bool) (func(*Policy), string) {
 		}
 		seen[n] = true
 	}
-	return func(p *Policy) { p.After = names }, ""
+	return func(p *Policy) { p.After = slices.Clone(names) }, ""
 }
 
 var signals = []string{"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"}
@@ -696,7 +697,7 @@ func parseWatch(v string, _ bool) (func(*Policy), string) {
 			return nil, fmt.Sprintf("bad glob %q: check its [ ], and that a \\ escapes a character", g)
 		}
 	}
-	return func(p *Policy) { p.Watch = globs }, ""
+	return func(p *Policy) { p.Watch = slices.Clone(globs) }, ""
 }
 
 func parseLog(v string, _ bool) (func(*Policy), string) {

@@ -67,7 +67,7 @@ var validCases = []struct {
 		p.Ready = Ready{Kind: ReadyLog, Pattern: regexp.MustCompile(`listening on \d+`)}
 	}},
 	{`ready=log:^ready$`, func(p *Policy) { p.Ready = Ready{Kind: ReadyLog, Pattern: regexp.MustCompile(`^ready$`)} }},
-	{`ready="log:say \"hi\" \\o/"`, func(p *Policy) { p.Ready = Ready{Kind: ReadyLog, Pattern: regexp.MustCompile(`say "hi" \o/`)} }},
+	{`ready="log:say \"hi\" \\."`, func(p *Policy) { p.Ready = Ready{Kind: ReadyLog, Pattern: regexp.MustCompile(`say "hi" \.`)} }},
 	{"ready=notify", func(p *Policy) { p.Ready = Ready{Kind: ReadyNotify} }},
 	{`ready="exec:curl -fs localhost:4321"`, func(p *Policy) { p.Ready = Ready{Kind: ReadyExec, Command: "curl -fs localhost:4321"} }},
 	{"ready=exec:true", func(p *Policy) { p.Ready = Ready{Kind: ReadyExec, Command: "true"} }},
@@ -192,7 +192,7 @@ var errorCases = []struct {
 	{"web: scale", `Procfile.policy:1: scale needs a value, e.g. scale=2`},
 	// restart
 	{"web: restart=onfailure", `Procfile.policy:1: restart="onfailure": want always, on-failure or never (did you mean "on-failure"?)`},
-	{"web: restart=on_failure", `Procfile.policy:1: restart="on-failure": want always, on-failure or never (did you mean "on-failure"?)`},
+	{"web: restart=on_failure", `Procfile.policy:1: restart="on_failure": want always, on-failure or never (did you mean "on-failure"?)`},
 	{"web: restart=Always", `Procfile.policy:1: restart="Always": want always, on-failure or never (did you mean "always"?)`},
 	{"web: restart=sometimes", `Procfile.policy:1: restart="sometimes": want always, on-failure or never`},
 	{"web: restart", `Procfile.policy:1: restart needs a value, e.g. restart=always`},
@@ -420,7 +420,7 @@ func TestFieldsDefault(t *testing.T) {
 }
 
 func TestFieldsSet(t *testing.T) {
-	p := resolve(t, `web: scale=max memory=1.5G singleton=/run/x.lock ready="log:up \d" after=db,worker `+
+	p := resolve(t, `web: scale=0 memory=1.5G singleton=/run/x.lock ready="log:up \d" after=db,worker `+
 		`watch="a/*,b" optional sticky balance=80 port=5000 grace=90s backoff=1s..1h30m log="a b.log"`,
 		"web", "db", "worker")["web"]
 	got := map[string]string{}
@@ -428,7 +428,7 @@ func TestFieldsSet(t *testing.T) {
 		got[kv.Key] = kv.Value
 	}
 	want := map[string]string{
-		"scale": "max", "memory": "1536M", "singleton": "/run/x.lock", "ready": `log:up \d`,
+		"scale": "0", "memory": "1536M", "singleton": "/run/x.lock", "ready": `log:up \d`,
 		"after": "db,worker", "watch": "a/*,b", "optional": "yes", "sticky": "yes", "balance": "80",
 		"port": "5000", "grace": "1m30s", "backoff": "1s..1h30m", "log": "a b.log",
 	}
@@ -437,7 +437,7 @@ func TestFieldsSet(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
 		}
 	}
-	wantFormat := `scale=max backoff=1s..1h30m memory=1536M singleton=/run/x.lock ready="log:up \\d" ` +
+	wantFormat := `scale=0 backoff=1s..1h30m memory=1536M singleton=/run/x.lock ready="log:up \\d" ` +
 		`after=db,worker grace=1m30s optional port=5000 balance=80 sticky watch=a/*,b log="a b.log"`
 	if got := p.Format(); got != wantFormat {
 		t.Errorf("Format() = %s\n        want %s", got, wantFormat)
@@ -576,7 +576,7 @@ func TestSuggest(t *testing.T) {
 		{"", keyNames, ""},
 		{"wbe", []string{"web", "worker"}, "web"},
 		{"x", []string{"db"}, ""},
-		{"ab", []string{"db"}, ""},
+		{"xy", []string{"db"}, ""},
 		{"on", []string{"always", "on-failure", "never"}, "on-failure"},
 		{"anything", nil, ""},
 	} {
@@ -615,4 +615,15 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func TestSuggestLongWord(t *testing.T) {
+	long := strings.Repeat("a", 100000)
+	start := time.Now()
+	if got := Suggest(long, []string{long + "b", "web"}); got != "" {
+		t.Errorf("Suggest(long) = %q", got)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Suggest(long) took %v", d)
+	}
 }

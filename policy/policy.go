@@ -76,8 +76,13 @@ type Policy struct {
 	BackoffMax  time.Duration
 	Stable      time.Duration
 	MaxRestarts int
-	Memory      int64 // bytes, 0 = no cap
-	Singleton   bool
+	// Memory is the RSS cap in bytes, 0 = no cap. memory= takes digits
+	// with an optional fraction and an optional unit K, M, G or T, which
+	// may be followed by B or iB, in any case: 300M, 1.5G, 512MiB, 300MB.
+	// Every unit is binary, as in PM2: 1M = 1MB = 1MiB = 1024·1024 bytes.
+	// A bare number is bytes.
+	Memory    int64
+	Singleton bool
 	// SingletonPath is the lock file of a singleton: "" means the default
 	// per-project lock; a relative path is relative to the project
 	// directory (where the Procfile is).

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -10,7 +11,8 @@ import (
 // own keys. It reports, as an ErrorList at the offending lines, a policy
 // name that is not in names, after= naming an unknown process or itself,
 // after= cycles, scale above 1 with singleton, sticky without balance, two
-// processes balancing one port, and balance together with schedule.
+// processes balancing one port, and balance together with schedule; it
+// then returns no policies.
 func (f *File) Resolve(names []string) (map[string]Policy, error) {
 	var errs ErrorList
 	fail := func(line int, format string, args ...any) {
@@ -41,8 +43,12 @@ func (f *File) Resolve(names []string) (map[string]Policy, error) {
 	}
 
 	policies := make(map[string]Policy, len(names))
-	balancer := map[int]string{}
+	balancers := map[int][]string{}
+	var ports []int // balanced, in order
 	for _, name := range names {
+		if _, ok := policies[name]; ok {
+			continue // a Procfile has no duplicates; be safe anyway
+		}
 		p := Default()
 		star.apply(&p)
 		if e := f.byName[name]; e != nil && name != "*" {
@@ -70,12 +76,19 @@ func (f *File) Resolve(names []string) (map[string]Policy, error) {
 				"%s: balance and schedule do not go together: a scheduled job cannot serve a port", name)
 		}
 		if p.Balance != 0 {
-			if other, ok := balancer[p.Balance]; ok {
-				fail(lineOf(name, "balance"), "%s: balance=%d is already balanced by %s; give each balanced process its own port",
-					name, p.Balance, other)
-			} else {
-				balancer[p.Balance] = name
+			if balancers[p.Balance] == nil {
+				ports = append(ports, p.Balance)
 			}
+			balancers[p.Balance] = append(balancers[p.Balance], name)
+		}
+	}
+	for _, port := range ports {
+		// The process whose balance= comes first keeps the port.
+		b := balancers[port]
+		slices.SortStableFunc(b, func(x, y string) int { return lineOf(x, "balance") - lineOf(y, "balance") })
+		for _, other := range b[1:] {
+			fail(lineOf(other, "balance"), "%s: balance=%d is already balanced by %s; give each balanced process its own port",
+				other, port, b[0])
 		}
 	}
 	for _, c := range afterCycles(names, policies) {

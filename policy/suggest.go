@@ -6,12 +6,12 @@ import "strings"
 // the one with the smallest edit distance (case-insensitive, a swap of two
 // neighbours counts as one edit) if that is at most 2 and less than the
 // length of word, else the only option that word is a case-insensitive
-// prefix of, else "".
+// prefix of, else "". A word longer than 64 bytes is no typo: "".
 func Suggest(word string, options []string) string {
-	w := []rune(strings.ToLower(word))
-	if len(w) == 0 {
+	if word == "" || len(word) > maxSuggest {
 		return ""
 	}
+	w := []rune(strings.ToLower(word))
 	best, bestD := "", min(3, len(w))
 	for _, o := range options {
 		if d := distance(w, []rune(strings.ToLower(o)), bestD); d < bestD {
@@ -32,6 +32,9 @@ func Suggest(word string, options []string) string {
 	}
 	return best
 }
+
+// maxSuggest bounds the work of Suggest on a long word.
+const maxSuggest = 64
 
 // distance is the optimal string alignment distance of a and b, or limit
 // when it is surely limit or more.
