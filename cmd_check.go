@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"mhrun/formation"
+	"mhrun/policy"
 )
 
 // CheckCmd validates the project's files and prints the formation it would run.
@@ -58,7 +60,7 @@ func printCheckJSON(w io.Writer, f *formation.Formation) error {
 		for n := 1; n <= p.Scale; n++ {
 			pv.Instances = append(pv.Instances, instanceView{Name: p.Instance(n), Port: p.Port(f.BasePort, n)})
 		}
-		for _, kv := range p.Policy.Fields() {
+		for _, kv := range effective(p) {
 			pv.Policy[kv.Key] = kv.Value
 		}
 		v.Processes = append(v.Processes, pv)
@@ -87,14 +89,29 @@ func printCheck(w io.Writer, f *formation.Formation) error {
 	tw = tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	for _, p := range f.Processes {
 		var items []string
-		for _, kv := range p.Policy.Fields() {
-			if kv.Value != "" {
+		for _, kv := range effective(p) {
+			switch kv.Value {
+			case "":
+			case "yes": // a flag that is on
+				items = append(items, kv.Key)
+			default:
 				items = append(items, kv.Key+"="+quote(kv.Value))
 			}
 		}
 		fmt.Fprintf(tw, "%s:\t%s\n", p.Name, strings.Join(items, " "))
 	}
 	return tw.Flush()
+}
+
+// effective is p's policy in policy syntax, with the scale that -m set.
+func effective(p *formation.Process) []policy.KeyValue {
+	kvs := p.Policy.Fields()
+	for i := range kvs {
+		if kvs[i].Key == "scale" {
+			kvs[i].Value = strconv.Itoa(p.Scale)
+		}
+	}
+	return kvs
 }
 
 func instances(p *formation.Process) string {
