@@ -451,8 +451,8 @@ func parseBackoff(v string, _ bool) (func(*Policy), string) {
 			msg = m2
 		case m2 != "":
 			msg = want
-		case minD <= 0:
-			msg = "MIN must be > 0, e.g. 1s..1m"
+		case minD < 0:
+			msg = "MIN must not be negative, e.g. 1s..1m (0s restarts at once)"
 		case minD > maxD:
 			msg = "MIN must not be more than MAX, e.g. 1s..1m"
 		default:
