@@ -20,6 +20,7 @@ type State string
 const (
 	StateStarting State = "starting"
 	StateRunning  State = "running"
+	StateBackoff  State = "backoff"  // waiting to be restarted
 	StateExited   State = "exited"   // a finished one-shot (exit 0)
 	StateErrored  State = "errored"  // gave up
 	StateStopping State = "stopping" // stop signal sent, waiting for the exit
@@ -31,39 +32,49 @@ const (
 // pty open must not hold the report back for ever.
 const drainTimeout = 500 * time.Millisecond
 
-// instance is one running copy of a process; only the supervisor goroutine
-// touches its fields after start.
+// instance is one slot of a process (web.2) across its runs; only the
+// supervisor goroutine touches it.
 type instance struct {
-	proc  *formation.Process
-	n     int
-	name  string
-	color int
+	proc   *formation.Process
+	n      int
+	name   string
+	color  int
+	stream *Stream
 
 	state    State
+	run      *run      // the current or last run; nil before the first
+	deadline time.Time // SIGKILL time while stopping
+	killed   bool      // SIGKILL already sent
+	restart  string    // while stopping: why it starts again after the exit
+	inRow    int       // failed runs in a row, for backoff and max-restarts
+	restarts int       // restarts so far, for status
+	gen      int       // bumped to cancel a pending restart timer
+	lastExit string    // how the last run ended ("exited with code 1")
+	reason   string    // why the state is what it is
+}
+
+// run is one run of an instance: a process under its own pty. The reader
+// and the waiter goroutines use only this, never the instance.
+type run struct {
 	cmd      *exec.Cmd
 	pid      int
 	pty      *os.File
 	started  time.Time
-	stream   *Stream
-	drained  chan struct{} // closed when the pty reader reached the end
+	drained  chan struct{} // closed when the reader reached the pty's end
 	lastRead atomic.Int64  // unix nanoseconds of the reader's last read
-	deadline time.Time     // SIGKILL time while stopping
-	killed   bool          // SIGKILL already sent
 }
 
-// exit is what an instance's waiter reports to the supervisor.
+// exit is what a run's waiter reports to the supervisor.
 type exit struct {
 	inst  *instance
+	run   *run
 	state *os.ProcessState
-	err   error
 }
 
-// start runs the instance under a new pty; the waiter goroutine reports
-// its exit on exits once the pty is drained (or drainTimeout passed).
-func (in *instance) start(dir string, env []string, size *pty.Winsize, exits chan<- exit, register func(func() (int, error)) error) error {
-	cmd := exec.Command("/bin/sh", "-c", in.proc.Command)
-	cmd.Dir = dir
-	cmd.Env = env
+// startRun starts cmd under a new pty; register wraps the start so that
+// the orphan reaper never sees the pid before it is known. The waiter
+// reports on exits once the pty is drained.
+func startRun(in *instance, cmd *exec.Cmd, size *pty.Winsize, exits chan<- exit, register func(func() (int, error)) error) (*run, error) {
 	var ptmx *os.File
 	err := register(func() (int, error) {
 		var err error
@@ -74,34 +85,32 @@ func (in *instance) start(dir string, env []string, size *pty.Winsize, exits cha
 		return cmd.Process.Pid, nil
 	})
 	if err != nil {
-		return fmt.Errorf("start %s: %w", in.name, err)
+		return nil, fmt.Errorf("start %s: %w", in.name, err)
 	}
-	in.cmd, in.pid, in.pty = cmd, cmd.Process.Pid, ptmx
-	in.started = time.Now()
-	in.state = StateRunning
-	in.drained = make(chan struct{})
-	go in.read()
+	r := &run{cmd: cmd, pid: cmd.Process.Pid, pty: ptmx, started: time.Now(), drained: make(chan struct{})}
+	r.lastRead.Store(time.Now().UnixNano())
+	go r.read(in.stream)
 	go func() {
-		err := cmd.Wait()
-		in.waitDrained()
-		exits <- exit{inst: in, state: cmd.ProcessState, err: err}
+		cmd.Wait()
+		r.waitDrained()
+		exits <- exit{inst: in, run: r, state: cmd.ProcessState}
 	}()
-	return nil
+	return r, nil
 }
 
-// read copies the pty to the instance's stream until the pty's end (EIO on
-// Linux once every holder of the terminal is gone).
-func (in *instance) read() {
-	defer close(in.drained)
+// read copies the pty to the stream until the pty's end (EIO on Linux once
+// every holder of the terminal is gone, or the pty closed).
+func (r *run) read(s *Stream) {
+	defer close(r.drained)
 	buf := make([]byte, 64*1024)
 	for {
-		n, err := in.pty.Read(buf)
-		in.lastRead.Store(time.Now().UnixNano())
+		n, err := r.pty.Read(buf)
+		r.lastRead.Store(time.Now().UnixNano())
 		if n > 0 {
-			in.stream.Write(buf[:n])
+			s.Write(buf[:n])
 		}
-		if err != nil { // EOF, EIO, or the pty closed: the end either way
-			in.stream.Flush()
+		if err != nil {
+			s.Flush()
 			return
 		}
 	}
@@ -110,15 +119,15 @@ func (in *instance) read() {
 // waitDrained waits for the reader to reach the pty's end, for as long as
 // output keeps coming; it gives up after drainTimeout without any, which
 // means a descendant holds the pty open without writing.
-func (in *instance) waitDrained() bool {
+func (r *run) waitDrained() bool {
 	t := time.NewTimer(drainTimeout)
 	defer t.Stop()
 	for {
 		select {
-		case <-in.drained:
+		case <-r.drained:
 			return true
 		case <-t.C:
-			idle := time.Since(time.Unix(0, in.lastRead.Load()))
+			idle := time.Since(time.Unix(0, r.lastRead.Load()))
 			if idle >= drainTimeout {
 				return false
 			}
@@ -127,15 +136,32 @@ func (in *instance) waitDrained() bool {
 	}
 }
 
-// signal sends sig to the instance's process group (its session).
-func (in *instance) signal(sig syscall.Signal) {
-	if in.pid > 0 {
-		syscall.Kill(-in.pid, sig)
+// close waits for the pty's end while output keeps coming, then closes it.
+func (r *run) close() {
+	r.waitDrained()
+	r.pty.Close()
+	<-r.drained
+}
+
+// signal sends sig to the run's process group (its session).
+func (r *run) signal(sig syscall.Signal) {
+	if r != nil && r.pid > 0 {
+		syscall.Kill(-r.pid, sig)
 	}
 }
 
-// describe says how a process ended, and the exit code mhrun would take from it.
-func describe(st *os.ProcessState) (string, int) {
+// alive reports whether the instance has, or will soon have, a process.
+func (in *instance) alive() bool {
+	switch in.state {
+	case StateStarting, StateRunning, StateStopping, StateBackoff:
+		return true
+	}
+	return false
+}
+
+// describe says how a process ended, whether that is a failure, and the
+// exit code mhrun would take from it (128+N for signal N, as shells do).
+func describe(st *os.ProcessState) (what string, code int) {
 	if st == nil {
 		return "ended", 1
 	}

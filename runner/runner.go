@@ -1,15 +1,18 @@
 // Package runner runs a formation: every instance under its own pty, their
-// output merged, and the whole tree stopped cleanly.
+// output merged, restarts by policy, and the whole tree stopped cleanly.
 //
-// One supervisor goroutine (Run's loop) owns every instance and its state;
-// helper goroutines (a pty reader and a waiter per instance, the orphan
-// reaper) only report to it.
+// One supervisor goroutine (Run's loop) owns every instance and its state
+// machine; helper goroutines (a pty reader and a waiter per run, timers,
+// the orphan reaper) only report to it through channels.
 package runner
 
 import (
 	"context"
 	"io"
+	"math/rand/v2"
 	"os"
+	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -44,26 +47,34 @@ type Runner struct {
 	out   *Output
 	insts []*instance
 	exits chan exit
-	width int // the prefix's width, less than the terminal for the ptys
+	wakes chan wake
+	crons chan *cronJob
+	done  chan struct{} // closed when the supervisor returns
+	width int           // the prefix's width, taken from the terminal for the ptys
 
 	mu    sync.Mutex // guards known, shared with the orphan reaper
 	known map[int]bool
 
-	stopping  bool // a stop is under way
-	requested bool // the stop was asked for (signal, context), not forced by a failure
+	stopping  bool // a stop of the formation is under way
 	forced    bool // a second interrupt: kill without waiting for grace
 	code      int  // mhrun's exit code
-	timer     *time.Timer
+	killTimer *time.Timer
+}
+
+// wake is a timer firing: a restart after backoff.
+type wake struct {
+	inst *instance
+	gen  int
 }
 
 // Run runs the formation until it stops, and returns mhrun's exit code:
 // 0 after a requested stop or when everything finished cleanly, else the
-// code of the process that failed.
+// code of the process that gave up.
 func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
-	r := &Runner{f: f, o: o, exits: make(chan exit), known: map[int]bool{}}
+	r := &Runner{f: f, o: o, exits: make(chan exit), wakes: make(chan wake), crons: make(chan *cronJob), done: make(chan struct{}), known: map[int]bool{}}
 	width := len("mhrun")
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
@@ -84,32 +95,25 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	}
 
 	var wg sync.WaitGroup
-	reaperDone := make(chan struct{})
-	defer func() { close(reaperDone); wg.Wait() }()
+	defer func() { close(r.done); wg.Wait() }()
 	if o.Subreaper {
 		if err := setSubreaper(); err != nil {
 			r.out.Event("cannot become child subreaper (%v): double-forked daemons may escape a stop", err)
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); reapOrphans(reaperDone, r.isKnown) }()
+		go func() { defer wg.Done(); reapOrphans(r.done, r.isKnown) }()
 	}
 
-	size := r.ptySize()
 	for _, in := range r.insts {
 		in.stream = r.out.Stream(in.name, in.color)
-		if err := in.start(f.Dir, f.Env(in.proc, in.n, o.Socket), size, r.exits, r.register); err != nil {
-			in.state = StateErrored
-			r.out.Event("%v", err)
-			r.fail(in, 127)
-		}
+		r.start(in)
 	}
+	r.startCrons()
 	r.loop(ctx)
 	r.sweep()
 	for _, in := range r.insts {
-		if in.pty != nil {
-			in.waitDrained() // the tree is gone, so the pty's end is near
-			in.pty.Close()
-			<-in.drained
+		if in.run != nil {
+			in.run.close()
 		}
 	}
 	return r.code, nil
@@ -118,13 +122,19 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 // loop is the supervisor: it owns every instance until none is alive.
 func (r *Runner) loop(ctx context.Context) {
 	done := ctx.Done()
-	r.timer = time.NewTimer(time.Hour)
-	r.timer.Stop()
-	defer r.timer.Stop()
+	r.killTimer = time.NewTimer(time.Hour)
+	r.killTimer.Stop()
+	defer r.killTimer.Stop()
 	for r.alive() > 0 {
 		select {
 		case e := <-r.exits:
 			r.onExit(e)
+		case w := <-r.wakes:
+			if w.gen == w.inst.gen && w.inst.state == StateBackoff {
+				r.start(w.inst)
+			}
+		case j := <-r.crons:
+			r.onCron(j)
 		case sig := <-r.o.Signals:
 			if sig == syscall.SIGWINCH {
 				r.resize()
@@ -134,10 +144,30 @@ func (r *Runner) loop(ctx context.Context) {
 		case <-done:
 			done = nil
 			r.interrupt("stop request")
-		case <-r.timer.C:
+		case <-r.killTimer.C:
 			r.killOverdue()
 		}
 	}
+}
+
+// start starts a run of the instance; a start that fails is a failed run.
+func (r *Runner) start(in *instance) {
+	cmd := exec.Command("/bin/sh", "-c", in.proc.Command)
+	cmd.Dir = r.f.Dir
+	cmd.Env = r.f.Env(in.proc, in.n, r.o.Socket)
+	run, err := startRun(in, cmd, r.ptySize(), r.exits, r.register)
+	if err != nil {
+		r.out.Event("%v", err)
+		in.lastExit = "could not start"
+		r.afterFailure(in, 127, err.Error())
+		return
+	}
+	if in.run != nil {
+		in.restarts++
+	}
+	in.run = run
+	in.state = StateRunning
+	in.reason = ""
 }
 
 // interrupt is a stop asked for from outside: the first one graceful, the
@@ -154,38 +184,49 @@ func (r *Runner) interrupt(why string) {
 		r.killOverdue()
 		return
 	}
-	r.requested = true
 	r.out.Event("%s: stopping the formation (again to kill at once)", why)
-	r.beginStop()
+	r.stopAll()
 }
 
-// beginStop sends every live instance its stop-signal and arms SIGKILL
-// after its grace.
-func (r *Runner) beginStop() {
+// stopAll stops every instance: pending restarts are cancelled, running
+// ones get their stop-signal and SIGKILL after their grace.
+func (r *Runner) stopAll() {
 	r.stopping = true
-	now := time.Now()
 	for _, in := range r.insts {
-		if in.state != StateRunning && in.state != StateStarting {
-			continue
+		switch in.state {
+		case StateBackoff:
+			in.gen++
+			in.state = StateStopped
+		case StateRunning, StateStarting:
+			r.stopInstance(in, "")
+		case StateStopping:
+			in.restart = ""
 		}
-		in.state = StateStopping
-		in.deadline = now.Add(in.proc.Policy.Grace)
-		in.signal(parseSignal(in.proc.Policy.StopSignal))
 	}
-	r.armTimer()
 }
 
-// armTimer sets the timer for the earliest pending SIGKILL.
-func (r *Runner) armTimer() {
+// stopInstance sends the instance its stop-signal and arms SIGKILL after
+// its grace; restart, when set, is why it starts again after the exit.
+func (r *Runner) stopInstance(in *instance, restart string) {
+	in.state = StateStopping
+	in.restart = restart
+	in.killed = false
+	in.deadline = time.Now().Add(in.proc.Policy.Grace)
+	in.run.signal(parseSignal(in.proc.Policy.StopSignal))
+	r.armKill()
+}
+
+// armKill sets the timer for the earliest pending SIGKILL.
+func (r *Runner) armKill() {
 	var next time.Time
 	for _, in := range r.insts {
 		if in.state == StateStopping && !in.killed && (next.IsZero() || in.deadline.Before(next)) {
 			next = in.deadline
 		}
 	}
-	r.timer.Stop()
+	r.killTimer.Stop()
 	if !next.IsZero() {
-		r.timer.Reset(time.Until(next))
+		r.killTimer.Reset(time.Until(next))
 	}
 }
 
@@ -201,57 +242,123 @@ func (r *Runner) killOverdue() {
 		if !r.forced {
 			r.out.Event("%s still running after grace %s: killing it", in.name, in.proc.Policy.Grace)
 		}
-		pids := descendants(in.pid)
-		in.signal(syscall.SIGKILL)
+		pids := descendants(in.run.pid)
+		in.run.signal(syscall.SIGKILL)
 		for _, pid := range pids {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	r.armTimer()
+	r.armKill()
 }
 
-// onExit records an instance's end and decides what it means for the formation.
+// onExit is the state machine's answer to a run's end.
 func (r *Runner) onExit(e exit) {
 	in := e.inst
 	r.mu.Lock()
-	delete(r.known, in.pid)
+	delete(r.known, e.run.pid)
 	r.mu.Unlock()
 	what, code := describe(e.state)
-	switch {
-	case in.state == StateStopping:
+	in.lastExit = what
+	if in.state == StateStopping {
+		restart := in.restart
+		in.restart = ""
+		if restart != "" && !r.stopping {
+			e.run.close()
+			r.start(in)
+			return
+		}
 		in.state = StateStopped
 		r.out.Event("%s stopped (%s)", in.name, what)
-		r.armTimer()
-	case code == 0:
-		in.state = StateExited
-		r.out.Event("%s exited with code 0 (finished)", in.name)
-	default:
-		in.state = StateErrored
-		r.out.Event("%s %s", in.name, what)
-		r.fail(in, code)
-	}
-}
-
-// fail handles an instance that gave up: the formation stops with its code
-// unless the process is optional.
-func (r *Runner) fail(in *instance, code int) {
-	if in.proc.Policy.Optional {
-		r.out.Event("%s is optional: the rest run on", in.proc.Name)
+		r.armKill()
 		return
 	}
+	p := in.proc.Policy
+	if time.Since(e.run.started) >= p.Stable {
+		in.inRow = 0
+	}
+	if code == 0 {
+		if p.Restart != "always" {
+			in.state = StateExited
+			r.out.Event("%s exited with code 0 (finished)", in.name)
+			return
+		}
+		// restart=always: a clean exit comes back after MIN and never counts
+		r.out.Event("%s exited with code 0, restarting in %s", in.name, p.BackoffMin)
+		r.restartIn(in, e.run, p.BackoffMin)
+		return
+	}
+	r.out.Event("%s %s", in.name, what)
+	if p.Restart == "never" {
+		r.giveUp(in, code, "gave up (restart=never)")
+		return
+	}
+	e.run.close()
+	r.afterFailure(in, code, what)
+}
+
+// afterFailure counts a failed run and either schedules the restart or
+// gives up past max-restarts.
+func (r *Runner) afterFailure(in *instance, code int, what string) {
+	p := in.proc.Policy
+	if p.Restart == "never" || r.stopping {
+		r.giveUp(in, code, "gave up (restart=never)")
+		return
+	}
+	in.inRow++
+	if in.inRow > p.MaxRestarts {
+		r.giveUp(in, code, "gave up after "+plural(in.inRow-1, "restart")+" in a row")
+		return
+	}
+	d := backoff{p.BackoffMin, p.BackoffMax}.delay(in.inRow, 2*rand.Float64()-1)
+	r.out.Event("%s: restart %d in %s", in.name, in.inRow, d.Round(time.Millisecond))
+	r.restartIn(in, nil, d)
+}
+
+// restartIn puts the instance in backoff; the timer's wake restarts it.
+func (r *Runner) restartIn(in *instance, old *run, d time.Duration) {
+	if old != nil {
+		old.close()
+	}
+	in.state = StateBackoff
+	in.gen++
+	w := wake{in, in.gen}
+	time.AfterFunc(d, func() {
+		select {
+		case r.wakes <- w:
+		case <-r.done:
+		}
+	})
+}
+
+// giveUp leaves the instance errored; the formation stops with its code
+// unless the process is optional.
+func (r *Runner) giveUp(in *instance, code int, why string) {
+	in.state = StateErrored
+	in.reason = why
 	if r.stopping {
 		return
 	}
+	if in.proc.Policy.Optional {
+		r.out.Event("%s %s; %s is optional: the rest run on", in.name, why, in.proc.Name)
+		return
+	}
 	r.code = code
-	r.out.Event("%s failed: stopping the formation", in.name)
-	r.beginStop()
+	r.out.Event("%s %s: stopping the formation", in.name, why)
+	r.stopAll()
 }
 
-// alive counts instances whose process may still be running.
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// alive counts instances that have, or will have, a process.
 func (r *Runner) alive() int {
 	n := 0
 	for _, in := range r.insts {
-		if in.state == StateRunning || in.state == StateStarting || in.state == StateStopping {
+		if in.alive() {
 			n++
 		}
 	}
@@ -347,8 +454,8 @@ func (r *Runner) ptySize() *pty.Winsize {
 func (r *Runner) resize() {
 	size := r.ptySize()
 	for _, in := range r.insts {
-		if in.pty != nil && (in.state == StateRunning || in.state == StateStarting) {
-			pty.Setsize(in.pty, size)
+		if in.run != nil && in.state == StateRunning {
+			pty.Setsize(in.run.pty, size)
 		}
 	}
 }
