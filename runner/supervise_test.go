@@ -100,7 +100,7 @@ func TestRestartBackoffAndGiveUp(t *testing.T) {
 // process would give up on its second failure, yet it runs on.
 func TestStableResetsCount(t *testing.T) {
 	r, dir := runFormation(t, map[string]string{
-		"Procfile": "flaky: echo x >> runs; n=$(wc -l < runs); if [ $n -ge 5 ]; then exit 0; fi; sleep 0.3; exit 1\n",
+		"Procfile":        "flaky: echo x >> runs; n=$(wc -l < runs); if [ $n -ge 5 ]; then exit 0; fi; sleep 0.3; exit 1\n",
 		"Procfile.policy": "flaky: stable=200ms max-restarts=1 backoff=10ms\n",
 	})
 	if code := r.wait(t, 10*time.Second); code != 0 {

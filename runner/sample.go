@@ -1,0 +1,68 @@
+package runner
+
+import (
+	"os"
+	"time"
+)
+
+// clockTick is the unit of utime and stime in /proc/PID/stat:
+// 1/sysconf(_SC_CLK_TCK), USER_HZ, which the kernel fixes at 100 for user
+// space on every architecture mhrun builds for. x/sys offers no sysconf
+// on Linux to read it.
+const clockTick = time.Second / 100
+
+// TreeSample is one instance tree's usage at one moment.
+type TreeSample struct {
+	RSS   int64         // bytes, summed over the root and all its descendants
+	CPU   time.Duration // user+system time consumed so far by the live processes of the tree
+	Procs int           // processes in the tree
+}
+
+// Sampler reads the memory and CPU of process trees. It keeps its buffers
+// from one Sample to the next; one goroutine uses it at a time.
+//
+// A tree is a root and whatever has it as an ancestor at the moment of the
+// sample. Pages shared between processes of a tree (a forking server's
+// workers) count once per process, as RSS does. A process that was
+// orphaned and adopted by mhrun, the subreaper, is no longer under its
+// instance's root and is not counted; neither is CPU time of children
+// that already exited.
+type Sampler struct {
+	t    procTable
+	tree []int32
+}
+
+// Sample reads the process table once and returns, for each root pid, its
+// tree's usage. Roots that no longer exist are absent from the result.
+// Without /proc (MemorySupported is false) it returns nil.
+func (s *Sampler) Sample(roots []int) map[int]TreeSample {
+	t := &s.t
+	if t.scan() != nil || !t.stats {
+		return nil
+	}
+	page := int64(os.Getpagesize())
+	out := make(map[int]TreeSample, len(roots))
+	for _, r := range roots {
+		i, ok := t.index[r]
+		if !ok {
+			continue
+		}
+		t.newWalk()
+		t.visit(i)
+		s.tree = t.below(append(s.tree[:0], i), i)
+		var ts TreeSample
+		var ticks int64
+		for _, j := range s.tree {
+			ts.RSS += t.procs[j].rss * page
+			ticks += t.procs[j].ticks
+		}
+		ts.CPU = time.Duration(ticks) * clockTick
+		ts.Procs = len(s.tree)
+		out[r] = ts
+	}
+	return out
+}
+
+// MemorySupported reports whether this system has /proc to sample process
+// trees from: memory= needs it, and it is absent on macOS.
+func MemorySupported() bool { return hasProc() }

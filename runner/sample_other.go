@@ -1,0 +1,23 @@
+//go:build !linux
+
+package runner
+
+import (
+	"fmt"
+
+	ps "github.com/mitchellh/go-ps"
+)
+
+// load appends every process to t.procs with go-ps: pids and parents
+// only, as there is no /proc to read memory and CPU from.
+func (t *procTable) load() error {
+	procs, err := ps.Processes()
+	if err != nil {
+		return fmt.Errorf("list processes: %w", err)
+	}
+	t.stats = false
+	for _, p := range procs {
+		t.procs = append(t.procs, procEntry{pid: p.Pid(), ppid: p.PPid()})
+	}
+	return nil
+}
