@@ -102,6 +102,17 @@ func startMhrun(t *testing.T, dir string, args ...string) *liveRunner {
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGKILL)
 		<-r.done
+		// children that left mhrun's session survive its SIGKILL: end the
+		// ones the test's children recorded, by pid, even when the test failed
+		// before it read them
+		pids, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
+		for _, p := range pids {
+			if b, err := os.ReadFile(p); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
 	})
 	return r
 }
