@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -13,9 +15,10 @@ import (
 // StartCmd runs the formation in the foreground.
 type StartCmd struct {
 	ProjectFlags
-	Names      []string `arg:"" optional:"" name:"name" help:"Run only these processes (default: all)."`
-	Timestamps bool     `help:"Prefix every line with the time."`
-	Color      string   `enum:"auto,always,never" default:"auto" help:"Colour prefixes: auto, always or never (auto: only on a terminal without NO_COLOR)."`
+	Names      []string      `arg:"" optional:"" name:"name" help:"Run only these processes (default: all)."`
+	Timestamps bool          `help:"Prefix every line with the time."`
+	Color      string        `enum:"auto,always,never" default:"auto" help:"Colour prefixes: auto, always or never (auto: only on a terminal without NO_COLOR)."`
+	Sample     time.Duration `default:"1s" help:"How often memory= caps are checked."`
 }
 
 // Run starts every instance and supervises them until the formation stops.
@@ -48,6 +51,7 @@ func (c *StartCmd) Run(app *App) error {
 		Socket:     socket,
 		Signals:    sigs,
 		Subreaper:  true,
+		Sample:     c.Sample,
 	}
 	if tty {
 		fd := int(out.(*os.File).Fd())
@@ -58,6 +62,9 @@ func (c *StartCmd) Run(app *App) error {
 	}
 	if stale {
 		app.Stderr.Write([]byte("mhrun: removed a stale control socket left by a runner that was killed\n"))
+	}
+	if c.Sample <= 0 {
+		return fmt.Errorf("--sample=%s: want a positive duration, e.g. 1s", c.Sample)
 	}
 	code, err := runner.Run(app.Ctx, f, opts)
 	if err != nil {

@@ -51,6 +51,7 @@ type instance struct {
 	gen      int       // bumped to cancel a pending restart timer
 	lastExit string    // how the last run ended ("exited with code 1")
 	reason   string    // why the state is what it is
+	rss      int64     // the tree's RSS at the last sample
 }
 
 // run is one run of an instance: a process under its own pty. The reader

@@ -38,6 +38,9 @@ type Options struct {
 	// Subreaper makes mhrun the reaper of orphans in its tree (Linux), so
 	// that daemons double-forked by an instance are stopped with it.
 	Subreaper bool
+	// Sample is how often the memory of instance trees is read for
+	// memory= caps; 0 means every second.
+	Sample time.Duration
 }
 
 // Runner runs one formation once.
@@ -59,6 +62,9 @@ type Runner struct {
 	forced    bool // a second interrupt: kill without waiting for grace
 	code      int  // mhrun's exit code
 	killTimer *time.Timer
+
+	sampler Sampler // reads instance trees for memory caps
+	roots   []int   // reused by sampleMemory
 }
 
 // wake is a timer firing: a restart after backoff.
@@ -86,6 +92,9 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	r.width = width + len(" | ")
 	if o.Timestamps {
 		r.width += len("15:04:05 ")
+	}
+	if err := checkMemorySupport(f); err != nil {
+		return 1, err
 	}
 	r.out = NewOutput(o.Stdout, OutputOptions{Color: o.Color, Timestamps: o.Timestamps, NameWidth: width})
 	defer r.out.Close()
@@ -122,6 +131,16 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 // loop is the supervisor: it owns every instance until none is alive.
 func (r *Runner) loop(ctx context.Context) {
 	done := ctx.Done()
+	var samples <-chan time.Time
+	if r.capped() {
+		every := r.o.Sample
+		if every <= 0 {
+			every = time.Second
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		samples = t.C
+	}
 	r.killTimer = time.NewTimer(time.Hour)
 	r.killTimer.Stop()
 	defer r.killTimer.Stop()
@@ -135,6 +154,8 @@ func (r *Runner) loop(ctx context.Context) {
 			}
 		case j := <-r.crons:
 			r.onCron(j)
+		case <-samples:
+			r.sampleMemory()
 		case sig := <-r.o.Signals:
 			if sig == syscall.SIGWINCH {
 				r.resize()

@@ -23,7 +23,7 @@ func runFormation(t *testing.T, files map[string]string) (*running, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{out: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	go func() {
-		code, _ := Run(ctx, f, Options{Stdout: r.out})
+		code, _ := Run(ctx, f, Options{Stdout: r.out, Sample: 50 * time.Millisecond})
 		r.done <- code
 	}()
 	t.Cleanup(func() {
