@@ -106,11 +106,11 @@ func TestStartExitCodes(t *testing.T) {
 		code                   int
 		want                   []string
 	}{
-		{"failure stops the formation", "bad: exit 3\nslow: exec sleep 1000\n", "", 3,
-			[]string{"bad.1 exited with code 3", "bad.1 failed: stopping the formation", "slow.1 stopped"}},
-		{"optional failure does not", "bad: exit 4\nok: echo fine\n", "bad: optional\n", 0,
-			[]string{"bad.1 exited with code 4", "bad is optional: the rest run on", "ok.1 exited with code 0 (finished)"}},
-		{"killed by a signal", "sig: kill -SEGV $$\nslow: exec sleep 1000\n", "", 139,
+		{"failure stops the formation", "bad: exit 3\nslow: exec sleep 1000\n", "bad: restart=never\n", 3,
+			[]string{"bad.1 exited with code 3", "bad.1 gave up (restart=never): stopping the formation", "slow.1 stopped"}},
+		{"optional failure does not", "bad: exit 4\nok: echo fine\n", "bad: optional restart=never\n", 0,
+			[]string{"bad.1 exited with code 4", "bad.1 gave up (restart=never); bad is optional: the rest run on", "ok.1 exited with code 0 (finished)"}},
+		{"killed by a signal", "sig: kill -SEGV $$\nslow: exec sleep 1000\n", "sig: restart=never\n", 139,
 			[]string{"sig.1 was killed by signal SEGV"}},
 		{"scale 0", "web: echo hi\n", "web: scale=0\n", 0, []string{"nothing to run"}},
 	}

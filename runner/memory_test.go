@@ -15,7 +15,7 @@ import (
 func TestMemoryCapRestartsTree(t *testing.T) {
 	needProc(t)
 	r, _ := runFormation(t, map[string]string{
-		"Procfile": fmt.Sprintf("mem: echo started; MHRUN_TEST_HELPER=spawn-alloc MHRUN_TEST_ALLOC_MB=96 exec %s\n", os.Args[0]),
+		"Procfile":        fmt.Sprintf("mem: echo started; MHRUN_TEST_HELPER=spawn-alloc MHRUN_TEST_ALLOC_MB=96 exec %s\n", os.Args[0]),
 		"Procfile.policy": "mem: memory=60M max-restarts=0 grace=2s\n",
 	})
 	r.out.waitFor(t, "over memory cap", func(o string) bool {
