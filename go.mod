@@ -12,4 +12,4 @@ require (
 	golang.org/x/term v0.48.0
 )
 
-require github.com/fsnotify/fsnotify v1.10.1 // indirect
+require github.com/fsnotify/fsnotify v1.10.1

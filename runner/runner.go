@@ -63,8 +63,9 @@ type Runner struct {
 	code      int  // mhrun's exit code
 	killTimer *time.Timer
 
-	sampler Sampler // reads instance trees for memory caps
-	roots   []int   // reused by sampleMemory
+	watchC  <-chan string // processes whose watched files changed
+	sampler Sampler       // reads instance trees for memory caps
+	roots   []int         // reused by sampleMemory
 }
 
 // wake is a timer firing: a restart after backoff.
@@ -101,6 +102,15 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if len(r.insts) == 0 {
 		r.out.Event("nothing to run: every process has scale 0")
 		return 0, nil
+	}
+
+	w, err := r.startWatch()
+	if err != nil {
+		return 1, err
+	}
+	if w != nil {
+		defer w.Close()
+		r.watchC = w.C()
 	}
 
 	var wg sync.WaitGroup
@@ -156,6 +166,8 @@ func (r *Runner) loop(ctx context.Context) {
 			r.onCron(j)
 		case <-samples:
 			r.sampleMemory()
+		case name := <-r.watchC:
+			r.onWatch(name)
 		case sig := <-r.o.Signals:
 			if sig == syscall.SIGWINCH {
 				r.resize()

@@ -169,3 +169,27 @@ func TestCronRestart(t *testing.T) {
 		t.Errorf("cron restarts %s apart, want about 1s", gap)
 	}
 }
+
+// A burst of saves to watched files restarts the process once; other files
+// do nothing; a crashed process comes back on the next change.
+func TestWatchRestartsOncePerBurst(t *testing.T) {
+	r, dir := runFormation(t, map[string]string{
+		"Procfile":        "web: echo started; exec sleep 1000\nbad: echo tried; exit 1\n",
+		"Procfile.policy": "web: watch=*.conf\nbad: watch=fix.txt restart=never optional\n",
+	})
+	r.out.waitFor(t, "first start", func(o string) bool {
+		return strings.Contains(o, "web.1 | started") && strings.Contains(o, "bad.1 gave up")
+	})
+	for i := range 10 {
+		os.WriteFile(filepath.Join(dir, "app.conf"), []byte(strconv.Itoa(i)), 0o644)
+		os.WriteFile(filepath.Join(dir, "notes.txt"), []byte(strconv.Itoa(i)), 0o644)
+	}
+	r.out.waitFor(t, "restart", func(o string) bool { return strings.Count(o, "web.1 | started") == 2 })
+	os.WriteFile(filepath.Join(dir, "fix.txt"), []byte("x"), 0o644)
+	r.out.waitFor(t, "bad started again", func(o string) bool {
+		return strings.Contains(o, "bad.1: watched files changed, starting again") && strings.Count(o, "bad.1 | tried") == 2
+	})
+	if n := strings.Count(r.out.String(), "web.1: watched files changed, restarting"); n != 1 {
+		t.Errorf("%d restarts for one burst:\n%s", n, r.out.String())
+	}
+}
