@@ -9,11 +9,15 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
 	"mhrun/bench/internal/lines"
 )
+
+// noPreempt turns off the runtime's asynchronous preemption.
+const noPreempt = "asyncpreemptoff=1"
 
 func main() {
 	os.Exit(run())
@@ -32,6 +36,23 @@ func run() int {
 	if *size < len(*id)+12 {
 		fmt.Fprintf(os.Stderr, "writer: -size %d is too small for id %q\n", *size, *id)
 		return 2
+	}
+	if !strings.Contains(os.Getenv("GODEBUG"), noPreempt) {
+		// The Go runtime's preemption signal (SIGURG) ends a write(2) that
+		// is blocked on a full pty early, with a short count, so a line
+		// would take two writes. Run again without it.
+		env := []string{"GODEBUG=" + strings.TrimPrefix(os.Getenv("GODEBUG")+","+noPreempt, ",")}
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "GODEBUG=") {
+				env = append(env, kv)
+			}
+		}
+		exe, err := os.Executable()
+		if err == nil {
+			err = syscall.Exec(exe, os.Args, env)
+		}
+		fmt.Fprintf(os.Stderr, "writer: re-exec with GODEBUG=%s: %v\n", noPreempt, err)
+		return 1
 	}
 	buf := make([]byte, 0, *size)
 	short := 0

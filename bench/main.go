@@ -1,0 +1,243 @@
+//go:build linux
+
+// Command bench measures mhrun against plain-shell baselines taken in the
+// same run and prints a markdown table (see BENCHMARKS.md):
+//
+//   - throughput: 4 writers × 200,000 lines of 100 bytes, one write(2) per
+//     line, through mhrun start (stdout to a file) against the same writers
+//     under /bin/sh writing straight to a file; every line is checked.
+//   - idle: mhrun's RSS and CPU with 50 sleeping processes.
+//   - start/stop 50: from exec until 50 sleeps exist, from SIGTERM until
+//     mhrun and the 50 are gone, against a shell doing the same.
+//
+// Run it from the repository root: go run ./bench [flags]. It builds mhrun
+// and the writer into a temp dir, and stops every process it started, by pid.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config is the command line.
+type config struct {
+	runs     int
+	writers  int
+	lines    int
+	size     int
+	idle     time.Duration
+	procs    int
+	mhrun    string
+	only     string
+	verbose  bool
+	keepTemp bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var c config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.runs, "n", 5, "runs of each throughput and start/stop measurement (best and median reported)")
+	fs.IntVar(&c.writers, "writers", 4, "throughput: writer processes")
+	fs.IntVar(&c.lines, "lines", 200000, "throughput: lines per writer")
+	fs.IntVar(&c.size, "size", 100, "throughput: bytes per line, \"\\n\" included")
+	fs.DurationVar(&c.idle, "idle", 30*time.Second, "idle: how long mhrun's CPU is measured")
+	fs.IntVar(&c.procs, "procs", 50, "idle and start/stop: sleep processes")
+	fs.StringVar(&c.mhrun, "mhrun", "", "mhrun binary to measure (default: go build the module at the current dir)")
+	fs.StringVar(&c.only, "run", "throughput,idle,startstop", "benchmarks to run, comma-separated")
+	fs.BoolVar(&c.verbose, "v", false, "print every run's figures to stderr")
+	fs.BoolVar(&c.keepTemp, "keep", false, "keep the temp dir (outputs, Procfiles) and print its path")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.size < 16 || c.idle <= 0 {
+		fmt.Fprintln(stderr, "bench: -n, -writers, -lines and -procs must be at least 1, -size at least 16, -idle positive")
+		return 2
+	}
+	want := map[string]bool{}
+	for _, name := range strings.Split(c.only, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "throughput", "idle", "startstop":
+			want[name] = true
+		case "":
+		default:
+			fmt.Fprintf(stderr, "bench: unknown benchmark %q in -run (want throughput, idle, startstop)\n", name)
+			return 2
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b, err := newBench(ctx, c, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	defer b.close()
+
+	var rows []row
+	for _, step := range []struct {
+		name string
+		fn   func() ([]row, error)
+	}{
+		{"throughput", b.throughput},
+		{"idle", b.idleBench},
+		{"startstop", b.startStop},
+	} {
+		if !want[step.name] {
+			continue
+		}
+		r, err := step.fn()
+		rows = append(rows, r...)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %s: %v\n", step.name, err)
+			if ctx.Err() != nil {
+				return 130
+			}
+			return 1
+		}
+	}
+	fmt.Fprintf(stdout, "%s\n\nmhrun: %s\n\n", machine(), b.source)
+	printTable(stdout, rows)
+	return 0
+}
+
+// bench holds what every benchmark shares: the binaries and the temp dir.
+type bench struct {
+	ctx    context.Context
+	cfg    config
+	log    io.Writer
+	tmp    string
+	mhrun  string
+	writer string
+	source string // where the measured mhrun came from
+	env    []string
+}
+
+func newBench(ctx context.Context, c config, log io.Writer) (*bench, error) {
+	tmp, err := os.MkdirTemp("", "mhrun-bench-")
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{ctx: ctx, cfg: c, log: log, tmp: tmp}
+	if err := setSubreaper(); err != nil {
+		fmt.Fprintf(log, "bench: cannot become child subreaper (%v): orphaned sleeps are left to PID 1\n", err)
+	}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MHRUN_") {
+			b.env = append(b.env, kv)
+		}
+	}
+	b.writer = filepath.Join(tmp, "writer")
+	if err := b.build(b.writer, "./bench/writer"); err != nil {
+		b.close()
+		return nil, err
+	}
+	b.mhrun = c.mhrun
+	if b.mhrun == "" {
+		b.mhrun = filepath.Join(tmp, "mhrun")
+		if err := b.build(b.mhrun, "."); err != nil {
+			b.close()
+			return nil, err
+		}
+		b.source = "built from the working tree, " + gitState()
+	} else if b.mhrun, err = filepath.Abs(b.mhrun); err != nil {
+		b.close()
+		return nil, err
+	} else {
+		b.source = b.mhrun + " (given with -mhrun)"
+	}
+	return b, nil
+}
+
+// gitState names the commit the working tree is at, and whether files
+// other than the benchmark's own differ from it.
+func gitState() string {
+	head, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "not a git checkout"
+	}
+	st := fmt.Sprintf("HEAD %s", strings.TrimSpace(string(head)))
+	out, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench", ":!BENCHMARKS.md").Output()
+	if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+		st += " with uncommitted changes"
+	}
+	return st
+}
+
+// build runs go build for pkg, relative to the module root (the current dir).
+func (b *bench) build(out, pkg string) error {
+	cmd := exec.CommandContext(b.ctx, "go", "build", "-o", out, pkg)
+	msg, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build %s (run the benchmark from the repository root): %v\n%s", pkg, err, msg)
+	}
+	return nil
+}
+
+// close kills whatever is left of the runs and removes the temp dir.
+func (b *bench) close() {
+	sweep()
+	if b.cfg.keepTemp {
+		fmt.Fprintf(b.log, "bench: temp dir kept: %s\n", b.tmp)
+		return
+	}
+	os.RemoveAll(b.tmp)
+}
+
+// command prepares a run in a process group of its own, so that a Ctrl-C
+// on the terminal reaches only the benchmark, which then kills the group
+// by its id (the context's cancel).
+func (b *bench) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(b.ctx, name, args...)
+	cmd.Env = b.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return cmd
+}
+
+// logf prints a run's figures with -v.
+func (b *bench) logf(format string, args ...any) {
+	if b.cfg.verbose {
+		fmt.Fprintf(b.log, format+"\n", args...)
+	}
+}
+
+// pause waits d unless the benchmark is interrupted.
+func (b *bench) pause(d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-b.ctx.Done():
+		return b.ctx.Err()
+	}
+}
+
+// shQuote quotes s for /bin/sh.
+func shQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// tail is the end of a small log file, for error messages.
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,71 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// settle is the pause between "all sleeps exist" and SIGTERM, so that the
+// stop is measured on a runner done with its start.
+const settle = 300 * time.Millisecond
+
+// startStop measures start and stop of cfg.procs sleeps, shell and mhrun in
+// turn, cfg.runs times each.
+func (b *bench) startStop() ([]row, error) {
+	c := b.cfg
+	fmt.Fprintf(b.log, "start/stop: %d sleeps, %d runs each of the shell and mhrun\n", c.procs, c.runs)
+	var bStart, bStop, mStart, mStop []time.Duration
+	scans, spent := 0, time.Duration(0)
+	busy := newBusy()
+	for i := 0; i < c.runs; i++ {
+		for _, mhrun := range []bool{false, true} {
+			start, stop, w, err := b.startStopRun(mhrun)
+			if w != nil {
+				scans, spent = scans+w.scans, spent+w.spent
+			}
+			if err != nil {
+				return nil, err
+			}
+			if mhrun {
+				mStart, mStop = append(mStart, start), append(mStop, stop)
+			} else {
+				bStart, bStop = append(bStart, start), append(bStop, stop)
+			}
+		}
+	}
+	b.logf("  machine busy %.0f%% over the start/stop runs (this benchmark's polling included)", busy.percent())
+	if scans > 0 {
+		b.logf("  /proc scans: %d, %.0f µs each on average", scans, float64(spent.Microseconds())/float64(scans))
+	}
+	name := fmt.Sprintf("start/stop %d", c.procs)
+	bsm, msm := median(bStart), median(mStart)
+	bpm, mpm := median(bStop), median(mStop)
+	return []row{
+		{name, fmt.Sprintf("start: exec → %d sleeps exist, median of %d", c.procs, c.runs), millis(bsm), millis(msm), ratio(msm, bsm), "< 100 ms", met(msm < 100*time.Millisecond)},
+		{"", "start, best", millis(best(bStart)), millis(best(mStart)), ratio(best(mStart), best(bStart)), "", ""},
+		{"", fmt.Sprintf("stop: SIGTERM → runner and sleeps gone, median of %d", c.runs), millis(bpm), millis(mpm), ratio(mpm, bpm), "≤ baseline + 50 ms", met(mpm <= bpm+50*time.Millisecond)},
+		{"", "stop, best", millis(best(bStop)), millis(best(mStop)), ratio(best(mStop), best(bStop)), "", ""},
+	}, nil
+}
+
+func (b *bench) startStopRun(mhrun bool) (start, stop time.Duration, w *watcher, err error) {
+	s, err := b.startSleepers(mhrun, "startstop")
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer s.kill()
+	if start, err = s.waitAll(); err != nil {
+		return 0, 0, s.w, err
+	}
+	if err = b.pause(settle); err != nil {
+		return 0, 0, s.w, err
+	}
+	stop, err = s.stop()
+	b.logf("  %-5s start %7.1f ms (first sleep seen at %5.1f ms, half of them at %5.1f ms)  stop %7.1f ms",
+		s.what, ms(start), ms(s.first), ms(s.half), ms(stop))
+	return start, stop, s.w, err
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

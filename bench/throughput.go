@@ -1,0 +1,146 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// tpRun is one throughput run.
+type tpRun struct {
+	wall   time.Duration // from Start until the runner exited
+	stat   pstat         // the runner's /proc/PID/stat after it exited, before it was reaped
+	rusage time.Duration // ProcessState.UserTime()+SystemTime() (wait4's rusage)
+	chk    checked
+	busy   float64 // machine busy %, this run included
+}
+
+// throughput runs the baseline and mhrun in turn, cfg.runs times each.
+func (b *bench) throughput() ([]row, error) {
+	c := b.cfg
+	ids := make([]string, c.writers)
+	var script, procfile strings.Builder
+	for i := range ids {
+		ids[i] = "w" + strconv.Itoa(i+1)
+		w := fmt.Sprintf("%s -id %s -lines %d -size %d", shQuote(b.writer), ids[i], c.lines, c.size)
+		fmt.Fprintf(&script, "%s & ", w)
+		fmt.Fprintf(&procfile, "%s: exec %s\n", ids[i], w)
+	}
+	script.WriteString("wait")
+	dir := filepath.Join(b.tmp, "throughput")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	pf := filepath.Join(dir, "Procfile")
+	if err := os.WriteFile(pf, []byte(procfile.String()), 0o644); err != nil {
+		return nil, err
+	}
+
+	fmt.Fprintf(b.log, "throughput: %d writers × %d lines of %d bytes, %d runs each of the shell and mhrun\n", c.writers, c.lines, c.size, c.runs)
+	var base, mh []tpRun
+	busy := newBusy()
+	defer func() { b.logf("  machine busy %.0f%% over the throughput runs (the runs included)", busy.percent()) }()
+	for i := 0; i < c.runs; i++ {
+		r, err := b.throughputRun("shell", ids, "/bin/sh", "-c", script.String())
+		if err != nil {
+			return nil, err
+		}
+		base = append(base, r)
+		r, err = b.throughputRun("mhrun", ids, b.mhrun, "start", "-f", pf, "-d", dir)
+		if err != nil {
+			return nil, err
+		}
+		mh = append(mh, r)
+	}
+	return throughputRows(c, base, mh), nil
+}
+
+// throughputRun runs one runner with stdout to a file and checks the file.
+func (b *bench) throughputRun(what string, ids []string, name string, args ...string) (tpRun, error) {
+	outPath := filepath.Join(b.tmp, "throughput.out")
+	errPath := filepath.Join(b.tmp, "throughput.err")
+	out, err := os.Create(outPath)
+	if err != nil {
+		return tpRun{}, err
+	}
+	defer out.Close()
+	errf, err := os.Create(errPath)
+	if err != nil {
+		return tpRun{}, err
+	}
+	defer errf.Close()
+	cmd := b.command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, errf
+
+	busy := newBusy()
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return tpRun{}, fmt.Errorf("start %s: %w", what, err)
+	}
+	werr := waitExited(cmd.Process.Pid)
+	r := tpRun{wall: time.Since(t0), busy: busy.percent()}
+	r.stat, _ = readStat(cmd.Process.Pid)
+	err = cmd.Wait()
+	if b.ctx.Err() != nil {
+		return r, b.ctx.Err()
+	}
+	if werr != nil {
+		return r, fmt.Errorf("wait for %s: %w", what, werr)
+	}
+	if err != nil {
+		return r, fmt.Errorf("%s: %v; its stderr: %s", what, err, tail(errPath))
+	}
+	r.rusage = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	if r.chk, err = checkOutput(outPath, ids, b.cfg.lines, b.cfg.size, what == "mhrun"); err != nil {
+		return r, fmt.Errorf("check %s output: %w", what, err)
+	}
+	if s := tail(errPath); s != "" {
+		fmt.Fprintf(b.log, "  %s stderr: %s\n", what, s)
+	}
+	b.logf("  %-5s wall %6.3fs  own CPU %5.2fs  reaped children CPU %5.2fs  ProcessState user+sys %5.2fs  machine busy %3.0f%%  %v",
+		what, r.wall.Seconds(), r.stat.own().Seconds(), r.stat.children().Seconds(), r.rusage.Seconds(), r.busy, r.chk)
+	for _, l := range r.chk.samples {
+		b.logf("    unexpected line: %q", l)
+	}
+	return r, nil
+}
+
+func throughputRows(c config, base, mh []tpRun) []row {
+	field := func(rs []tpRun, f func(tpRun) time.Duration) []time.Duration {
+		out := make([]time.Duration, len(rs))
+		for i, r := range rs {
+			out[i] = f(r)
+		}
+		return out
+	}
+	wall := func(r tpRun) time.Duration { return r.wall }
+	own := func(r tpRun) time.Duration { return r.stat.own() }
+	ru := func(r tpRun) time.Duration { return r.rusage }
+	var bc, mc checked
+	for _, r := range base {
+		bc.add(r.chk)
+	}
+	for _, r := range mh {
+		mc.add(r.chk)
+	}
+	bMed, mMed := median(field(base, wall)), median(field(mh, wall))
+	bBest, mBest := best(field(base, wall)), best(field(mh, wall))
+	total := c.runs * c.writers * c.lines
+	name := fmt.Sprintf("throughput %d×%dk lines", c.writers, c.lines/1000)
+	return []row{
+		{name, fmt.Sprintf("wall, median of %d", c.runs), secs(bMed), secs(mMed), ratio(mMed, bMed), "≤ 1.5×", met(float64(mMed) <= 1.5*float64(bMed))},
+		{"", fmt.Sprintf("wall, best of %d", c.runs), secs(bBest), secs(mBest), ratio(mBest, bBest), "", ""},
+		{"", fmt.Sprintf("lines lost (of %d)", total), strconv.Itoa(bc.lost), strconv.Itoa(mc.lost), "", "0", met(mc.lost == 0)},
+		{"", "lines split", strconv.Itoa(bc.split), strconv.Itoa(mc.split), "", "0", met(mc.split == 0)},
+		{"", "stray empty lines (a line's end flushed apart)", "–", strconv.Itoa(mc.empty), "", "0", met(mc.empty == 0)},
+		{"", "lines duplicated / unexpected output lines", fmt.Sprintf("%d / %d", bc.dup, bc.other), fmt.Sprintf("%d / %d", mc.dup, mc.other), "", "0", met(mc.dup == 0 && mc.other == 0)},
+		{"", "lines mhrun reported dropped", "–", strconv.Itoa(mc.dropped), "", "", ""},
+		{"", "runner's own CPU (user+sys), median", secs(median(field(base, own))) + " (sh)", secs(median(field(mh, own))), "", "", ""},
+		{"", "ProcessState user+sys, median", secs(median(field(base, ru))), secs(median(field(mh, ru))), "", "", ""},
+	}
+}
