@@ -9,17 +9,27 @@ import (
 	"mhrun/policy"
 )
 
-// cronJob is a process's cron-restart schedule; its timer reports to the
-// supervisor, which restarts the running instances and arms the next tick.
+// cronJob is a process's schedule= (a job: a run at each tick) or its
+// cron-restart=; its timer reports to the supervisor, which acts and arms
+// the next tick.
 type cronJob struct {
 	proc  *formation.Process
 	sched cron.Schedule
+	job   bool // schedule=, not cron-restart=
+	next  time.Time
 }
 
-// armCron schedules the job's next tick.
+// armCron schedules the next tick and tells the job's instances when.
 func (r *Runner) armCron(j *cronJob) {
-	d := time.Until(j.sched.Next(time.Now()))
-	time.AfterFunc(d, func() {
+	j.next = j.sched.Next(time.Now())
+	if j.job {
+		for _, in := range r.insts {
+			if in.proc == j.proc {
+				in.next = j.next
+			}
+		}
+	}
+	time.AfterFunc(time.Until(j.next), func() {
 		select {
 		case r.crons <- j:
 		case <-r.done:
@@ -27,33 +37,70 @@ func (r *Runner) armCron(j *cronJob) {
 	})
 }
 
-// startCrons arms every cron-restart of the formation; the policy parser
-// has validated the specs already.
+// startCrons arms every schedule= and cron-restart= of the formation; the
+// policy parser has validated the specs already. Times are in the local
+// zone unless the spec sets CRON_TZ=.
 func (r *Runner) startCrons() {
 	for _, p := range r.f.Processes {
-		if p.Policy.CronRestart == "" || p.Scale == 0 {
+		if p.Scale == 0 {
 			continue
 		}
-		sched, err := policy.ParseSchedule(p.Policy.CronRestart)
-		if err != nil {
-			r.out.Event("%s: cron-restart %q: %v", p.Name, p.Policy.CronRestart, err)
-			continue
+		for _, c := range []struct {
+			spec string
+			job  bool
+		}{{p.Policy.Schedule, true}, {p.Policy.CronRestart, false}} {
+			if c.spec == "" {
+				continue
+			}
+			sched, err := policy.ParseSchedule(c.spec)
+			if err != nil {
+				r.out.Event("%s: schedule %q: %v", p.Name, c.spec, err)
+				continue
+			}
+			r.armCron(&cronJob{proc: p, sched: sched, job: c.job})
 		}
-		r.armCron(&cronJob{proc: p, sched: sched})
 	}
 }
 
-// onCron restarts the running instances of the job's process gracefully;
-// such restarts never count as failures.
+// onCron acts on a tick: a job runs, a cron-restart restarts the running
+// instances gracefully (never counted as a failure).
 func (r *Runner) onCron(j *cronJob) {
 	if r.stopping {
 		return
 	}
 	for _, in := range r.insts {
-		if in.proc == j.proc && in.state == StateRunning {
+		if in.proc != j.proc {
+			continue
+		}
+		switch {
+		case j.job && in.hasProcess():
+			r.out.Event("%s is still running: tick skipped", in.name)
+		case j.job && in.state == StateScheduled:
+			if ok, err := r.acquire(in); err != nil || !ok {
+				r.out.Event("%s: tick skipped, its singleton lock is held elsewhere", in.name)
+				continue
+			}
+			r.start(in)
+		case !j.job && in.state == StateRunning:
 			r.out.Event("%s: cron-restart (%s), restarting", in.name, j.proc.Policy.CronRestart)
 			r.stopInstance(in, "cron-restart")
 		}
 	}
 	r.armCron(j)
+}
+
+// jobExited puts a job back to wait for its next tick: its exit never stops
+// the formation, and a failure is shown, not retried.
+func (r *Runner) jobExited(in *instance, run *run, what string, code int) {
+	run.close()
+	in.release()
+	in.state = StateScheduled
+	next := in.next.Format("2006-01-02 15:04:05")
+	if code == 0 {
+		in.reason = ""
+		r.out.Event("%s %s, next run %s", in.name, what, next)
+		return
+	}
+	in.reason = "last run failed"
+	r.out.Event("%s failed: %s, next run %s", in.name, what, next)
 }

@@ -18,13 +18,16 @@ type State string
 
 // The states of an instance.
 const (
-	StateStarting State = "starting"
-	StateRunning  State = "running"
-	StateBackoff  State = "backoff"  // waiting to be restarted
-	StateExited   State = "exited"   // a finished one-shot (exit 0)
-	StateErrored  State = "errored"  // gave up
-	StateStopping State = "stopping" // stop signal sent, waiting for the exit
-	StateStopped  State = "stopped"
+	StateWaiting   State = "waiting"   // for the processes it starts after
+	StateStandby   State = "standby"   // for its singleton lock, held elsewhere
+	StateScheduled State = "scheduled" // a job between runs
+	StateStarting  State = "starting"  // started, not yet ready
+	StateRunning   State = "running"   // ready
+	StateBackoff   State = "backoff"   // waiting to be restarted
+	StateExited    State = "exited"    // a finished one-shot (exit 0)
+	StateErrored   State = "errored"   // gave up
+	StateStopping  State = "stopping"  // stop signal sent, waiting for the exit
+	StateStopped   State = "stopped"
 )
 
 // drainTimeout bounds how long an exit report waits for the pty to reach
@@ -52,12 +55,19 @@ type instance struct {
 	lastExit string    // how the last run ended ("exited with code 1")
 	reason   string    // why the state is what it is
 	rss      int64     // the tree's RSS at the last sample
+	ready    bool      // the current run passed its ready= check
+	failed   bool      // while stopping: the run failed its start (not ready in time)
+	lock     *os.File  // the singleton lock, held while the instance lives
+	next     time.Time // a job's next tick
 }
 
 // run is one run of an instance: a process under its own pty. The reader
 // and the waiter goroutines use only this, never the instance.
 type run struct {
 	cmd      *exec.Cmd
+	matcher  *logMatcher   // sees the raw output too (ready=log), or nil
+	notify   *notifySocket // ready=notify, or nil
+	cancel   func()        // ends the ready check, if any
 	pid      int
 	pty      *os.File
 	started  time.Time
@@ -75,7 +85,8 @@ type exit struct {
 // startRun starts cmd under a new pty; register wraps the start so that
 // the orphan reaper never sees the pid before it is known. The waiter
 // reports on exits once the pty is drained.
-func startRun(in *instance, cmd *exec.Cmd, size *pty.Winsize, exits chan<- exit, register func(func() (int, error)) error) (*run, error) {
+func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, register func(func() (int, error)) error) error {
+	cmd := r.cmd
 	var ptmx *os.File
 	err := register(func() (int, error) {
 		var err error
@@ -86,9 +97,9 @@ func startRun(in *instance, cmd *exec.Cmd, size *pty.Winsize, exits chan<- exit,
 		return cmd.Process.Pid, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", in.name, err)
+		return fmt.Errorf("start %s: %w", in.name, err)
 	}
-	r := &run{cmd: cmd, pid: cmd.Process.Pid, pty: ptmx, started: time.Now(), drained: make(chan struct{})}
+	r.pid, r.pty, r.started, r.drained = cmd.Process.Pid, ptmx, time.Now(), make(chan struct{})
 	r.lastRead.Store(time.Now().UnixNano())
 	go r.read(in.stream)
 	go func() {
@@ -96,7 +107,7 @@ func startRun(in *instance, cmd *exec.Cmd, size *pty.Winsize, exits chan<- exit,
 		r.waitDrained()
 		exits <- exit{inst: in, run: r, state: cmd.ProcessState}
 	}()
-	return r, nil
+	return nil
 }
 
 // read copies the pty to the stream until the pty's end (EIO on Linux once
@@ -109,6 +120,9 @@ func (r *run) read(s *Stream) {
 		r.lastRead.Store(time.Now().UnixNano())
 		if n > 0 {
 			s.Write(buf[:n])
+			if r.matcher != nil {
+				r.matcher.Write(buf[:n])
+			}
 		}
 		if err != nil {
 			s.Flush()
@@ -137,8 +151,18 @@ func (r *run) waitDrained() bool {
 	}
 }
 
-// close waits for the pty's end while output keeps coming, then closes it.
+// close ends the ready check, waits for the pty's end while output keeps
+// coming, then closes the pty.
 func (r *run) close() {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	if r.notify != nil {
+		r.notify.Close()
+	}
+	if r.pty == nil {
+		return
+	}
 	r.waitDrained()
 	r.pty.Close()
 	<-r.drained
@@ -154,10 +178,15 @@ func (r *run) signal(sig syscall.Signal) {
 // alive reports whether the instance has, or will soon have, a process.
 func (in *instance) alive() bool {
 	switch in.state {
-	case StateStarting, StateRunning, StateStopping, StateBackoff:
+	case StateStarting, StateRunning, StateStopping, StateBackoff, StateWaiting, StateStandby, StateScheduled:
 		return true
 	}
 	return false
+}
+
+// hasProcess reports whether the instance has a process now.
+func (in *instance) hasProcess() bool {
+	return in.state == StateStarting || in.state == StateRunning || in.state == StateStopping
 }
 
 // describe says how a process ended, whether that is a failure, and the

@@ -24,12 +24,23 @@ func SocketPath(dir string) string {
 	if len(p) <= maxSocketPath {
 		return p
 	}
-	sum := sha256.Sum256([]byte(dir))
-	base := os.Getenv("XDG_RUNTIME_DIR")
-	if base == "" {
-		base = filepath.Join(os.TempDir(), "mhrun-"+strconv.Itoa(os.Getuid()))
+	return filepath.Join(runtimeDir(), "mhrun-"+projectHash(dir)+".sock")
+}
+
+// runtimeDir is where mhrun keeps per-user runtime files (hashed sockets,
+// singleton locks, notify sockets): $XDG_RUNTIME_DIR, else a private dir
+// in the temp dir.
+func runtimeDir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return d
 	}
-	return filepath.Join(base, "mhrun-"+hex.EncodeToString(sum[:8])+".sock")
+	return filepath.Join(os.TempDir(), "mhrun-"+strconv.Itoa(os.Getuid()))
+}
+
+// projectHash names a project dir in the runtime dir.
+func projectHash(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return hex.EncodeToString(sum[:8])
 }
 
 // Lock is the lock one runner holds on its project, beside the socket.

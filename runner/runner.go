@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/creack/pty"
 
 	"mhrun/formation"
+	"mhrun/policy"
 )
 
 // Options say how to run a formation.
@@ -52,6 +54,7 @@ type Runner struct {
 	exits chan exit
 	wakes chan wake
 	crons chan *cronJob
+	ready chan readyEvent
 	done  chan struct{} // closed when the supervisor returns
 	width int           // the prefix's width, taken from the terminal for the ptys
 
@@ -68,7 +71,8 @@ type Runner struct {
 	roots   []int         // reused by sampleMemory
 }
 
-// wake is a timer firing: a restart after backoff.
+// wake is a timer firing for an instance: a restart after backoff, or
+// another try of the singleton lock in standby.
 type wake struct {
 	inst *instance
 	gen  int
@@ -81,7 +85,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
-	r := &Runner{f: f, o: o, exits: make(chan exit), wakes: make(chan wake), crons: make(chan *cronJob), done: make(chan struct{}), known: map[int]bool{}}
+	r := &Runner{f: f, o: o, exits: make(chan exit), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), done: make(chan struct{}), known: map[int]bool{}}
 	width := len("mhrun")
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
@@ -125,7 +129,11 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 
 	for _, in := range r.insts {
 		in.stream = r.out.Stream(in.name, in.color)
-		r.start(in)
+		if in.proc.Policy.Schedule != "" {
+			in.state = StateScheduled
+		} else {
+			r.launch(in)
+		}
 	}
 	r.startCrons()
 	r.loop(ctx)
@@ -134,6 +142,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 		if in.run != nil {
 			in.run.close()
 		}
+		in.release()
 	}
 	return r.code, nil
 }
@@ -159,9 +168,17 @@ func (r *Runner) loop(ctx context.Context) {
 		case e := <-r.exits:
 			r.onExit(e)
 		case w := <-r.wakes:
-			if w.gen == w.inst.gen && w.inst.state == StateBackoff {
-				r.start(w.inst)
+			if w.gen != w.inst.gen {
+				continue
 			}
+			switch w.inst.state {
+			case StateBackoff:
+				r.start(w.inst)
+			case StateStandby:
+				r.launch(w.inst)
+			}
+		case e := <-r.ready:
+			r.onReady(e)
 		case j := <-r.crons:
 			r.onCron(j)
 		case <-samples:
@@ -183,24 +200,71 @@ func (r *Runner) loop(ctx context.Context) {
 	}
 }
 
+// launch starts an instance once it may: after its dependencies are
+// ready, and holding its singleton lock; until then it waits or stands by.
+func (r *Runner) launch(in *instance) {
+	if waiting := r.waitingFor(in.proc); len(waiting) > 0 {
+		in.state = StateWaiting
+		in.reason = "waiting for " + strings.Join(waiting, ", ")
+		return
+	}
+	ok, err := r.acquire(in)
+	if err != nil {
+		r.out.Event("%s: %v", in.name, err)
+		r.giveUp(in, 1, "could not take its singleton lock")
+		return
+	}
+	if !ok {
+		if in.state != StateStandby {
+			in.state = StateStandby
+			in.reason = "singleton lock held elsewhere: " + singletonPath(r.f, in.proc)
+			r.out.Event("%s: standby, its singleton lock is held elsewhere (%s)", in.name, singletonPath(r.f, in.proc))
+		}
+		r.after(in, standbyPoll)
+		return
+	}
+	if in.state == StateStandby {
+		r.out.Event("%s: took the singleton lock, starting", in.name)
+	}
+	r.start(in)
+}
+
 // start starts a run of the instance; a start that fails is a failed run.
 func (r *Runner) start(in *instance) {
 	cmd := exec.Command("/bin/sh", "-c", in.proc.Command)
 	cmd.Dir = r.f.Dir
 	cmd.Env = r.f.Env(in.proc, in.n, r.o.Socket)
-	run, err := startRun(in, cmd, r.ptySize(), r.exits, r.register)
+	run := &run{cmd: cmd}
+	err := r.prepareReady(in, run)
+	if err == nil {
+		err = startRun(in, run, r.ptySize(), r.exits, r.register)
+	}
 	if err != nil {
+		run.close()
 		r.out.Event("%v", err)
 		in.lastExit = "could not start"
-		r.afterFailure(in, 127, err.Error())
+		r.afterFailure(in, 127)
 		return
 	}
 	if in.run != nil {
 		in.restarts++
 	}
 	in.run = run
-	in.state = StateRunning
 	in.reason = ""
+	in.ready = false
+	in.state = StateStarting
+	if in.proc.Policy.Ready.Kind == policy.ReadyNone || in.proc.Policy.Schedule != "" {
+		r.markReady(in)
+		return
+	}
+	r.checkReady(in, run)
+}
+
+// markReady makes a started instance running and lets what waited for it go.
+func (r *Runner) markReady(in *instance) {
+	in.state = StateRunning
+	in.ready = true
+	r.advance()
 }
 
 // interrupt is a stop asked for from outside: the first one graceful, the
@@ -221,19 +285,29 @@ func (r *Runner) interrupt(why string) {
 	r.stopAll()
 }
 
-// stopAll stops every instance: pending restarts are cancelled, running
-// ones get their stop-signal and SIGKILL after their grace.
+// stopAll stops the formation: what has no process stops at once, the
+// rest in reverse after= order (dependents first, each within its grace).
 func (r *Runner) stopAll() {
 	r.stopping = true
 	for _, in := range r.insts {
 		switch in.state {
-		case StateBackoff:
+		case StateBackoff, StateWaiting, StateStandby, StateScheduled:
 			in.gen++
 			in.state = StateStopped
-		case StateRunning, StateStarting:
-			r.stopInstance(in, "")
+			in.release()
 		case StateStopping:
 			in.restart = ""
+		}
+	}
+	r.advanceStop()
+}
+
+// advanceStop sends the stop-signal to every instance that no running
+// dependent waits on any more.
+func (r *Runner) advanceStop() {
+	for _, in := range r.insts {
+		if (in.state == StateRunning || in.state == StateStarting) && !r.hasLiveDependents(in.proc) {
+			r.stopInstance(in, "")
 		}
 	}
 }
@@ -293,16 +367,28 @@ func (r *Runner) onExit(e exit) {
 	what, code := describe(e.state)
 	in.lastExit = what
 	if in.state == StateStopping {
-		restart := in.restart
-		in.restart = ""
-		if restart != "" && !r.stopping {
+		restart, failed := in.restart, in.failed
+		in.restart, in.failed = "", false
+		switch {
+		case failed && !r.stopping:
+			e.run.close()
+			r.afterFailure(in, 1)
+		case restart != "" && !r.stopping:
 			e.run.close()
 			r.start(in)
-			return
+		default:
+			in.state = StateStopped
+			in.release()
+			r.out.Event("%s stopped (%s)", in.name, what)
+			r.armKill()
+			if r.stopping {
+				r.advanceStop()
+			}
 		}
-		in.state = StateStopped
-		r.out.Event("%s stopped (%s)", in.name, what)
-		r.armKill()
+		return
+	}
+	if in.proc.Policy.Schedule != "" {
+		r.jobExited(in, e.run, what, code)
 		return
 	}
 	p := in.proc.Policy
@@ -312,7 +398,9 @@ func (r *Runner) onExit(e exit) {
 	if code == 0 {
 		if p.Restart != "always" {
 			in.state = StateExited
+			in.release()
 			r.out.Event("%s exited with code 0 (finished)", in.name)
+			r.advance() // a finished one-shot counts as ready for after=
 			return
 		}
 		// restart=always: a clean exit comes back after MIN and never counts
@@ -326,12 +414,12 @@ func (r *Runner) onExit(e exit) {
 		return
 	}
 	e.run.close()
-	r.afterFailure(in, code, what)
+	r.afterFailure(in, code)
 }
 
 // afterFailure counts a failed run and either schedules the restart or
 // gives up past max-restarts.
-func (r *Runner) afterFailure(in *instance, code int, what string) {
+func (r *Runner) afterFailure(in *instance, code int) {
 	p := in.proc.Policy
 	if p.Restart == "never" || r.stopping {
 		r.giveUp(in, code, "gave up (restart=never)")
@@ -353,6 +441,12 @@ func (r *Runner) restartIn(in *instance, old *run, d time.Duration) {
 		old.close()
 	}
 	in.state = StateBackoff
+	r.after(in, d)
+}
+
+// after wakes the supervisor for the instance in d, unless its gen moves
+// on first (a stop or another start cancels the wake).
+func (r *Runner) after(in *instance, d time.Duration) {
 	in.gen++
 	w := wake{in, in.gen}
 	time.AfterFunc(d, func() {
@@ -368,9 +462,11 @@ func (r *Runner) restartIn(in *instance, old *run, d time.Duration) {
 func (r *Runner) giveUp(in *instance, code int, why string) {
 	in.state = StateErrored
 	in.reason = why
+	in.release()
 	if r.stopping {
 		return
 	}
+	defer r.advance() // its dependents will not start: say so
 	if in.proc.Policy.Optional {
 		r.out.Event("%s %s; %s is optional: the rest run on", in.name, why, in.proc.Name)
 		return

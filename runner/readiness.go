@@ -1,0 +1,104 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+
+	"mhrun/policy"
+)
+
+// readyEvent is a ready check's result for one run.
+type readyEvent struct {
+	inst *instance
+	run  *run
+	err  error
+}
+
+// prepareReady sets up what a ready check needs before the run starts: the
+// notify socket (NOTIFY_SOCKET in its env) or the output tee for log:.
+func (r *Runner) prepareReady(in *instance, run *run) error {
+	if in.proc.Policy.Schedule != "" {
+		return nil
+	}
+	switch rd := in.proc.Policy.Ready; rd.Kind {
+	case policy.ReadyNotify:
+		ns, err := newNotifySocket(runtimeDir())
+		if err != nil {
+			return err
+		}
+		run.notify = ns
+		run.cmd.Env = append(run.cmd.Env, "NOTIFY_SOCKET="+ns.Path())
+	case policy.ReadyLog:
+		run.matcher = newLogMatcher(rd.Pattern)
+	}
+	return nil
+}
+
+// checkReady runs the instance's ready check in a goroutine that reports
+// to the supervisor; it ends at ready-timeout or when the run ends.
+func (r *Runner) checkReady(in *instance, run *run) {
+	rd := in.proc.Policy.Ready
+	ctx, cancel := context.WithTimeout(context.Background(), in.proc.Policy.ReadyTimeout)
+	run.cancel = cancel
+	port := in.proc.Port(r.f.BasePort, in.n)
+	env := run.cmd.Env
+	go func() {
+		var err error
+		switch rd.Kind {
+		case policy.ReadyNotify:
+			err = waitClosed(ctx, run.notify.Ready())
+		case policy.ReadyLog:
+			err = waitClosed(ctx, run.matcher.Matched())
+		default:
+			err = probeReady(ctx, rd, port, r.f.Dir, env, r.startProbe)
+		}
+		select {
+		case r.ready <- readyEvent{in, run, err}:
+		case <-r.done:
+		}
+	}()
+}
+
+func waitClosed(ctx context.Context, c <-chan struct{}) error {
+	select {
+	case <-c:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startProbe starts an exec: probe's process where the orphan reaper
+// leaves it to its own Wait.
+func (r *Runner) startProbe(cmd *exec.Cmd) error {
+	return r.register(func() (int, error) {
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	})
+}
+
+// onReady moves a starting instance to running, or, when its check timed
+// out, stops it as a failed start under its restart policy.
+func (r *Runner) onReady(e readyEvent) {
+	in := e.inst
+	if e.run != in.run || in.state != StateStarting {
+		return // the run ended or is stopping: the check no longer matters
+	}
+	e.run.cancel()
+	if e.err == nil {
+		r.out.Event("%s is ready (%s)", in.name, in.proc.Policy.Ready)
+		r.markReady(in)
+		return
+	}
+	if errors.Is(e.err, context.DeadlineExceeded) {
+		r.out.Event("%s not ready after %s (%s): a failed start", in.name, in.proc.Policy.ReadyTimeout, in.proc.Policy.Ready)
+	} else {
+		r.out.Event("%s: ready check failed: %v", in.name, e.err)
+	}
+	in.lastExit = "not ready in time"
+	r.stopInstance(in, "")
+	in.failed = true
+}

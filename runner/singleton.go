@@ -1,0 +1,71 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"mhrun/formation"
+)
+
+// standbyPoll is how often an instance in standby tries the singleton lock.
+const standbyPoll = 100 * time.Millisecond
+
+// singletonPath is the lock file of a singleton process: the policy's
+// path (relative to the project dir), or one per project and process in
+// the runtime dir, which every mhrun of this user and project agrees on.
+func singletonPath(f *formation.Formation, p *formation.Process) string {
+	if path := p.Policy.SingletonPath; path != "" {
+		if filepath.IsAbs(path) {
+			return path
+		}
+		return filepath.Join(f.Dir, path)
+	}
+	return filepath.Join(runtimeDir(), "mhrun-"+projectHash(f.Dir)+"-"+p.Name+".lock")
+}
+
+// tryLock takes an exclusive flock on path without waiting: the file, or
+// nil when another holder has it. The lock lives as long as the file stays
+// open in mhrun, and dies with mhrun however it ends.
+func tryLock(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("singleton lock %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("singleton lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("singleton lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// acquire takes the instance's singleton lock if it needs one; false means
+// another holder has it and the instance waits in standby.
+func (r *Runner) acquire(in *instance) (bool, error) {
+	if !in.proc.Policy.Singleton || in.lock != nil {
+		return true, nil
+	}
+	f, err := tryLock(singletonPath(r.f, in.proc))
+	if err != nil || f == nil {
+		return false, err
+	}
+	in.lock = f
+	return true, nil
+}
+
+// release frees the singleton lock of an instance that will not run again.
+func (in *instance) release() {
+	if in.lock != nil {
+		in.lock.Close()
+		in.lock = nil
+	}
+}
