@@ -51,7 +51,15 @@ func (r *Runner) checkReady(in *instance, run *run) {
 		case policy.ReadyLog:
 			err = waitClosed(ctx, run.matcher.Matched())
 		default:
-			err = probeReady(ctx, rd, port, r.f.Dir, env, r.startProbe)
+			var pids []int
+			err = probeReady(ctx, rd, port, r.f.Dir, env, func(cmd *exec.Cmd) error {
+				err := r.startProbe(cmd)
+				if err == nil {
+					pids = append(pids, cmd.Process.Pid)
+				}
+				return err
+			})
+			r.forget(pids) // every try has been waited for by now
 		}
 		select {
 		case r.ready <- readyEvent{in, run, err}:
@@ -78,6 +86,15 @@ func (r *Runner) startProbe(cmd *exec.Cmd) error {
 		}
 		return cmd.Process.Pid, nil
 	})
+}
+
+// forget drops pids from the ones the orphan reaper leaves alone.
+func (r *Runner) forget(pids []int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pid := range pids {
+		delete(r.known, pid)
+	}
 }
 
 // onReady moves a starting instance to running, or, when its check timed

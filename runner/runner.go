@@ -361,9 +361,7 @@ func (r *Runner) killOverdue() {
 // onExit is the state machine's answer to a run's end.
 func (r *Runner) onExit(e exit) {
 	in := e.inst
-	r.mu.Lock()
-	delete(r.known, e.run.pid)
-	r.mu.Unlock()
+	r.forget([]int{e.run.pid})
 	what, code := describe(e.state)
 	in.lastExit = what
 	if in.state == StateStopping {
