@@ -3,6 +3,8 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 
 	"mhrun/policy"
@@ -23,6 +25,9 @@ func (r *Runner) prepareReady(in *instance, run *run) error {
 	}
 	switch rd := in.proc.Policy.Ready; rd.Kind {
 	case policy.ReadyNotify:
+		if err := os.MkdirAll(runtimeDir(), 0o700); err != nil {
+			return fmt.Errorf("runtime dir for the notify socket: %w", err)
+		}
 		ns, err := newNotifySocket(runtimeDir())
 		if err != nil {
 			return err
