@@ -1,5 +1,5 @@
 // Command demo is the tiny program behind the repo's demo formation: a web
-// server, a chatty worker and a one-shot, needing nothing but Go.
+// server, a chatty worker, a one-shot and a job, needing nothing but Go.
 package main
 
 import (
@@ -27,8 +27,10 @@ func main() {
 		err = worker(ctx)
 	case "once":
 		fmt.Printf("%s: migrations up to date (GREETING=%q)\n", os.Getenv("PS"), os.Getenv("GREETING"))
+	case "report":
+		fmt.Printf("nightly report at %s: all good\n", time.Now().Format(time.TimeOnly))
 	default:
-		err = fmt.Errorf("unknown mode %q: want web, worker or once", mode)
+		err = fmt.Errorf("unknown mode %q: want web, worker, once or report", mode)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)

@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -67,5 +69,34 @@ func TestReadyForms(t *testing.T) {
 				t.Errorf("dependent started before the server listened:\n%s", o)
 			}
 		})
+	}
+}
+
+// The "goodbye" helper prints "up", and on SIGTERM "goodbye" before it exits 0.
+func init() {
+	if os.Getenv("MHRUN_TEST_HELPER") != "goodbye" {
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	fmt.Println("up")
+	<-sig
+	fmt.Println("goodbye")
+	os.Exit(0)
+}
+
+// Regression: dash does not exec the last command of sh -c, so the shell
+// was the session leader; on SIGTERM it died at once, the pty hung up and
+// the program's goodbye was lost. A simple command is now exec'd.
+func TestStopKeepsProgramsLastWords(t *testing.T) {
+	r, _ := runFormation(t, map[string]string{
+		"Procfile": fmt.Sprintf("bye: env MHRUN_TEST_HELPER=goodbye %s\n", os.Args[0]),
+	})
+	r.out.waitFor(t, "up", func(o string) bool { return strings.Contains(o, "bye.1 | up") })
+	r.cancel()
+	r.wait(t, 10*time.Second)
+	o := r.out.String()
+	if !strings.Contains(o, "bye.1 | goodbye\n") || !strings.Contains(o, "bye.1 stopped (exited with code 0)") {
+		t.Errorf("last words lost:\n%s", o)
 	}
 }

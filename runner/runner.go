@@ -231,7 +231,7 @@ func (r *Runner) launch(in *instance) {
 
 // start starts a run of the instance; a start that fails is a failed run.
 func (r *Runner) start(in *instance) {
-	cmd := exec.Command("/bin/sh", "-c", in.proc.Command)
+	cmd := exec.Command("/bin/sh", "-c", shellCommand(in.proc.Command))
 	cmd.Dir = r.f.Dir
 	cmd.Env = r.f.Env(in.proc, in.n, r.o.Socket)
 	run := &run{cmd: cmd}
