@@ -43,6 +43,7 @@ type instance struct {
 	name   string
 	color  int
 	stream *Stream
+	hub    *hub // the terminal clients attach to, across runs
 
 	state    State
 	run      *run      // the current or last run; nil before the first
@@ -101,7 +102,7 @@ func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, regist
 	}
 	r.pid, r.pty, r.started, r.drained = cmd.Process.Pid, ptmx, time.Now(), make(chan struct{})
 	r.lastRead.Store(time.Now().UnixNano())
-	go r.read(in.stream)
+	go r.read(in.stream, in.hub)
 	go func() {
 		cmd.Wait()
 		r.waitDrained()
@@ -112,16 +113,21 @@ func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, regist
 
 // read copies the pty to the stream until the pty's end (EIO on Linux once
 // every holder of the terminal is gone, or the pty closed).
-func (r *run) read(s *Stream) {
+func (r *run) read(s *Stream, h *hub) {
 	defer close(r.drained)
 	buf := make([]byte, 64*1024)
 	for {
+		s.Reading()
 		n, err := r.pty.Read(buf)
 		r.lastRead.Store(time.Now().UnixNano())
 		if n > 0 {
-			s.Write(buf[:n])
+			s.Write(buf[:n]) // may wait while a slow stdout still moves
+			r.lastRead.Store(time.Now().UnixNano())
 			if r.matcher != nil {
 				r.matcher.Write(buf[:n])
+			}
+			if h != nil {
+				h.Write(buf[:n])
 			}
 		}
 		if err != nil {

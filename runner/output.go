@@ -21,14 +21,27 @@ import (
 //   - One trailing "\r" per line is removed (the pty turns "\n" into "\r\n");
 //     a "\r" inside a line is kept. Without Color, the children's escape
 //     sequences are removed (StripANSI).
-//   - A partial line is held until its end arrives; when nothing arrives on its
-//     stream for Pause it is written as a line of its own. Flush writes it at
-//     once. A timer runs only while some stream holds a partial line.
-//   - Stream.Write never waits for the destination. Each stream queues at most
-//     BufferSize bytes of complete lines (one longer line is still kept whole);
-//     past that, lines are dropped and counted until the writer takes the
-//     queue, and a line "[mhrun: N lines dropped, output too slow]" then takes
-//     their place. Events are bounded the same way on their own stream.
+//   - A partial line is held until its end arrives. On a cooperative stream
+//     (its reader calls Stream.Reading before each blocking read) it is written
+//     as a line of its own once the reader has gone back to read after the line
+//     last grew, and Pause has passed since both: a reader that is merely not
+//     scheduled, with the rest of the line waiting in the kernel, never splits
+//     it. On any other stream it is written once nothing arrived on the stream
+//     for Pause. Flush writes it at once. A timer runs only while some stream
+//     holds a partial line that is due.
+//   - After a partial line ending in "\r" is written by the timer or by Flush, a
+//     "\n" that is the very next byte of its stream is dropped: it is the rest
+//     of the pty's "\r\n", not an empty line.
+//   - Each stream queues at most BufferSize bytes of complete lines (one longer
+//     line is still kept whole). When the queue is full, Stream.Write waits for
+//     the writer to take it, as long as the writer makes progress. Once the
+//     writer has been inside one write to the destination for Stall (a paused
+//     terminal), or the output is closed, lines are dropped and counted instead
+//     until the writer takes the queue, and a line
+//     "[mhrun: N lines dropped, output too slow]" then takes their place. So a
+//     child behind a stuck destination is held at most about Stall, and a slow
+//     but working destination loses nothing. Events never wait: they are
+//     bounded the same way on their own stream and dropped when it is full.
 //   - A partial line longer than maxPartial (at least 16 MiB) is written in
 //     pieces; shorter lines are never cut.
 //   - Order: an instance's lines keep their order; everything written or
@@ -37,11 +50,14 @@ import (
 // Throughput: Write appends whole lines to the stream's queue under a short
 // lock and wakes the writer with a non-blocking send; the writer swaps whole
 // queues out (two buffers per stream) and formats them into one large buffer
-// written in big writes.
+// written in big writes. A Write waiting for room waits on a channel the
+// writer closes each time it takes the queues, and on a timer to the stall
+// deadline; neither costs anything while nobody waits.
 
 const (
 	defaultBufferSize = 1 << 20
 	defaultPause      = 100 * time.Millisecond
+	defaultStall      = 200 * time.Millisecond
 	minMaxPartial     = 16 << 20
 	writeChunk        = 128 << 10 // the writer writes once its buffer holds this much
 	eventName         = "mhrun"
@@ -61,6 +77,7 @@ type OutputOptions struct {
 	NameWidth  int           // width the names are padded to (the longest instance name, at least len("mhrun"))
 	BufferSize int           // max bytes queued per stream before lines are dropped; 0 = default 1 MiB
 	Pause      time.Duration // partial line flush pause; 0 = default 100ms
+	Stall      time.Duration // time inside one write to the destination after which full queues drop lines instead of waiting; 0 = default 200ms
 }
 
 // Output merges the output of many streams into whole, prefixed lines on one
@@ -70,7 +87,9 @@ type Output struct {
 	opts       OutputOptions
 	max        int // BufferSize
 	maxPartial int
-	pause      time.Duration
+	pause      int64 // Pause in nanoseconds
+	stall      int64 // Stall in nanoseconds
+	epoch      time.Time
 
 	wake   chan struct{} // 1-buffered: work is waiting for the writer
 	quit   chan struct{} // closed by Close
@@ -83,6 +102,11 @@ type Output struct {
 	segs    []segment  // queues taken out of order by Event, then the events themselves
 
 	events *Stream
+
+	writing atomic.Int64 // clock when the writer entered w.Write; 0 outside it
+
+	pmu      sync.Mutex    // guards progress; taken after any Stream.mu
+	progress chan struct{} // closed when the writer takes the queues; nil while nobody waits
 
 	// Owned by the writer goroutine.
 	buf   []byte
@@ -98,21 +122,27 @@ type segment struct {
 	data []byte
 }
 
-// Stream is the writer of one instance's output into an Output. Write and
-// Flush may be called from one goroutine while others use other streams.
+// Stream is the writer of one instance's output into an Output. Write, Flush
+// and Reading may be called from one goroutine while others use other streams.
 type Stream struct {
 	o      *Output
 	prefix []byte // padded name, bar and colour; immutable
 
 	mu        sync.Mutex
-	queue     []byte    // complete lines waiting for the writer
-	partial   []byte    // the line begun and not yet ended
-	partialAt time.Time // when partial last grew
-	used      int       // bytes counted against BufferSize: queue plus segments
-	big       bool      // a line longer than BufferSize is queued
-	dropped   int       // lines dropped since the writer last took the queue
-	eof       bool      // Flush was called and no Write since
-	listed    bool      // in o.streams; changed with o.mu and mu held
+	queue     []byte // complete lines waiting for the writer
+	partial   []byte // the line begun and not yet ended
+	partialAt int64  // clock when partial last grew
+	used      int    // bytes counted against BufferSize: queue plus segments
+	big       bool   // a line longer than BufferSize is queued
+	dropped   int    // lines dropped since the writer last took the queue
+	eof       bool   // Flush was called and no Write since
+	listed    bool   // in o.streams; changed with o.mu and mu held
+	crFlushed bool   // a partial line ending in "\r" was written and nothing came since
+
+	// Set by Reading without a lock.
+	coop     atomic.Bool  // Reading was ever called
+	readAt   atomic.Int64 // clock of the last Reading call
+	waitRead atomic.Bool  // partial grew and Reading was not called since; set with mu held
 
 	spare []byte // owned by the writer: the queue buffer to swap in next
 }
@@ -123,7 +153,9 @@ func NewOutput(w io.Writer, opts OutputOptions) *Output {
 		w:     w,
 		opts:  opts,
 		max:   opts.BufferSize,
-		pause: opts.Pause,
+		pause: int64(opts.Pause),
+		stall: int64(opts.Stall),
+		epoch: time.Now(),
 		wake:  make(chan struct{}, 1),
 		quit:  make(chan struct{}),
 		tsSec: -1,
@@ -132,7 +164,10 @@ func NewOutput(w io.Writer, opts OutputOptions) *Output {
 		o.max = defaultBufferSize
 	}
 	if o.pause <= 0 {
-		o.pause = defaultPause
+		o.pause = int64(defaultPause)
+	}
+	if o.stall <= 0 {
+		o.stall = int64(defaultStall)
 	}
 	o.maxPartial = max(minMaxPartial, o.max)
 	o.events = o.newStream(eventName, eventStyle)
@@ -176,9 +211,16 @@ func (o *Output) newStream(name, sgr string) *Stream {
 	return &Stream{o: o, prefix: p}
 }
 
-// Write queues the complete lines of p and holds a trailing partial line. It
-// never waits for the output's writer: past BufferSize, whole lines are
-// dropped and counted. It always returns len(p), nil.
+// clock returns the monotonic time since the output started in nanoseconds,
+// plus one so that it is never zero.
+func (o *Output) clock() int64 {
+	return int64(time.Since(o.epoch)) + 1
+}
+
+// Write queues the complete lines of p and holds a trailing partial line.
+// When the stream's queue is full it waits for the output's writer, unless the
+// writer is stuck in one write to the destination for Stall: then whole lines
+// are dropped and counted. It always returns len(p), nil.
 func (s *Stream) Write(p []byte) (int, error) {
 	n := len(p)
 	if n == 0 || s.o.closed.Load() {
@@ -190,12 +232,24 @@ func (s *Stream) Write(p []byte) (int, error) {
 		s.o.relist(s)
 		s.mu.Lock()
 	}
+	if s.crFlushed {
+		s.crFlushed = false
+		if p[0] == '\n' { // the rest of a "\r\n" whose "\r" was written
+			p = p[1:]
+			if len(p) == 0 {
+				s.mu.Unlock()
+				return n, nil
+			}
+		}
+	}
 	wake := true
 	i := bytes.LastIndexByte(p, '\n')
 	if i < 0 {
-		wake = len(s.partial) == 0 // the writer arms its timer
+		// The writer arms its timer for a new partial line; on a cooperative
+		// stream it is armed once the reader calls Reading.
+		wake = len(s.partial) == 0 && !s.coop.Load()
 		s.partial = append(s.partial, p...)
-		s.partialAt = time.Now()
+		s.grew()
 		if len(s.partial) >= s.o.maxPartial {
 			s.flushPartial()
 			wake = true
@@ -203,10 +257,13 @@ func (s *Stream) Write(p []byte) (int, error) {
 	} else {
 		lines, rest := p[:i+1], p[i+1:]
 		if len(s.partial) > 0 {
+			// Take the line out of s.partial first: enqueue may wait, and
+			// the writer must not see a half-built partial meanwhile.
 			j := bytes.IndexByte(lines, '\n') + 1
-			s.partial = append(s.partial, lines[:j]...)
-			s.enqueue(s.partial)
-			s.resetPartial()
+			line := append(s.partial, lines[:j]...)
+			s.partial = nil
+			s.enqueue(line)
+			s.partial = reuse(line)
 			lines = lines[j:]
 		}
 		if len(lines) > 0 {
@@ -214,7 +271,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 		}
 		if len(rest) > 0 {
 			s.partial = append(s.partial, rest...)
-			s.partialAt = time.Now()
+			s.grew()
 		}
 	}
 	s.mu.Unlock()
@@ -224,16 +281,40 @@ func (s *Stream) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// grew records that the partial line grew. s.mu is held.
+func (s *Stream) grew() {
+	s.partialAt = s.o.clock()
+	s.waitRead.Store(true)
+}
+
+// Reading tells the output that the stream's reader is about to wait for
+// more input; call it right before each blocking read of the pty. From the
+// first call on, a partial line is written on its own only once the reader
+// came back to read after the line last grew, and Pause has passed since
+// (see the rules at the top of this file). Reading is cheap: it wakes the
+// writer only when a partial line is waiting for it.
+func (s *Stream) Reading() {
+	if !s.coop.Load() {
+		s.coop.Store(true)
+	}
+	s.readAt.Store(s.o.clock())
+	if s.waitRead.Load() && s.waitRead.Swap(false) {
+		s.o.signal() // the writer arms its timer for the partial line
+	}
+}
+
 // Flush queues the held partial line at once, so that it is output before
 // anything queued later (an Event in particular) and before Close returns.
 // Call it when the instance's pty reached end of file.
 func (s *Stream) Flush() {
 	s.mu.Lock()
-	s.eof = true
 	had := len(s.partial) > 0
 	if had {
 		s.flushPartial()
 	}
+	// Only now: while flushPartial waits for room, the writer must not
+	// take the stream for idle and unlist it.
+	s.eof = true
 	s.mu.Unlock()
 	if had {
 		s.o.signal()
@@ -242,22 +323,26 @@ func (s *Stream) Flush() {
 
 // flushPartial queues the partial line as a line. s.mu is held.
 func (s *Stream) flushPartial() {
-	s.partial = append(s.partial, '\n')
-	s.enqueue(s.partial)
-	s.resetPartial()
+	s.crFlushed = s.partial[len(s.partial)-1] == '\r'
+	line := append(s.partial, '\n')
+	s.partial = nil // enqueue may wait: the writer must not see the line twice
+	s.enqueue(line)
+	s.partial = reuse(line)
 }
 
-func (s *Stream) resetPartial() {
-	if cap(s.partial) > 64<<10 {
-		s.partial = nil // do not keep a long line's buffer
-		return
+// reuse returns b emptied, or nil for a long line's buffer, not to keep it.
+func reuse(b []byte) []byte {
+	if cap(b) > 64<<10 {
+		return nil
 	}
-	s.partial = s.partial[:0]
+	return b[:0]
 }
 
-// enqueue appends complete lines to the queue, or drops and counts those that
-// do not fit. Once a line is dropped, every line is until the writer takes the
-// queue, so the marker stands where the lines were. s.mu is held.
+// enqueue appends complete lines to the queue. When they do not fit it waits
+// for the writer to take the queue, or drops and counts them if the writer is
+// stalled. Once a line is dropped, every line is until the writer takes the
+// queue, so the marker stands where the lines were. s.mu is held; lines must
+// not be s.partial, as s.mu is released while waiting.
 func (s *Stream) enqueue(lines []byte) {
 	for s.dropped == 0 && len(lines) > 0 {
 		room := s.o.max - s.used
@@ -278,14 +363,68 @@ func (s *Stream) enqueue(lines []byte) {
 		// is kept anyway, not counted, so that long lines are never lost
 		// while the writer keeps up.
 		n := bytes.IndexByte(lines, '\n') + 1
-		if n <= s.o.max || s.big {
+		if n > s.o.max && !s.big {
+			s.queue = append(s.queue, lines[:n]...)
+			s.big = true
+			lines = lines[n:]
+			continue
+		}
+		if !s.waitRoom() {
 			break
 		}
-		s.queue = append(s.queue, lines[:n]...)
-		s.big = true
-		lines = lines[n:]
 	}
 	s.dropped += bytes.Count(lines, []byte{'\n'})
+}
+
+// waitRoom waits, with s.mu released, until the writer takes the queues or
+// the stall deadline passes, and reports true: the caller looks for room
+// again. It reports false at once, lines must be dropped, when the writer has
+// been inside one write to the destination for Stall or the output is closed.
+// It wakes by the stall deadline of a write the writer is in, or within
+// Stall, to see a write begun meanwhile. s.mu is held.
+func (s *Stream) waitRoom() bool {
+	o := s.o
+	if o.closed.Load() {
+		return false
+	}
+	now := o.clock()
+	deadline := now + o.stall
+	if start := o.writing.Load(); start != 0 {
+		if now-start >= o.stall {
+			return false
+		}
+		deadline = start + o.stall
+	}
+	// Taken with s.mu held: the writer cannot take this queue, and so
+	// close the channel, before the channel is ours.
+	o.pmu.Lock()
+	if o.progress == nil {
+		o.progress = make(chan struct{})
+	}
+	progress := o.progress
+	o.pmu.Unlock()
+	s.mu.Unlock()
+	o.signal() // what is queued has not been signalled yet
+	t := time.NewTimer(time.Duration(deadline - now))
+	select {
+	case <-progress:
+	case <-t.C:
+	case <-o.quit:
+	}
+	t.Stop()
+	s.mu.Lock()
+	return true
+}
+
+// progressed wakes every Write waiting for room. The writer calls it after
+// taking the queues.
+func (o *Output) progressed() {
+	o.pmu.Lock()
+	if o.progress != nil {
+		close(o.progress)
+		o.progress = nil
+	}
+	o.pmu.Unlock()
 }
 
 // relist puts a stream idle since Flush back in the writer's list.
@@ -398,8 +537,8 @@ func (o *Output) run() {
 			return
 		}
 		switch {
-		case !next.IsZero():
-			timer.Reset(time.Until(next))
+		case next != 0:
+			timer.Reset(time.Duration(next - o.clock()))
 			armed = true
 		case armed:
 			timer.Stop()
@@ -408,10 +547,11 @@ func (o *Output) run() {
 	}
 }
 
-// cycle takes every queue, writes it and returns when the earliest held
-// partial line is due (zero if none is held).
-func (o *Output) cycle() (next time.Time) {
-	now := time.Now()
+// cycle takes every queue, writes it and returns the clock when the earliest
+// held partial line is due (zero if none is due).
+func (o *Output) cycle() (next int64) {
+	wall := time.Now()
+	now := int64(wall.Sub(o.epoch)) + 1 // o.clock()
 	o.mu.Lock()
 	segs := o.segs
 	o.segs = nil
@@ -430,11 +570,22 @@ func (o *Output) cycle() (next time.Time) {
 			s.dropped = 0
 		}
 		if len(s.partial) > 0 {
-			if due := s.partialAt.Add(o.pause); !now.Before(due) {
+			due := s.partialAt + o.pause
+			if s.coop.Load() {
+				if s.waitRead.Load() {
+					due = 0 // the reader has not come back; Reading wakes us
+				} else {
+					due = max(due, s.readAt.Load()+o.pause)
+				}
+			}
+			switch {
+			case due == 0:
+			case now >= due:
+				s.crFlushed = s.partial[len(s.partial)-1] == '\r'
 				out = append(out, s.partial...)
 				out = append(out, '\n')
-				s.resetPartial()
-			} else if next.IsZero() || due.Before(next) {
+				s.partial = reuse(s.partial)
+			case next == 0 || due < next:
 				next = due
 			}
 		}
@@ -454,11 +605,12 @@ func (o *Output) cycle() (next time.Time) {
 	clear(o.streams[len(kept):])
 	o.streams = kept
 	o.mu.Unlock()
+	o.progressed()
 
 	if o.opts.Timestamps {
-		if sec := now.Unix(); sec != o.tsSec {
+		if sec := wall.Unix(); sec != o.tsSec {
 			o.tsSec = sec
-			o.ts = now.AppendFormat(o.ts[:0], "15:04:05 ")
+			o.ts = wall.AppendFormat(o.ts[:0], "15:04:05 ")
 		}
 	}
 	for _, g := range segs {
@@ -517,7 +669,9 @@ func (o *Output) write() {
 		return
 	}
 	if o.err == nil {
+		o.writing.Store(o.clock())
 		n, err := o.w.Write(o.buf)
+		o.writing.Store(0)
 		if err == nil && n < len(o.buf) {
 			err = io.ErrShortWrite
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -472,6 +473,302 @@ func TestOutputPausedWriter(t *testing.T) {
 		t.Errorf("event missing")
 	}
 	t.Logf("%d lines kept, %d dropped in %d markers", kept, dropped, markers)
+}
+
+// slowWriter takes delay for every Write: a destination that is slow but
+// always makes progress, like a file on a busy machine.
+type slowWriter struct {
+	delay time.Duration
+	syncBuffer
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(w.delay)
+	return w.syncBuffer.Write(p)
+}
+
+// Lines were dropped while the destination kept up: the writer fell behind
+// on a busy machine and the queues filled although no write ever stalled.
+// Now Write waits for a writer that makes progress.
+func TestOutputSlowWriterDropsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const nStreams, nLines = 4, 12_500
+		w := &slowWriter{delay: time.Millisecond}
+		o := NewOutput(w, OutputOptions{NameWidth: 5, BufferSize: 4096})
+		var wg sync.WaitGroup
+		for g := range nStreams {
+			s := o.Stream("s"+strconv.Itoa(g), g)
+			wg.Go(func() {
+				var data []byte
+				for i := range nLines {
+					data = append(data, concurrentPayload(g, i)...)
+					data = append(data, "\r\n"...)
+				}
+				rnd := rand.New(rand.NewPCG(uint64(g), 3))
+				for len(data) > 0 {
+					if g%2 == 0 {
+						s.Reading() // half the streams cooperate, as the pty reader does
+					}
+					n := min(len(data), 1+rnd.IntN(300))
+					s.Write(data[:n])
+					data = data[n:]
+				}
+				s.Flush()
+			})
+		}
+		wg.Wait()
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
+		next := make([]int, nStreams)
+		for _, line := range lines(w.String()) {
+			name, text := splitLine(t, line)
+			if droppedRE.MatchString(text) {
+				t.Fatalf("lines dropped behind a writer that kept up: %q", line)
+			}
+			g, err := strconv.Atoi(strings.TrimPrefix(name, "s"))
+			if err != nil || g < 0 || g >= nStreams || next[g] >= nLines {
+				t.Fatalf("unexpected line %q", line)
+			}
+			if want := concurrentPayload(g, next[g]); text != want {
+				t.Fatalf("stream %s line %d: got %q, want %q", name, next[g], text, want)
+			}
+			next[g]++
+		}
+		for g, n := range next {
+			if n != nLines {
+				t.Errorf("stream s%d: %d lines, want %d", g, n, nLines)
+			}
+		}
+	})
+}
+
+// stoppingWriter makes progress for its first writes, then blocks until
+// release is closed, like a terminal paused while output flows.
+type stoppingWriter struct {
+	after   int           // writes that pass before it blocks
+	blocked chan struct{} // closed when it blocks
+	release chan struct{}
+	n       int // writes so far; only the output's writer touches it
+	syncBuffer
+}
+
+func (w *stoppingWriter) Write(p []byte) (int, error) {
+	w.n++
+	if w.n == w.after+1 {
+		close(w.blocked)
+		<-w.release
+	} else {
+		time.Sleep(time.Millisecond)
+	}
+	return w.syncBuffer.Write(p)
+}
+
+// A Write waits for a writer that makes progress, and once the writer is
+// stuck in one write for Stall, drops lines without waiting any longer.
+func TestOutputStallBoundsWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n, stall = 3000, 300 * time.Millisecond
+		w := &stoppingWriter{after: 5, blocked: make(chan struct{}), release: make(chan struct{})}
+		o := NewOutput(w, OutputOptions{NameWidth: 5, BufferSize: 4096, Pause: time.Minute, Stall: stall})
+		s := o.Stream("web.1", 0)
+		var blockedAt time.Time
+		go func() {
+			<-w.blocked
+			blockedAt = time.Now()
+		}()
+		for i := range n {
+			fmt.Fprintf(s, "line %05d %s\r\n", i, strings.Repeat("x", 40))
+		}
+		done := time.Now()
+		synctest.Wait()
+		if blockedAt.IsZero() {
+			t.Fatal("the writer never blocked: the test writes too little")
+		}
+		if d := done.Sub(blockedAt); d < stall || d > 2*stall {
+			t.Errorf("writes returned %v after the writer blocked, want between %v and %v", d, stall, 2*stall)
+		}
+		// Stalled: more writes return at once.
+		start := time.Now()
+		for range 100 {
+			s.Write([]byte("more\r\n"))
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("writes behind a stalled writer waited %v", d)
+		}
+		close(w.release)
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
+		next, dropped := 0, 0
+		for _, line := range lines(w.String()) {
+			_, text := splitLine(t, line)
+			if m := droppedRE.FindStringSubmatch(text); m != nil {
+				d, _ := strconv.Atoi(m[1])
+				dropped += d
+				next += d
+				continue
+			}
+			if next >= n {
+				if text != "more" {
+					t.Fatalf("got %q, want \"more\"", text)
+				}
+				next++
+				continue
+			}
+			if want := fmt.Sprintf("line %05d %s", next, strings.Repeat("x", 40)); text != want {
+				t.Fatalf("got %q, want %q", text, want)
+			}
+			next++
+		}
+		if dropped == 0 {
+			t.Error("no lines dropped behind a stalled writer")
+		}
+		if next != n+100 {
+			t.Errorf("%d lines kept or counted, want %d", next, n+100)
+		}
+	})
+}
+
+// Lines were split under load: the pty reader was not scheduled for Pause
+// while the rest of the line waited in the kernel. On a stream whose reader
+// calls Reading, a partial line waits for the reader to come back.
+func TestStreamReadingHoldsPartial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf syncBuffer
+		o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: 100 * time.Millisecond})
+		s := o.Stream("web.1", 0)
+		s.Reading()
+		s.Write([]byte("done\r\nprompt> "))
+		// The reader is not scheduled: the partial line is held however long.
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got, want := buf.String(), "web.1 | done\n"; got != want {
+			t.Fatalf("partial written before the reader came back: got %q, want %q", got, want)
+		}
+		// The reader comes back and finds nothing: Pause later, it is written.
+		s.Reading()
+		time.Sleep(99 * time.Millisecond)
+		synctest.Wait()
+		if got, want := buf.String(), "web.1 | done\n"; got != want {
+			t.Fatalf("partial written before the pause: got %q, want %q", got, want)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if got, want := buf.String(), "web.1 | done\nweb.1 | prompt> \n"; got != want {
+			t.Fatalf("partial after the pause: got %q, want %q", got, want)
+		}
+
+		// Pause counts from the later of the growth and the Reading call.
+		s.Write([]byte("a"))
+		s.Reading()
+		time.Sleep(60 * time.Millisecond)
+		s.Write([]byte("b")) // grew: waits for the reader again
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := buf.String(); strings.Contains(got, "ab") {
+			t.Fatalf("partial written without the reader back: %q", got)
+		}
+		s.Reading()
+		time.Sleep(99 * time.Millisecond)
+		synctest.Wait()
+		if got := buf.String(); strings.Contains(got, "ab") {
+			t.Fatalf("partial written before the pause: %q", got)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if got, want := buf.String(), "web.1 | done\nweb.1 | prompt> \nweb.1 | ab\n"; got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A partial line continued before the reader comes back stays one line, with
+// or without Reading calls in between that found more to read.
+func TestStreamReadingContinued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf syncBuffer
+		o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: 100 * time.Millisecond})
+		s := o.Stream("web.1", 0)
+		s.Reading()
+		s.Write([]byte("hel"))
+		time.Sleep(300 * time.Millisecond) // the reader is descheduled
+		synctest.Wait()
+		s.Reading()
+		s.Write([]byte("lo wor"))
+		s.Reading()
+		time.Sleep(99 * time.Millisecond)
+		synctest.Wait()
+		s.Write([]byte("ld\r\n"))
+		s.Reading()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got, want := buf.String(), "web.1 | hello world\n"; got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Stray empty lines: a partial line ending in the "\r" of a "\r\n" was
+// written by the timer, and the "\n" then made an empty line of its own.
+func TestOutputNoEmptyLineAfterFlushedCR(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf syncBuffer
+		o := NewOutput(&buf, OutputOptions{NameWidth: 3, Pause: 100 * time.Millisecond})
+		timed := o.Stream("a.1", 0)
+		coop := o.Stream("b.1", 1)
+		flushed := o.Stream("c.1", 2)
+
+		timed.Write([]byte("one\r"))
+		coop.Reading()
+		coop.Write([]byte("two\r"))
+		coop.Reading()
+		flushed.Write([]byte("three\r"))
+		flushed.Flush()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		timed.Write([]byte("\nfour\r\n"))
+		coop.Write([]byte("\n"))
+		flushed.Write([]byte("\n\nfive\n")) // only the very next byte is swallowed
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"a.1 | one", "b.1 | two", "c.1 | three", "a.1 | four", "c.1 | ", "c.1 | five"}
+		got := lines(buf.String())
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("got lines %q, want %q", got, want)
+		}
+	})
+}
+
+// A "\n" after a partial line that did not end in "\r", or after a "\r\n"
+// completed normally, is a line end as always.
+func TestOutputNewlineKeptWithoutFlushedCR(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf syncBuffer
+		o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: 100 * time.Millisecond})
+		s := o.Stream("web.1", 0)
+		s.Write([]byte("one"))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		s.Write([]byte("\ntwo\r"))
+		s.Write([]byte("\n"))
+		s.Write([]byte("\n"))
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := buf.String(), "web.1 | one\nweb.1 | \nweb.1 | two\nweb.1 | \n"; got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
 }
 
 func TestOutputCloseDrains(t *testing.T) {
