@@ -36,43 +36,17 @@ func (b *bench) idleBench() ([]row, error) {
 	if err := b.pause(time.Second); err != nil { // let the start settle
 		return nil, err
 	}
-	type sample struct {
-		pid    int
-		s0, s1 pstat         // ticks, for a cross-check
-		c0, c1 time.Duration // the CPU clock
-		clock  bool          // both clock reads worked
-		rss    int64
-	}
-	samples := []*sample{{pid: mh.pid}, {pid: sh.pid}, {pid: goSleeper.Process.Pid}}
-	for _, s := range samples {
-		s.s0, _ = readStat(s.pid)
-		s.c0, s.clock = cpuClock(s.pid)
-	}
-	busy := newBusy()
-	t0 := time.Now()
-	if err := b.pause(c.idle); err != nil {
+	w, err := b.cpuWindow(c.idle, mh.pid, sh.pid, goSleeper.Process.Pid)
+	if err != nil {
 		return nil, err
 	}
-	for _, s := range samples {
+	for _, u := range w.use {
 		var ok bool
-		s.s1, _ = readStat(s.pid)
-		s.c1, ok = cpuClock(s.pid)
-		s.clock = s.clock && ok
-	}
-	window := time.Since(t0)
-	machineBusy := busy.percent()
-	for _, s := range samples {
-		var ok bool
-		if s.rss, ok = vmRSS(s.pid); !ok {
-			return nil, fmt.Errorf("read VmRSS of pid %d: gone", s.pid)
+		if u.rss, ok = vmRSS(u.pid); !ok {
+			return nil, fmt.Errorf("read VmRSS of pid %d: gone", u.pid)
 		}
 	}
-	cpu := func(s *sample) float64 {
-		if !s.clock { // 10 ms ticks, better than nothing
-			return 100 * (s.s1.own() - s.s0.own()).Seconds() / window.Seconds()
-		}
-		return 100 * (s.c1 - s.c0).Seconds() / window.Seconds()
-	}
+	cpu := w.percent
 	select {
 	case <-mh.exited:
 		return nil, fmt.Errorf("mhrun exited while idle; its stderr: %s", tail(mh.errPath))
@@ -81,10 +55,10 @@ func (b *bench) idleBench() ([]row, error) {
 	if n := len(mh.w.sleeps(mh.pid)); n != c.procs {
 		return nil, fmt.Errorf("mhrun has %d sleeps after the idle window, want %d", n, c.procs)
 	}
-	m, s, g := samples[0], samples[1], samples[2]
-	b.logf("  mhrun RSS %s, CPU %.4f%% (CPU clock %v → %v in %v; /proc/PID/stat ticks: %v); shell RSS %s, CPU %.4f%%; Go sleeper RSS %s, CPU %.4f%%; machine busy %.0f%%",
-		mib(m.rss), cpu(m), m.c0, m.c1, window.Round(time.Millisecond), m.s1.own()-m.s0.own(),
-		mib(s.rss), cpu(s), mib(g.rss), cpu(g), machineBusy)
+	m, s, g := w.use[0], w.use[1], w.use[2]
+	b.logf("  mhrun RSS %s, %d threads, CPU %.4f%% (CPU clock %v → %v in %v; /proc/PID/stat ticks: %v); shell RSS %s, CPU %.4f%%; Go sleeper RSS %s, CPU %.4f%%; machine busy %.0f%%",
+		mib(m.rss), threads(m.pid), cpu(m), m.c0, m.c1, w.window.Round(time.Millisecond), m.s1.own()-m.s0.own(),
+		mib(s.rss), cpu(s), mib(g.rss), cpu(g), w.busy)
 	stop, err := mh.stop()
 	if err != nil {
 		return nil, err
@@ -96,4 +70,58 @@ func (b *bench) idleBench() ([]row, error) {
 			fmt.Sprintf("%.1f× the Go sleeper", float64(m.rss)/float64(g.rss)), "< 20 MiB", met(m.rss < 20<<20)},
 		{"", fmt.Sprintf("runner's CPU over %v, %% of one core", c.idle), fmt.Sprintf("%.3f%% (sh)", cpu(s)), fmt.Sprintf("%.3f%%", cpu(m)), "", "< 0.5%", met(cpu(m) < 0.5)},
 	}, nil
+}
+
+// cpuUse is the CPU one process used over a window.
+type cpuUse struct {
+	pid    int
+	s0, s1 pstat         // /proc/PID/stat: 10 ms ticks, for a cross-check
+	c0, c1 time.Duration // the process CPU-time clock
+	clock  bool          // both clock reads worked
+	rss    int64         // filled in by the caller, if it wants it
+}
+
+// cpuWindowed is what cpuWindow measured.
+type cpuWindowed struct {
+	use    []*cpuUse
+	window time.Duration
+	busy   float64 // the whole machine, % busy over the window
+	nprocs int     // processes on the machine at the end of the window
+}
+
+// percent is the CPU u used over the window as % of one core: from the
+// CPU clock, or from the ticks if a clock read failed.
+func (w cpuWindowed) percent(u *cpuUse) float64 {
+	if !u.clock {
+		return 100 * (u.s1.own() - u.s0.own()).Seconds() / w.window.Seconds()
+	}
+	return 100 * (u.c1 - u.c0).Seconds() / w.window.Seconds()
+}
+
+// cpuWindow reads the CPU of each process in who (its CPU clock, all threads, and its
+// /proc/PID/stat ticks) before and after d, over one window for all.
+func (b *bench) cpuWindow(d time.Duration, who ...int) (cpuWindowed, error) {
+	w := cpuWindowed{}
+	for _, pid := range who {
+		w.use = append(w.use, &cpuUse{pid: pid})
+	}
+	for _, u := range w.use {
+		u.s0, _ = readStat(u.pid)
+		u.c0, u.clock = cpuClock(u.pid)
+	}
+	busy := newBusy()
+	t0 := time.Now()
+	if err := b.pause(d); err != nil {
+		return w, err
+	}
+	for _, u := range w.use {
+		var ok bool
+		u.s1, _ = readStat(u.pid)
+		u.c1, ok = cpuClock(u.pid)
+		u.clock = u.clock && ok
+	}
+	w.window = time.Since(t0)
+	w.busy = busy.percent()
+	w.nprocs = len(pids())
+	return w, nil
 }

@@ -9,9 +9,14 @@
 //   - idle: mhrun's RSS and CPU with 50 sleeping processes.
 //   - start/stop 50: from exec until 50 sleeps exist, from SIGTERM until
 //     mhrun and the 50 are gone, against a shell doing the same.
+//   - restart: from a child's exit to its next start under restart=always
+//     backoff=0s..0s, against a shell loop running the same child.
+//   - sampling: mhrun's CPU with 200 sleeps under memory=1G (their trees
+//     read every second) against 200 without memory=, in the same window.
 //
-// Run it from the repository root: go run ./bench [flags]. It builds mhrun
-// and the writer into a temp dir, and stops every process it started, by pid.
+// Run it from the repository root: go run ./bench [flags]. It builds mhrun,
+// the writer and the stamp into a temp dir, and stops every process it
+// started, by pid.
 package main
 
 import (
@@ -36,6 +41,8 @@ type config struct {
 	size     int
 	idle     time.Duration
 	procs    int
+	restarts int
+	sampled  int
 	mhrun    string
 	only     string
 	verbose  bool
@@ -54,27 +61,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.writers, "writers", 4, "throughput: writer processes")
 	fs.IntVar(&c.lines, "lines", 200000, "throughput: lines per writer")
 	fs.IntVar(&c.size, "size", 100, "throughput: bytes per line, \"\\n\" included")
-	fs.DurationVar(&c.idle, "idle", 30*time.Second, "idle: how long mhrun's CPU is measured")
+	fs.DurationVar(&c.idle, "idle", 30*time.Second, "idle and sampling: how long mhrun's CPU is measured")
 	fs.IntVar(&c.procs, "procs", 50, "idle and start/stop: sleep processes")
+	fs.IntVar(&c.restarts, "restarts", 200, "restart: restarts measured for each runner, in -n rounds")
+	fs.IntVar(&c.sampled, "sampled", 200, "sampling: sleep processes under memory=, and as many without")
 	fs.StringVar(&c.mhrun, "mhrun", "", "mhrun binary to measure (default: go build the module at the current dir)")
-	fs.StringVar(&c.only, "run", "throughput,idle,startstop", "benchmarks to run, comma-separated")
+	fs.StringVar(&c.only, "run", "throughput,idle,startstop,restart,sampling", "benchmarks to run, comma-separated")
 	fs.BoolVar(&c.verbose, "v", false, "print every run's figures to stderr")
 	fs.BoolVar(&c.keepTemp, "keep", false, "keep the temp dir (outputs, Procfiles) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.size < 16 || c.idle <= 0 {
-		fmt.Fprintln(stderr, "bench: -n, -writers, -lines and -procs must be at least 1, -size at least 16, -idle positive")
+	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.size < 16 || c.idle <= 0 {
+		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts and -sampled must be at least 1, -size at least 16, -idle positive")
 		return 2
 	}
 	want := map[string]bool{}
 	for _, name := range strings.Split(c.only, ",") {
 		switch name = strings.TrimSpace(name); name {
-		case "throughput", "idle", "startstop":
+		case "throughput", "idle", "startstop", "restart", "sampling":
 			want[name] = true
 		case "":
 		default:
-			fmt.Fprintf(stderr, "bench: unknown benchmark %q in -run (want throughput, idle, startstop)\n", name)
+			fmt.Fprintf(stderr, "bench: unknown benchmark %q in -run (want throughput, idle, startstop, restart, sampling)\n", name)
 			return 2
 		}
 	}
@@ -96,6 +105,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		{"throughput", b.throughput},
 		{"idle", b.idleBench},
 		{"startstop", b.startStop},
+		{"restart", b.restartBench},
+		{"sampling", b.samplingBench},
 	} {
 		if !want[step.name] {
 			continue
@@ -123,6 +134,7 @@ type bench struct {
 	tmp    string
 	mhrun  string
 	writer string
+	stamp  string
 	source string // where the measured mhrun came from
 	env    []string
 }
@@ -143,6 +155,11 @@ func newBench(ctx context.Context, c config, log io.Writer) (*bench, error) {
 	}
 	b.writer = filepath.Join(tmp, "writer")
 	if err := b.build(b.writer, "./bench/writer"); err != nil {
+		b.close()
+		return nil, err
+	}
+	b.stamp = filepath.Join(tmp, "stamp")
+	if err := b.build(b.stamp, "./bench/stamp"); err != nil {
 		b.close()
 		return nil, err
 	}

@@ -85,16 +85,28 @@ func gone(pid int) bool {
 
 // vmRSS is the VmRSS of pid in bytes, from /proc/PID/status.
 func vmRSS(pid int) (int64, bool) {
+	kb, ok := statusValue(pid, "VmRSS:") // "1234 kB"
+	return kb << 10, ok
+}
+
+// threads is the number of threads of pid, from /proc/PID/status.
+func threads(pid int) int {
+	n, _ := statusValue(pid, "Threads:")
+	return int(n)
+}
+
+// statusValue is the number after key in /proc/PID/status.
+func statusValue(pid int, key string) (int64, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, false
 	}
 	for line := range bytes.Lines(b) {
-		if rest, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			f := bytes.Fields(rest) // "1234 kB"
-			if len(f) == 2 {
-				kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-				return kb << 10, err == nil
+		if rest, ok := bytes.CutPrefix(line, []byte(key)); ok {
+			f := bytes.Fields(rest)
+			if len(f) > 0 {
+				n, err := strconv.ParseInt(string(f[0]), 10, 64)
+				return n, err == nil
 			}
 		}
 	}

@@ -28,30 +28,42 @@ type sleepers struct {
 	waited  bool
 	sleeps  []int
 	errPath string
+	outPath string
 	first   time.Duration // when the first sleep was seen
 	half    time.Duration // when half of them were
 }
 
-// startSleepers starts the runner; tag names its dir under the temp dir.
+// startSleepers starts the runner with cfg.procs sleeps; tag names its dir
+// under the temp dir.
 func (b *bench) startSleepers(mhrun bool, tag string) (*sleepers, error) {
-	n := b.cfg.procs
+	return b.startSleepersN(mhrun, tag, b.cfg.procs, "")
+}
+
+// startSleepersN starts the runner with n sleeps; for mhrun, a non-empty
+// policy is written to a Procfile.policy beside the Procfile.
+func (b *bench) startSleepersN(mhrun bool, tag string, n int, policy string) (*sleepers, error) {
 	dir := filepath.Join(b.tmp, tag)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &sleepers{b: b, n: n, exited: make(chan struct{}), errPath: filepath.Join(dir, "stderr")}
+	s := &sleepers{b: b, n: n, exited: make(chan struct{}), errPath: filepath.Join(dir, "stderr"), outPath: filepath.Join(dir, "stdout")}
 	if mhrun {
 		s.what = "mhrun"
 		pf := filepath.Join(dir, "Procfile")
 		if err := os.WriteFile(pf, []byte("s: exec sleep 1000\n"), 0o644); err != nil {
 			return nil, err
 		}
+		if policy != "" {
+			if err := os.WriteFile(filepath.Join(dir, "Procfile.policy"), []byte(policy), 0o644); err != nil {
+				return nil, err
+			}
+		}
 		s.cmd = b.command(b.mhrun, "start", "-f", pf, "-d", dir, "-m", fmt.Sprintf("s=%d", n))
 	} else {
 		s.what = "shell"
 		s.cmd = b.command("/bin/sh", "-c", strings.Repeat("sleep 1000 &\n", n)+"wait\n")
 	}
-	out, err := os.Create(filepath.Join(dir, "stdout"))
+	out, err := os.Create(s.outPath)
 	if err != nil {
 		return nil, err
 	}
