@@ -10,6 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"mhrun/runner"
+	"mhrun/socket"
 )
 
 // StartCmd runs the formation in the foreground.
@@ -19,19 +20,33 @@ type StartCmd struct {
 	Timestamps bool          `help:"Prefix every line with the time."`
 	Color      string        `enum:"auto,always,never" default:"auto" help:"Colour prefixes: auto, always or never (auto: only on a terminal without NO_COLOR)."`
 	Sample     time.Duration `default:"1s" help:"How often memory= caps are checked."`
+	Socket     string        `placeholder:"PATH" env:"MHRUN_SOCKET" help:"Control socket (default: .mhrun.sock in the project dir, or a hashed path under the runtime dir when that is too long)."`
 }
 
-// Run starts every instance and supervises them until the formation stops.
+// Run starts every instance and supervises them until the formation stops;
+// on a formation that runs already, it starts the named processes in it.
 func (c *StartCmd) Run(app *App) error {
+	path, abs, err := socketPath(c.Dir, c.Socket)
+	if err != nil {
+		return err
+	}
+	if conn, err := socket.Dial(path); err == nil {
+		defer conn.Close()
+		if len(c.Names) == 0 {
+			return fmt.Errorf("a formation is already running in %s (socket %s): see mhrun status, or name processes to start in it", abs, path)
+		}
+		resp, err := socket.Call(conn, socket.Request{Cmd: "start", Args: c.Names})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(app.Stdout, resp.Message)
+		return nil
+	}
 	f, err := c.load(c.Names)
 	if err != nil {
 		return err
 	}
-	socket := os.Getenv("MHRUN_SOCKET")
-	if socket == "" {
-		socket = runner.SocketPath(f.Dir)
-	}
-	lock, stale, err := runner.AcquireLock(socket)
+	lock, stale, err := runner.AcquireLock(path)
 	if err != nil {
 		return err
 	}
@@ -48,7 +63,8 @@ func (c *StartCmd) Run(app *App) error {
 		Stdout:     out,
 		Color:      color,
 		Timestamps: c.Timestamps,
-		Socket:     socket,
+		Socket:     path,
+		Control:    true,
 		Signals:    sigs,
 		Subreaper:  true,
 		Sample:     c.Sample,

@@ -19,6 +19,14 @@ var version = "0.1.0-dev"
 // CLI is every registered command; only commands that work are here.
 type CLI struct {
 	Start   StartCmd   `cmd:"" help:"Run the formation (or the named processes) in the foreground."`
+	Status  StatusCmd  `cmd:"" help:"Show every instance of the running formation."`
+	Connect ConnectCmd `cmd:"" help:"Attach this terminal to an instance (Ctrl-] detaches)."`
+	Logs    LogsCmd    `cmd:"" help:"Print the running formation's recent output (-f follows)."`
+	Scale   ScaleCmd   `cmd:"" help:"Change the scale of processes live, e.g. web=4 worker=0."`
+	Restart RestartCmd `cmd:"" help:"Restart processes or instances of the running formation."`
+	Stop    StopCmd    `cmd:"" help:"Stop processes or instances of the running formation."`
+	Signal  SignalCmd  `cmd:"" help:"Send a signal to processes or instances, e.g. web.2 HUP."`
+	Quit    QuitCmd    `cmd:"" help:"Stop the running formation gracefully."`
 	Check   CheckCmd   `cmd:"" help:"Validate the Procfile, policy and env files and print the formation."`
 	Version VersionCmd `cmd:"" help:"Print mhrun's version."`
 }

@@ -211,7 +211,7 @@ func TestStartRefusesSecondRunnerAndCleansStale(t *testing.T) {
 		t.Errorf("stale socket not reported:\n%s", strings.Join(r.all, "\n"))
 	}
 	_, stderr, code := runMhrun(t, dir, "start")
-	if code != 1 || !strings.Contains(stderr, "is already running this formation") || strings.Count(stderr, "\n") != 1 {
+	if code != 1 || !strings.Contains(stderr, "a formation is already running in") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("second start: exit %d, stderr %q", code, stderr)
 	}
 	r.cmd.Process.Signal(syscall.SIGINT)

@@ -3,8 +3,6 @@ package runner
 import (
 	"os"
 	"sync"
-
-	"github.com/creack/pty"
 )
 
 // hubRing is how much raw output of an instance is kept for clients that
@@ -126,7 +124,7 @@ func (h *hub) resize(cols, rows int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.pty != nil && cols > 0 && rows > 0 {
-		pty.Setsize(h.pty, &pty.Winsize{Cols: uint16(cols), Rows: uint16(rows)})
+		setSize(h.pty, cols, rows)
 	}
 }
 

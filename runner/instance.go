@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"mhrun/formation"
 )
@@ -60,6 +61,12 @@ type instance struct {
 	failed   bool      // while stopping: the run failed its start (not ready in time)
 	lock     *os.File  // the singleton lock, held while the instance lives
 	next     time.Time // a job's next tick
+	held     bool      // stopped on request: stays stopped, and keeps the runner up
+	removed  bool      // scaled away: forgotten once its process is gone
+
+	sampledAt  time.Time // the last status sample, for CPU%
+	sampledCPU time.Duration
+	sampledPID int
 }
 
 // run is one run of an instance: a process under its own pty. The reader
@@ -95,6 +102,11 @@ func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, regist
 		if err != nil {
 			return 0, err
 		}
+		if ptmx, err = pollable(ptmx); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return 0, err
+		}
 		return cmd.Process.Pid, nil
 	})
 	if err != nil {
@@ -109,6 +121,40 @@ func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, regist
 		exits <- exit{inst: in, run: r, state: cmd.ProcessState}
 	}()
 	return nil
+}
+
+// pollable turns the pty master, which creack/pty leaves in blocking mode
+// (its ioctls go through File.Fd), into a non-blocking file on Go's
+// poller: reads then park a goroutine rather than hold an OS thread per
+// instance, and Close interrupts a read that waits on a pty some
+// escaped process keeps open.
+func pollable(f *os.File) (*os.File, error) {
+	fd, err := syscall.Dup(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("pty: %w", err)
+	}
+	syscall.CloseOnExec(fd)
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("pty: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "/dev/ptmx"), nil
+}
+
+// setSize sets a pty's window size without File.Fd, which would put the
+// file back in blocking mode.
+func setSize(f *os.File, cols, rows int) error {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	ws := &unix.Winsize{Col: uint16(cols), Row: uint16(rows)}
+	var ierr error
+	if err := sc.Control(func(fd uintptr) { ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) }); err != nil {
+		return err
+	}
+	return ierr
 }
 
 // read copies the pty to the stream until the pty's end (EIO on Linux once
@@ -187,7 +233,7 @@ func (in *instance) alive() bool {
 	case StateStarting, StateRunning, StateStopping, StateBackoff, StateWaiting, StateStandby, StateScheduled:
 		return true
 	}
-	return false
+	return in.state == StateStopped && in.held
 }
 
 // hasProcess reports whether the instance has a process now.

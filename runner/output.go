@@ -77,7 +77,11 @@ type OutputOptions struct {
 	NameWidth  int           // width the names are padded to (the longest instance name, at least len("mhrun"))
 	BufferSize int           // max bytes queued per stream before lines are dropped; 0 = default 1 MiB
 	Pause      time.Duration // partial line flush pause; 0 = default 100ms
-	Stall      time.Duration // time inside one write to the destination after which full queues drop lines instead of waiting; 0 = default 200ms
+	// Tap, if set, sees every line the writer emits: the stream's name and
+	// the line without prefix, "\r" or escape sequences. It runs on the
+	// writer goroutine and must not block; line is only valid during the call.
+	Tap   func(name string, line []byte)
+	Stall time.Duration // time inside one write to the destination after which full queues drop lines instead of waiting; 0 = default 200ms
 }
 
 // Output merges the output of many streams into whole, prefixed lines on one
@@ -109,11 +113,12 @@ type Output struct {
 	progress chan struct{} // closed when the writer takes the queues; nil while nobody waits
 
 	// Owned by the writer goroutine.
-	buf   []byte
-	batch []segment
-	tsSec int64
-	ts    []byte
-	err   error // first write error; read by Close after the writer exits
+	buf    []byte
+	tapBuf []byte
+	batch  []segment
+	tsSec  int64
+	ts     []byte
+	err    error // first write error; read by Close after the writer exits
 }
 
 // segment is a run of complete lines of one stream.
@@ -127,6 +132,7 @@ type segment struct {
 type Stream struct {
 	o      *Output
 	prefix []byte // padded name, bar and colour; immutable
+	name   string
 
 	mu        sync.Mutex
 	queue     []byte // complete lines waiting for the writer
@@ -208,7 +214,7 @@ func (o *Output) newStream(name, sgr string) *Stream {
 		p = append(p, "\x1b[0m"...)
 	}
 	p = append(p, ' ')
-	return &Stream{o: o, prefix: p}
+	return &Stream{o: o, prefix: p, name: name}
 }
 
 // clock returns the monotonic time since the output started in nanoseconds,
@@ -650,10 +656,19 @@ func (o *Output) format(s *Stream, data []byte) {
 		}
 		b := append(o.buf, o.ts...)
 		b = append(b, s.prefix...)
+		start := len(b)
 		if strip {
 			b = StripANSI(b, line)
 		} else {
 			b = append(b, line...)
+		}
+		if tap := o.opts.Tap; tap != nil {
+			if strip {
+				tap(s.name, b[start:])
+			} else {
+				o.tapBuf = StripANSI(o.tapBuf[:0], line)
+				tap(s.name, o.tapBuf)
+			}
 		}
 		o.buf = append(b, '\n')
 		if len(o.buf) >= writeChunk {

@@ -8,6 +8,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 	"mhrun/formation"
 	"mhrun/policy"
+	"mhrun/socket"
 )
 
 // Options say how to run a formation.
@@ -43,6 +45,8 @@ type Options struct {
 	// Sample is how often the memory of instance trees is read for
 	// memory= caps; 0 means every second.
 	Sample time.Duration
+	// Control makes the runner listen on Socket for control requests.
+	Control bool
 }
 
 // Runner runs one formation once.
@@ -55,8 +59,12 @@ type Runner struct {
 	wakes chan wake
 	crons chan *cronJob
 	ready chan readyEvent
-	done  chan struct{} // closed when the supervisor returns
-	width int           // the prefix's width, taken from the terminal for the ptys
+
+	requests chan request  // from control connections
+	loopDone chan struct{} // closed when the supervisor stops answering
+	logs     *logbook
+	done     chan struct{} // closed when the supervisor returns
+	width    int           // the prefix's width, taken from the terminal for the ptys
 
 	mu    sync.Mutex // guards known, shared with the orphan reaper
 	known map[int]bool
@@ -85,11 +93,11 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
-	r := &Runner{f: f, o: o, exits: make(chan exit), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), done: make(chan struct{}), known: map[int]bool{}}
+	r := &Runner{f: f, o: o, exits: make(chan exit), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}}
 	width := len("mhrun")
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
-			in := &instance{proc: p, n: n, name: p.Instance(n), color: p.Index}
+			in := &instance{proc: p, n: n, name: p.Instance(n), color: p.Index, hub: newHub()}
 			width = max(width, len(in.name))
 			r.insts = append(r.insts, in)
 		}
@@ -101,7 +109,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if err := checkMemorySupport(f); err != nil {
 		return 1, err
 	}
-	r.out = NewOutput(o.Stdout, OutputOptions{Color: o.Color, Timestamps: o.Timestamps, NameWidth: width})
+	r.out = NewOutput(o.Stdout, OutputOptions{Color: o.Color, Timestamps: o.Timestamps, NameWidth: width, Tap: r.logs.add})
 	defer r.out.Close()
 	if len(r.insts) == 0 {
 		r.out.Event("nothing to run: every process has scale 0")
@@ -119,6 +127,20 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 
 	var wg sync.WaitGroup
 	defer func() { close(r.done); wg.Wait() }()
+	if o.Control {
+		srv, err := socket.Listen(o.Socket)
+		if err != nil {
+			return 1, fmt.Errorf("control socket: %w", err)
+		}
+		sctx, cancel := context.WithCancel(context.Background())
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Serve(sctx, control{r}) }()
+		defer func() {
+			r.logs.close()
+			cancel()
+			srv.Close()
+		}()
+	}
 	if o.Subreaper {
 		if err := setSubreaper(); err != nil {
 			r.out.Event("cannot become child subreaper (%v): double-forked daemons may escape a stop", err)
@@ -137,12 +159,14 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	}
 	r.startCrons()
 	r.loop(ctx)
+	close(r.loopDone)
 	r.sweep()
 	for _, in := range r.insts {
 		if in.run != nil {
 			in.run.close()
 		}
 		in.release()
+		in.hub.close("the formation stopped")
 	}
 	return r.code, nil
 }
@@ -179,6 +203,8 @@ func (r *Runner) loop(ctx context.Context) {
 			}
 		case e := <-r.ready:
 			r.onReady(e)
+		case q := <-r.requests:
+			q.reply <- r.handle(q.req)
 		case j := <-r.crons:
 			r.onCron(j)
 		case <-samples:
@@ -246,9 +272,12 @@ func (r *Runner) start(in *instance) {
 		r.afterFailure(in, 127)
 		return
 	}
+	notice := ""
 	if in.run != nil {
 		in.restarts++
+		notice = in.name + " restarted: following the new run"
 	}
+	in.hub.setPTY(run.pty, notice)
 	in.run = run
 	in.reason = ""
 	in.ready = false
@@ -290,6 +319,7 @@ func (r *Runner) interrupt(why string) {
 func (r *Runner) stopAll() {
 	r.stopping = true
 	for _, in := range r.insts {
+		in.held = false
 		switch in.state {
 		case StateBackoff, StateWaiting, StateStandby, StateScheduled:
 			in.gen++
@@ -362,6 +392,7 @@ func (r *Runner) killOverdue() {
 func (r *Runner) onExit(e exit) {
 	in := e.inst
 	r.forget([]int{e.run.pid})
+	in.hub.setPTY(nil, "")
 	what, code := describe(e.state)
 	in.lastExit = what
 	if in.state == StateStopping {
@@ -379,6 +410,9 @@ func (r *Runner) onExit(e exit) {
 			in.release()
 			r.out.Event("%s stopped (%s)", in.name, what)
 			r.armKill()
+			if in.removed {
+				r.remove(in)
+			}
 			if r.stopping {
 				r.advanceStop()
 			}
@@ -582,7 +616,7 @@ func (r *Runner) resize() {
 	size := r.ptySize()
 	for _, in := range r.insts {
 		if in.run != nil && in.state == StateRunning {
-			pty.Setsize(in.run.pty, size)
+			setSize(in.run.pty, int(size.Cols), int(size.Rows))
 		}
 	}
 }

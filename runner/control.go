@@ -1,0 +1,595 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"mhrun/formation"
+	"mhrun/policy"
+	"mhrun/socket"
+)
+
+// Requests from the control socket reach the supervisor as messages with a
+// reply channel; the supervisor answers from the state it owns. Streams
+// (logs -f, connect) then run on the connection's goroutine, through the
+// logbook and the instance's hub, which have locks of their own.
+
+// request is one control request waiting for the supervisor.
+type request struct {
+	req   socket.Request
+	reply chan answer
+}
+
+// answer is the supervisor's reply; hub and keep serve the streams.
+type answer struct {
+	resp socket.Response
+	hub  *hub              // attach: the instance's terminal
+	name string            // attach: the instance
+	keep func(string) bool // logs: which names to show
+}
+
+// control is the socket.Handler the runner gives its server.
+type control struct{ r *Runner }
+
+// ask hands a request to the supervisor and waits for its answer.
+func (r *Runner) ask(ctx context.Context, req socket.Request) (answer, bool) {
+	q := request{req: req, reply: make(chan answer, 1)}
+	select {
+	case r.requests <- q:
+	case <-r.loopDone:
+		return answer{}, false
+	case <-ctx.Done():
+		return answer{}, false
+	}
+	select {
+	case a := <-q.reply:
+		return a, true
+	case <-ctx.Done():
+		return answer{}, false
+	}
+}
+
+// Serve answers one request on c.
+func (h control) Serve(ctx context.Context, req socket.Request, c *socket.Conn) {
+	a, ok := h.r.ask(ctx, req)
+	if !ok {
+		c.Reply(socket.Response{Error: "the formation is stopping"})
+		return
+	}
+	if !a.resp.OK {
+		c.Reply(a.resp)
+		return
+	}
+	switch req.Cmd {
+	case "logs":
+		h.r.serveLogs(ctx, c, req, a.keep)
+	case "attach":
+		h.r.serveAttach(ctx, c, req, a.hub, a.name)
+	default:
+		c.Reply(a.resp)
+	}
+}
+
+// handle is the supervisor's side of a request.
+func (r *Runner) handle(req socket.Request) answer {
+	fail := func(format string, args ...any) answer {
+		return answer{resp: socket.Response{Error: fmt.Sprintf(format, args...)}}
+	}
+	ok := func(format string, args ...any) answer {
+		return answer{resp: socket.Response{OK: true, Message: fmt.Sprintf(format, args...)}}
+	}
+	if r.stopping && req.Cmd != "status" && req.Cmd != "logs" && req.Cmd != "attach" {
+		return fail("the formation is stopping")
+	}
+	switch req.Cmd {
+	case "status":
+		return answer{resp: socket.Response{OK: true, Status: r.status()}}
+	case "quit":
+		r.interrupt("quit request")
+		return ok("stopping the formation")
+	case "scale":
+		msg, err := r.scale(req.Args)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return ok("%s", msg)
+	case "restart", "stop", "start":
+		msg, err := r.command(req.Cmd, req.Args)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return ok("%s", msg)
+	case "signal":
+		msg, err := r.sendSignal(req.Args)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return ok("%s", msg)
+	case "logs":
+		keep, err := r.nameFilter(req.Args)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return answer{resp: socket.Response{OK: true, Stream: true}, keep: keep}
+	case "attach":
+		if len(req.Args) != 1 {
+			return fail("connect takes one instance, e.g. web or web.2")
+		}
+		target := req.Args[0]
+		if !strings.Contains(target, ".") {
+			target += ".1"
+		}
+		ins, err := r.resolve([]string{target})
+		if err != nil {
+			return fail("%v", err)
+		}
+		return answer{resp: socket.Response{OK: true, Stream: true}, hub: ins[0].hub, name: ins[0].name}
+	}
+	return fail("unknown command %q (want status, scale, restart, stop, start, signal, logs, attach or quit)", req.Cmd)
+}
+
+// status is one row per instance.
+func (r *Runner) status() []socket.Instance {
+	var roots []int
+	for _, in := range r.insts {
+		if in.hasProcess() {
+			roots = append(roots, in.run.pid)
+		}
+	}
+	samples := r.sampler.Sample(roots)
+	now := time.Now()
+	out := make([]socket.Instance, 0, len(r.insts))
+	for _, in := range r.insts {
+		row := socket.Instance{
+			Name: in.name, Process: in.proc.Name, N: in.n, State: string(in.state),
+			Restarts: in.restarts, LastExit: in.lastExit, Reason: in.reason,
+			Port: in.proc.Port(r.f.BasePort, in.n), Next: in.next,
+		}
+		if in.proc.Policy.Schedule == "" {
+			row.Next = time.Time{}
+		}
+		if in.hasProcess() {
+			row.PID, row.Started = in.run.pid, in.run.started
+			if s, ok := samples[in.run.pid]; ok {
+				row.RSS = s.RSS
+				since, was := in.run.started, time.Duration(0)
+				if !in.sampledAt.IsZero() && in.sampledPID == in.run.pid {
+					since, was = in.sampledAt, in.sampledCPU
+				}
+				if d := now.Sub(since); d > 0 {
+					row.CPU = 100 * float64(s.CPU-was) / float64(d)
+				}
+				in.sampledAt, in.sampledCPU, in.sampledPID = now, s.CPU, in.run.pid
+			}
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// resolve turns names (web, web.2) into instances, with errors that say
+// what exists.
+func (r *Runner) resolve(args []string) ([]*instance, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("name a process or an instance, e.g. web or web.2")
+	}
+	var out []*instance
+	for _, a := range args {
+		name, num, hasNum := strings.Cut(a, ".")
+		p := r.f.Process(name)
+		if p == nil {
+			return nil, unknownProcess(a, r.f.Names())
+		}
+		var of []*instance
+		for _, in := range r.insts {
+			if in.proc == p {
+				of = append(of, in)
+			}
+		}
+		if !hasNum {
+			if len(of) == 0 {
+				return nil, fmt.Errorf("%s has no instances (scale 0): mhrun scale %s=1 starts one", name, name)
+			}
+			out = append(out, of...)
+			continue
+		}
+		n, err := strconv.Atoi(num)
+		i := slices.IndexFunc(of, func(in *instance) bool { return in.n == n })
+		if err != nil || i < 0 {
+			return nil, fmt.Errorf("no instance %s: %s", a, instancesOf(name, len(of)))
+		}
+		out = append(out, of[i])
+	}
+	return out, nil
+}
+
+func instancesOf(name string, n int) string {
+	switch n {
+	case 0:
+		return name + " has no instances (scale 0)"
+	case 1:
+		return name + " has instance 1 only"
+	}
+	return fmt.Sprintf("%s has instances 1–%d", name, n)
+}
+
+func unknownProcess(a string, names []string) error {
+	name, _, _ := strings.Cut(a, ".")
+	if s := policy.Suggest(name, names); s != "" {
+		return fmt.Errorf("unknown process %q (did you mean %q?)", name, s)
+	}
+	return fmt.Errorf("unknown process %q (the formation has %s)", name, strings.Join(names, ", "))
+}
+
+// nameFilter is which lines `logs NAME…` shows: a process's instances, an
+// instance, and always mhrun's own events about them.
+func (r *Runner) nameFilter(args []string) (func(string) bool, error) {
+	if len(args) == 0 {
+		return func(string) bool { return true }, nil
+	}
+	want := map[string]bool{}
+	for _, a := range args {
+		name, _, hasNum := strings.Cut(a, ".")
+		if r.f.Process(name) == nil {
+			return nil, unknownProcess(a, r.f.Names())
+		}
+		if hasNum {
+			if _, err := r.resolve([]string{a}); err != nil {
+				return nil, err
+			}
+		}
+		want[a] = true
+	}
+	return func(n string) bool {
+		if want[n] {
+			return true
+		}
+		p, _, _ := strings.Cut(n, ".")
+		return want[p]
+	}, nil
+}
+
+// command is restart, stop or start on processes or instances.
+func (r *Runner) command(cmd string, args []string) (string, error) {
+	ins, err := r.resolve(args)
+	if err != nil {
+		return "", err
+	}
+	var done []string
+	for _, in := range ins {
+		switch cmd {
+		case "restart":
+			switch {
+			case in.state == StateRunning || in.state == StateStarting:
+				r.out.Event("%s: restart requested", in.name)
+				r.stopInstance(in, "restart requested")
+			case in.state == StateStopping:
+				in.restart = "restart requested"
+			default:
+				r.startNow(in, "restart requested")
+			}
+		case "stop":
+			switch in.state {
+			case StateRunning, StateStarting:
+				r.out.Event("%s: stop requested", in.name)
+				r.stopInstance(in, "")
+			case StateStopping:
+				in.restart = ""
+			default:
+				in.gen++ // cancels a pending restart or standby poll
+				in.state = StateStopped
+				in.release()
+			}
+			in.held = true
+			in.reason = "stopped on request"
+		case "start":
+			if in.hasProcess() {
+				return "", fmt.Errorf("%s is already %s", in.name, in.state)
+			}
+			r.startNow(in, "start requested")
+		}
+		done = append(done, in.name)
+	}
+	past := map[string]string{"restart": "restarting", "stop": "stopping", "start": "starting"}[cmd]
+	return past + " " + strings.Join(done, ", "), nil
+}
+
+// startNow starts an instance that has no process: a held, finished,
+// errored or backing-off one, or a job between ticks (which runs now).
+func (r *Runner) startNow(in *instance, why string) {
+	r.out.Event("%s: %s", in.name, why)
+	in.held = false
+	in.inRow = 0
+	in.gen++
+	if in.proc.Policy.Schedule != "" {
+		r.start(in)
+		return
+	}
+	r.launch(in)
+}
+
+// sendSignal is `mhrun signal NAME[.N]… SIG`.
+func (r *Runner) sendSignal(args []string) (string, error) {
+	if len(args) < 2 {
+		return "", fmt.Errorf("want targets then a signal, e.g. mhrun signal web.2 HUP")
+	}
+	name := strings.TrimPrefix(strings.ToUpper(args[len(args)-1]), "SIG")
+	sig, ok := controlSignals[name]
+	if !ok {
+		return "", fmt.Errorf("unknown signal %q (want one of %s)", args[len(args)-1], strings.Join(slices.Sorted(maps.Keys(controlSignals)), ", "))
+	}
+	ins, err := r.resolve(args[:len(args)-1])
+	if err != nil {
+		return "", err
+	}
+	var sent []string
+	for _, in := range ins {
+		if in.hasProcess() {
+			in.run.signal(sig)
+			sent = append(sent, in.name)
+		}
+	}
+	if len(sent) == 0 {
+		return "", fmt.Errorf("no running instance among %s", strings.Join(args[:len(args)-1], ", "))
+	}
+	return fmt.Sprintf("sent %s to %s", name, strings.Join(sent, ", ")), nil
+}
+
+var controlSignals = map[string]syscall.Signal{
+	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "HUP": syscall.SIGHUP,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "KILL": syscall.SIGKILL, "STOP": syscall.SIGSTOP,
+	"CONT": syscall.SIGCONT, "WINCH": syscall.SIGWINCH, "ALRM": syscall.SIGALRM,
+}
+
+
+// scale is `mhrun scale web=4 worker=0`: new instances start with their
+// own PORT; scaling down stops the highest-numbered gracefully.
+func (r *Runner) scale(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", fmt.Errorf("want NAME=N, e.g. mhrun scale web=4")
+	}
+	want, err := formation.ParseScale(args)
+	if err != nil {
+		return "", err
+	}
+	type change struct {
+		p *formation.Process
+		n int
+	}
+	var changes []change
+	for _, a := range args {
+		for _, item := range strings.Split(a, ",") {
+			name, _, _ := strings.Cut(strings.TrimSpace(item), "=")
+			if name == "" {
+				continue
+			}
+			p := r.f.Process(name)
+			if p == nil {
+				return "", unknownProcess(name, r.f.Names())
+			}
+			n := want[name]
+			if n == policy.ScaleMax {
+				n = runtime.NumCPU()
+			}
+			if err := policy.CheckScale(name, p.Policy, n); err != nil {
+				return "", err
+			}
+			if last := p.Port(r.f.BasePort, n); n > 0 && last > 65535 {
+				return "", fmt.Errorf("%s.%d would get PORT %d, past 65535", name, n, last)
+			}
+			changes = append(changes, change{p, n})
+		}
+	}
+	var msgs []string
+	for _, c := range changes {
+		msgs = append(msgs, r.scaleTo(c.p, c.n))
+	}
+	return strings.Join(msgs, "; "), nil
+}
+
+// scaleTo sets a process's instance count.
+func (r *Runner) scaleTo(p *formation.Process, n int) string {
+	var of []*instance
+	last := -1
+	for i, in := range r.insts {
+		if in.proc == p && !in.removed {
+			of = append(of, in)
+			last = i
+		}
+	}
+	if last < 0 { // none yet: after the instances of the processes before it
+		last = len(r.insts) - 1
+		for i, in := range r.insts {
+			if in.proc.Index > p.Index {
+				last = i - 1
+				break
+			}
+		}
+	}
+	cur := len(of)
+	p.Scale = n
+	switch {
+	case n > cur:
+		var names []string
+		added := make([]*instance, 0, n-cur)
+		for k := cur + 1; k <= n; k++ {
+			in := &instance{proc: p, n: k, name: p.Instance(k), color: p.Index, hub: newHub()}
+			in.stream = r.out.Stream(in.name, in.color)
+			added = append(added, in)
+			names = append(names, in.name)
+		}
+		r.insts = slices.Insert(r.insts, last+1, added...)
+		for _, in := range added {
+			if p.Policy.Schedule != "" {
+				in.state = StateScheduled
+			} else {
+				r.launch(in)
+			}
+		}
+		r.out.Event("%s scaled to %d: %s added", p.Name, n, strings.Join(names, ", "))
+		return fmt.Sprintf("%s scaled to %d (%s started)", p.Name, n, strings.Join(names, ", "))
+	case n < cur:
+		var names []string
+		for k := cur; k > n; k-- {
+			in := of[k-1]
+			in.removed = true
+			names = append(names, in.name)
+			if in.hasProcess() {
+				r.stopInstance(in, "")
+			} else {
+				in.gen++
+				in.state = StateStopped
+				r.remove(in)
+			}
+		}
+		r.out.Event("%s scaled to %d: stopping %s", p.Name, n, strings.Join(names, ", "))
+		return fmt.Sprintf("%s scaled to %d (%s stopping)", p.Name, n, strings.Join(names, ", "))
+	}
+	return fmt.Sprintf("%s already has %d", p.Name, n)
+}
+
+// remove forgets an instance scaled away once it has no process.
+func (r *Runner) remove(in *instance) {
+	in.release()
+	in.hub.close(in.name + " was scaled away")
+	in.stream.Flush()
+	if in.run != nil {
+		in.run.close()
+	}
+	r.insts = slices.DeleteFunc(r.insts, func(x *instance) bool { return x == in })
+}
+
+// serveLogs sends the recent lines, then, with -f, the new ones until the
+// client leaves or the formation stops.
+func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Request, keep func(string) bool) {
+	n := req.Lines
+	if n <= 0 {
+		n = 100
+	}
+	lines, sub := r.logs.recent(n, keep, req.Follow)
+	if sub != nil {
+		defer r.logs.unfollow(sub)
+	}
+	if c.Reply(socket.Response{OK: true, Stream: true}) != nil {
+		return
+	}
+	send := func(l LogLine) error {
+		return c.WriteFrame(socket.FrameData, []byte(l.Time.Format("15:04:05.000")+" "+l.Name+" | "+l.Text+"\n"))
+	}
+	for _, l := range lines {
+		if send(l) != nil {
+			return
+		}
+	}
+	if sub == nil {
+		c.WriteFrame(socket.FrameEnd, []byte("end of recent output"))
+		return
+	}
+	left := make(chan struct{})
+	go func() { // the client leaves by closing or a detach frame
+		defer close(left)
+		for {
+			if _, _, err := c.ReadFrame(); err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case l, ok := <-sub.c:
+			if !ok {
+				c.WriteFrame(socket.FrameEnd, []byte("the formation stopped"))
+				return
+			}
+			if d := r.logs.takeDropped(sub); d > 0 {
+				c.WriteFrame(socket.FrameNotice, []byte(fmt.Sprintf("%d lines dropped: this client did not keep up", d)))
+			}
+			if !keep(l.Name) && !(l.Name == "mhrun" && mentions(l.Text, keep)) {
+				continue
+			}
+			if send(l) != nil {
+				return
+			}
+		case <-left:
+			return
+		case <-ctx.Done():
+			c.WriteFrame(socket.FrameEnd, []byte("the formation stopped"))
+			return
+		}
+	}
+}
+
+// mentions reports whether an mhrun event is about a shown instance.
+func mentions(text string, keep func(string) bool) bool {
+	first, _, _ := strings.Cut(text, " ")
+	return keep(strings.TrimSuffix(first, ":"))
+}
+
+// serveAttach bridges a client's terminal and an instance's pty.
+func (r *Runner) serveAttach(ctx context.Context, c *socket.Conn, req socket.Request, h *hub, name string) {
+	recent, sub, ok := h.attach()
+	if !ok {
+		c.Reply(socket.Response{Error: name + " is gone"})
+		return
+	}
+	defer h.detach(sub)
+	if c.Reply(socket.Response{OK: true, Stream: true, Message: "attached to " + name}) != nil {
+		return
+	}
+	h.resize(req.Cols, req.Rows)
+	if len(recent) > 0 && c.WriteFrame(socket.FrameData, recent) != nil {
+		return
+	}
+	left := make(chan struct{})
+	go func() {
+		defer close(left)
+		for {
+			typ, p, err := c.ReadFrame()
+			if err != nil || typ == socket.FrameDetach {
+				return
+			}
+			switch typ {
+			case socket.FrameData:
+				if !h.input(p) {
+					c.WriteFrame(socket.FrameNotice, []byte(name+" is not running: keys dropped"))
+				}
+			case socket.FrameResize:
+				if cols, rows, err := socket.ParseResize(p); err == nil {
+					h.resize(cols, rows)
+				}
+			}
+		}
+	}()
+	for {
+		select {
+		case p, ok := <-sub.data:
+			if !ok {
+				for msg := range sub.notice {
+					c.WriteFrame(socket.FrameEnd, []byte(msg))
+					return
+				}
+				c.WriteFrame(socket.FrameEnd, []byte("the formation stopped"))
+				return
+			}
+			if c.WriteFrame(socket.FrameData, p) != nil {
+				return
+			}
+		case msg, ok := <-sub.notice:
+			if ok {
+				c.WriteFrame(socket.FrameNotice, []byte(msg))
+			}
+		case <-left:
+			return
+		case <-ctx.Done():
+			c.WriteFrame(socket.FrameEnd, []byte("the formation stopped"))
+			return
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package runner
+
+import (
+	"sync"
+	"time"
+)
+
+// The logbook keeps the formation's recent output in memory for
+// `mhrun logs`: the last logLines lines (at most logBytes of text), and
+// the clients that follow it.
+const (
+	logLines = 10000
+	logBytes = 8 << 20
+	logQueue = 4096 // lines a follower may have waiting before it loses some
+)
+
+// LogLine is one line of the merged output, as plain text.
+type LogLine struct {
+	Time time.Time
+	Name string // web.2, or mhrun for the runner's own events
+	Text string
+}
+
+type logbook struct {
+	mu    sync.Mutex
+	lines []LogLine // a ring: start is the oldest
+	start int
+	bytes int
+	subs  map[*logSub]bool
+}
+
+// logSub is a follower: lines, and a count of those it lost.
+type logSub struct {
+	c       chan LogLine
+	dropped int
+}
+
+func newLogbook() *logbook { return &logbook{subs: map[*logSub]bool{}} }
+
+// add is the Output's tap: it runs on the writer goroutine.
+func (b *logbook) add(name string, line []byte) {
+	l := LogLine{Time: time.Now(), Name: name, Text: string(line)}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.lines) < logLines {
+		b.lines = append(b.lines, l)
+	} else {
+		b.bytes -= len(b.lines[b.start].Text)
+		b.lines[b.start] = l
+		b.start = (b.start + 1) % logLines
+	}
+	b.bytes += len(l.Text)
+	for b.bytes > logBytes && b.len() > 1 {
+		b.bytes -= len(b.lines[b.start].Text)
+		b.lines[b.start].Text = ""
+		b.dropOldest()
+	}
+	for s := range b.subs {
+		select {
+		case s.c <- l:
+		default:
+			s.dropped++
+		}
+	}
+}
+
+func (b *logbook) len() int { return len(b.lines) }
+
+// dropOldest forgets the oldest line by rotating the ring into a slice.
+func (b *logbook) dropOldest() {
+	b.lines = append(b.lines[b.start+1:], b.lines[:b.start]...)
+	b.start = 0
+}
+
+// recent returns the last n lines whose name passes keep, oldest first;
+// with follow, it also subscribes to the lines after them.
+func (b *logbook) recent(n int, keep func(string) bool, follow bool) ([]LogLine, *logSub) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []LogLine
+	for i := len(b.lines) - 1; i >= 0 && len(out) < n; i-- {
+		l := b.lines[(b.start+i)%len(b.lines)]
+		if keep(l.Name) {
+			out = append(out, l)
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	if !follow {
+		return out, nil
+	}
+	s := &logSub{c: make(chan LogLine, logQueue)}
+	b.subs[s] = true
+	return out, s
+}
+
+// unfollow ends a follower; its channel is closed.
+func (b *logbook) unfollow(s *logSub) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.subs[s] {
+		delete(b.subs, s)
+		close(s.c)
+	}
+}
+
+// takeDropped reports and resets how many lines a follower lost.
+func (b *logbook) takeDropped(s *logSub) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := s.dropped
+	s.dropped = 0
+	return n
+}
+
+// close ends every follower.
+func (b *logbook) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		delete(b.subs, s)
+		close(s.c)
+	}
+}
