@@ -348,7 +348,6 @@ var controlSignals = map[string]syscall.Signal{
 	"CONT": syscall.SIGCONT, "WINCH": syscall.SIGWINCH, "ALRM": syscall.SIGALRM,
 }
 
-
 // scale is `mhrun scale web=4 worker=0`: new instances start with their
 // own PORT; scaling down stops the highest-numbered gracefully.
 func (r *Runner) scale(args []string) (string, error) {
