@@ -480,7 +480,9 @@ func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Reque
 		return
 	}
 	send := func(l LogLine) error {
-		return c.WriteFrame(socket.FrameData, []byte(l.Time.Format("15:04:05.000")+" "+l.Name+" | "+l.Text+"\n"))
+		b := l.Time.AppendFormat(nil, "15:04:05.000")
+		b = append(append(append(append(b, ' '), l.Name...), " | "...), l.Text...)
+		return c.WriteFrame(socket.FrameData, append(b, '\n'))
 	}
 	for _, l := range lines {
 		if send(l) != nil {
@@ -510,7 +512,7 @@ func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Reque
 			if d := r.logs.takeDropped(sub); d > 0 {
 				c.WriteFrame(socket.FrameNotice, []byte(fmt.Sprintf("%d lines dropped: this client did not keep up", d)))
 			}
-			if !keep(l.Name) && !(l.Name == "mhrun" && mentions(l.Text, keep)) {
+			if !keep(l.Name) && !(l.Name == "mhrun" && mentions(string(l.Text), keep)) {
 				continue
 			}
 			if send(l) != nil {

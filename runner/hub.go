@@ -19,7 +19,9 @@ const hubQueue = 256
 // the pty at each start, client connections read and write through it.
 type hub struct {
 	mu     sync.Mutex
-	ring   []byte // the last hubRing bytes, oldest first
+	ring   []byte // the last hubRing bytes, circular: pos is the next write
+	pos    int
+	full   bool
 	pty    *os.File
 	subs   map[*hubSub]bool
 	closed bool
@@ -39,14 +41,7 @@ func newHub() *hub { return &hub{subs: map[*hubSub]bool{}} }
 func (h *hub) Write(p []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(p) >= hubRing {
-		h.ring = append(h.ring[:0], p[len(p)-hubRing:]...)
-	} else {
-		if over := len(h.ring) + len(p) - hubRing; over > 0 {
-			h.ring = append(h.ring[:0], h.ring[over:]...)
-		}
-		h.ring = append(h.ring, p...)
-	}
+	h.keep(p)
 	if len(h.subs) == 0 {
 		return
 	}
@@ -61,6 +56,33 @@ func (h *hub) Write(p []byte) {
 			}
 		}
 	}
+}
+
+// keep writes p into the circular ring.
+func (h *hub) keep(p []byte) {
+	if h.ring == nil {
+		h.ring = make([]byte, hubRing)
+	}
+	if len(p) >= hubRing {
+		p = p[len(p)-hubRing:]
+	}
+	n := copy(h.ring[h.pos:], p)
+	if n < len(p) {
+		copy(h.ring, p[n:])
+		h.full = true
+	}
+	h.pos = (h.pos + len(p)) % hubRing
+	if h.pos == 0 && len(p) > 0 {
+		h.full = true
+	}
+}
+
+// recent is the ring's content, oldest first.
+func (h *hub) recent() []byte {
+	if !h.full {
+		return append([]byte(nil), h.ring[:h.pos]...)
+	}
+	return append(append([]byte(nil), h.ring[h.pos:]...), h.ring[:h.pos]...)
 }
 
 // say queues a notice without blocking.
@@ -81,7 +103,7 @@ func (h *hub) attach() (recent []byte, s *hubSub, ok bool) {
 	}
 	s = &hubSub{data: make(chan []byte, hubQueue), notice: make(chan string, 16)}
 	h.subs[s] = true
-	return append([]byte(nil), h.ring...), s, true
+	return h.recent(), s, true
 }
 
 func (h *hub) detach(s *hubSub) {

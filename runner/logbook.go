@@ -18,14 +18,20 @@ const (
 type LogLine struct {
 	Time time.Time
 	Name string // web.2, or mhrun for the runner's own events
-	Text string
+	Text []byte // shares a block of the logbook: read-only
 }
+
+// logBlock is how the logbook stores text: lines are copied into shared
+// blocks, so that keeping a line costs no allocation of its own on the
+// output's hot path; a block is freed once no kept line points into it.
+const logBlock = 64 << 10
 
 type logbook struct {
 	mu    sync.Mutex
 	lines []LogLine // a ring: start is the oldest
 	start int
 	bytes int
+	block []byte // the current block, filled up to len
 	subs  map[*logSub]bool
 }
 
@@ -39,9 +45,15 @@ func newLogbook() *logbook { return &logbook{subs: map[*logSub]bool{}} }
 
 // add is the Output's tap: it runs on the writer goroutine.
 func (b *logbook) add(name string, line []byte) {
-	l := LogLine{Time: time.Now(), Name: name, Text: string(line)}
+	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if cap(b.block)-len(b.block) < len(line) {
+		b.block = make([]byte, 0, max(logBlock, len(line)))
+	}
+	start := len(b.block)
+	b.block = append(b.block, line...)
+	l := LogLine{Time: now, Name: name, Text: b.block[start:len(b.block):len(b.block)]}
 	if len(b.lines) < logLines {
 		b.lines = append(b.lines, l)
 	} else {
@@ -52,7 +64,7 @@ func (b *logbook) add(name string, line []byte) {
 	b.bytes += len(l.Text)
 	for b.bytes > logBytes && b.len() > 1 {
 		b.bytes -= len(b.lines[b.start].Text)
-		b.lines[b.start].Text = ""
+		b.lines[b.start].Text = nil
 		b.dropOldest()
 	}
 	for s := range b.subs {
