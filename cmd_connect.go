@@ -65,15 +65,18 @@ func (c *ConnectCmd) Run(app *App) error {
 		}
 	}()
 	detached := make(chan struct{})
+	leave := func() { // detached is closed before the runner can answer
+		close(detached)
+		conn.WriteFrame(socket.FrameDetach, nil)
+	}
 	go func() { // keys: everything but the detach sequence goes to the instance
-		defer close(detached)
 		buf := make([]byte, 1024)
 		matched := 0
 		for {
 			n, err := in.Read(buf)
 			if err != nil {
 				if err == io.EOF {
-					conn.WriteFrame(socket.FrameDetach, nil)
+					leave()
 				}
 				return
 			}
@@ -82,7 +85,7 @@ func (c *ConnectCmd) Run(app *App) error {
 				if b == detach[matched] {
 					matched++
 					if matched == len(detach) {
-						conn.WriteFrame(socket.FrameDetach, nil)
+						leave()
 						return
 					}
 					continue
