@@ -13,11 +13,15 @@ import (
 	"mhrun/socket"
 )
 
-// statusOf runs `mhrun status --json` against the formation in dir.
-func statusOf(t *testing.T, dir string) map[string]socket.Instance {
+// tryStatus runs `mhrun status --json` against the formation in dir; ok
+// is false while no runner listens yet.
+func tryStatus(t *testing.T, dir string) (map[string]socket.Instance, bool) {
 	t.Helper()
 	out, stderr, code := runMhrun(t, dir, "status", "--json")
 	if code != 0 {
+		if strings.Contains(stderr, "no formation running") {
+			return nil, false
+		}
 		t.Fatalf("status: exit %d: %s", code, stderr)
 	}
 	var rows []socket.Instance
@@ -28,7 +32,16 @@ func statusOf(t *testing.T, dir string) map[string]socket.Instance {
 	for _, r := range rows {
 		m[r.Name] = r
 	}
-	return m
+	return m, true
+}
+
+func statusOf(t *testing.T, dir string) map[string]socket.Instance {
+	t.Helper()
+	s, ok := tryStatus(t, dir)
+	if !ok {
+		t.Fatal("status: no formation running")
+	}
+	return s
 }
 
 // waitStatus polls status until cond holds (the runner's state changes
@@ -37,14 +50,12 @@ func waitStatus(t *testing.T, dir, what string, cond func(map[string]socket.Inst
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		// until the runner listens, status says none runs: try again
-		if _, stderr, code := runMhrun(t, dir, "status"); code == 0 || !strings.Contains(stderr, "no formation running") {
-			if s := statusOf(t, dir); cond(s) {
-				return s
-			}
+		s, ok := tryStatus(t, dir)
+		if ok && cond(s) {
+			return s
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("status never showed %s: %+v", what, statusOf(t, dir))
+			t.Fatalf("status never showed %s: %+v", what, s)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
