@@ -1,0 +1,453 @@
+// Package balance spreads TCP connections over a process's ready instances.
+//
+// The rules of the proxy:
+//
+//   - A backend is chosen per client connection, never per request: the
+//     balancer sees bytes, not HTTP, so keep-alive, SSE and WebSockets all stay
+//     on the instance that accepted them.
+//   - Without sticky, the backend with the fewest open connections wins; ties go
+//     round robin over the pool in the order backends were added. With sticky,
+//     the client's IP address is hashed against every backend id (rendezvous
+//     hashing) and the highest score wins, so a client keeps its backend while
+//     that backend is in the pool, and adding or removing one moves only the
+//     clients that must move.
+//   - A dial that fails (refused, or no answer within DialTimeout) is retried
+//     on the next best backend, each at most once; then the client is closed.
+//     With an empty pool the client waits up to WaitForBackend for an Add.
+//   - Bytes are copied both ways with io.Copy between *net.TCPConn, which
+//     splices on Linux. When one side's read ends cleanly, the other side's
+//     write is shut (CloseWrite), so half-closed request/response protocols
+//     work; both sockets are closed only when both directions are done. An
+//     error in either direction closes both at once. There is no idle timeout.
+//   - Open counts a connection from the moment its backend is chosen until both
+//     directions are done; Served counts connections whose dial succeeded.
+package balance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Defaults for the Balancer fields of the same names.
+const (
+	DefaultWaitForBackend = 5 * time.Second
+	DefaultDialTimeout    = 2 * time.Second
+)
+
+// Stats are one backend's counters.
+type Stats struct {
+	Open   int64 // connections open now through the balancer
+	Served int64 // connections handed to it in total
+}
+
+// Balancer listens on one address and spreads connections over backends.
+type Balancer struct {
+	// WaitForBackend is how long a client waits for a backend to be added
+	// when the pool is empty. Set it before Serve.
+	WaitForBackend time.Duration
+	// DialTimeout bounds each dial to a backend. Set it before Serve.
+	DialTimeout time.Duration
+
+	ln     *net.TCPListener
+	sticky bool
+	ctx    context.Context // cancelled by Close; ends dials in flight
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // one per client connection
+
+	mu       sync.Mutex
+	closed   bool
+	backends map[string]*backend // in the pool or with open connections
+	pool     []*backend          // in the pool, in the order added
+	next     int                 // round-robin cursor into pool
+	added    chan struct{}       // closed and replaced on every Add
+	conns    map[*net.TCPConn]struct{}
+}
+
+type backend struct {
+	id     string
+	addr   string // guarded by Balancer.mu
+	inPool bool   // guarded by Balancer.mu
+	open   atomic.Int64
+	served atomic.Int64
+	idle   chan struct{} // closed when open drops to 0; made by Drain
+}
+
+// Listen binds addr (e.g. "127.0.0.1:4321"). sticky: a client IP keeps its
+// backend while that backend is in the pool, chosen by rendezvous
+// (highest-random-weight) hashing over the pool's ids, so adding/removing a
+// backend moves only the clients that must move; otherwise least-connections
+// (ties: round robin).
+func Listen(addr string, sticky bool) (*Balancer, error) {
+	la, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("balance: resolve %s: %w", addr, err)
+	}
+	ln, err := net.ListenTCP("tcp", la)
+	if err != nil {
+		return nil, fmt.Errorf("balance: listen on %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Balancer{
+		WaitForBackend: DefaultWaitForBackend,
+		DialTimeout:    DefaultDialTimeout,
+		ln:             ln,
+		sticky:         sticky,
+		ctx:            ctx,
+		cancel:         cancel,
+		backends:       map[string]*backend{},
+		added:          make(chan struct{}),
+		conns:          map[*net.TCPConn]struct{}{},
+	}, nil
+}
+
+// Addr is the address the balancer listens on.
+func (b *Balancer) Addr() net.Addr { return b.ln.Addr() }
+
+// Serve accepts until Close; each connection goroutine is tracked (WaitGroup).
+// It returns nil after Close, or the error that stopped accepting.
+func (b *Balancer) Serve() error {
+	var delay time.Duration
+	for {
+		c, err := b.ln.AcceptTCP()
+		if err != nil {
+			if b.isClosed() {
+				return nil
+			}
+			if !temporary(err) {
+				return fmt.Errorf("balance: accept: %w", err)
+			}
+			// Out of file descriptors and the like: back off as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-b.ctx.Done():
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		delay = 0
+		if !b.track(c, true) {
+			c.Close()
+			return nil
+		}
+		go b.handle(c)
+	}
+}
+
+func temporary(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// Add puts a ready backend in the pool (id like "web.2#3" — unique per run;
+// addr "127.0.0.1:5101"). Re-adding an id updates its addr.
+func (b *Balancer) Add(id, addr string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	be := b.backends[id]
+	if be == nil {
+		be = &backend{id: id}
+		b.backends[id] = be
+	}
+	be.addr = addr
+	if !be.inPool {
+		be.inPool = true
+		b.pool = append(b.pool, be)
+	}
+	close(b.added)
+	b.added = make(chan struct{})
+}
+
+// Remove takes a backend out of the pool: it gets no new connection; open ones
+// go on.
+func (b *Balancer) Remove(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.removeLocked(id)
+}
+
+func (b *Balancer) removeLocked(id string) {
+	be := b.backends[id]
+	if be == nil || !be.inPool {
+		return
+	}
+	be.inPool = false
+	for i, p := range b.pool {
+		if p == be {
+			b.pool = append(b.pool[:i], b.pool[i+1:]...)
+			if b.next > i {
+				b.next--
+			}
+			break
+		}
+	}
+	if be.open.Load() == 0 {
+		delete(b.backends, id)
+	}
+}
+
+// Drain removes the backend and waits until its open connections have closed,
+// or ctx ends (returns ctx.Err()).
+func (b *Balancer) Drain(ctx context.Context, id string) error {
+	b.mu.Lock()
+	b.removeLocked(id)
+	be := b.backends[id]
+	if be == nil || be.open.Load() == 0 {
+		b.mu.Unlock()
+		return nil
+	}
+	if be.idle == nil {
+		be.idle = make(chan struct{})
+	}
+	idle := be.idle
+	b.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stats reports every backend that is in the pool or still has open
+// connections.
+func (b *Balancer) Stats() map[string]Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := make(map[string]Stats, len(b.backends))
+	for id, be := range b.backends {
+		m[id] = Stats{Open: be.open.Load(), Served: be.served.Load()}
+	}
+	return m
+}
+
+// Close stops listening, closes every proxied connection, waits for the
+// goroutines.
+func (b *Balancer) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		b.wg.Wait()
+		return nil
+	}
+	b.closed = true
+	b.cancel()
+	conns := make([]*net.TCPConn, 0, len(b.conns))
+	for c := range b.conns {
+		conns = append(conns, c)
+	}
+	b.mu.Unlock()
+
+	err := b.ln.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	b.wg.Wait()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("balance: close listener: %w", err)
+	}
+	return nil
+}
+
+func (b *Balancer) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// track registers c so that Close closes it; false once Close has begun.
+// With goroutine, it also counts the goroutine about to handle c, under the
+// same lock, so that Close never waits before the count went up.
+func (b *Balancer) track(c *net.TCPConn, goroutine bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.conns[c] = struct{}{}
+	if goroutine {
+		b.wg.Add(1)
+	}
+	return true
+}
+
+func (b *Balancer) untrack(c *net.TCPConn) {
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+	c.Close()
+}
+
+// handle proxies one client connection.
+func (b *Balancer) handle(client *net.TCPConn) {
+	defer b.wg.Done()
+	defer b.untrack(client)
+	be, server := b.connect(clientKey(client))
+	if server == nil {
+		return
+	}
+	defer b.release(be)
+	defer b.untrack(server)
+	pipe(client, server)
+}
+
+func clientKey(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return c.RemoteAddr().String()
+}
+
+// connect chooses a backend for the client and dials it, trying each backend
+// at most once. On success the backend's open count holds the connection; the
+// caller releases it.
+func (b *Balancer) connect(key string) (*backend, *net.TCPConn) {
+	var tried map[*backend]bool // made on the first failed dial
+	var wait *time.Timer
+	defer func() {
+		if wait != nil {
+			wait.Stop()
+		}
+	}()
+	d := net.Dialer{Timeout: b.DialTimeout}
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return nil, nil
+		}
+		be := b.pickLocked(key, tried)
+		if be == nil {
+			if len(b.pool) > 0 {
+				// Every backend in the pool refused: give up.
+				b.mu.Unlock()
+				return nil, nil
+			}
+			added := b.added
+			b.mu.Unlock()
+			if wait == nil {
+				wait = time.NewTimer(b.WaitForBackend)
+			}
+			select {
+			case <-added:
+				continue
+			case <-wait.C:
+				return nil, nil
+			case <-b.ctx.Done():
+				return nil, nil
+			}
+		}
+		be.open.Add(1) // reserve now, so concurrent picks see it
+		addr := be.addr
+		b.mu.Unlock()
+
+		c, err := d.DialContext(b.ctx, "tcp", addr)
+		if err != nil {
+			if tried == nil {
+				tried = map[*backend]bool{}
+			}
+			tried[be] = true
+			b.release(be)
+			continue
+		}
+		server := c.(*net.TCPConn)
+		if !b.track(server, false) {
+			server.Close()
+			b.release(be)
+			return nil, nil
+		}
+		be.served.Add(1)
+		return be, server
+	}
+}
+
+// pickLocked returns the best backend in the pool not yet tried, or nil.
+func (b *Balancer) pickLocked(key string, tried map[*backend]bool) *backend {
+	var best *backend
+	if b.sticky {
+		var bestScore uint64
+		for _, be := range b.pool {
+			if tried[be] {
+				continue
+			}
+			if s := score(key, be.id); best == nil || s > bestScore {
+				best, bestScore = be, s
+			}
+		}
+		return best
+	}
+	n := len(b.pool)
+	bi := 0
+	for i := range n {
+		j := (b.next + i) % n
+		be := b.pool[j]
+		if tried[be] {
+			continue
+		}
+		if best == nil || be.open.Load() < best.open.Load() {
+			best, bi = be, j
+		}
+	}
+	if best != nil {
+		b.next = (bi + 1) % n
+	}
+	return best
+}
+
+// release ends a connection's hold on its backend.
+func (b *Balancer) release(be *backend) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if be.open.Add(-1) != 0 {
+		return
+	}
+	if be.idle != nil {
+		close(be.idle)
+		be.idle = nil
+	}
+	if !be.inPool && b.backends[be.id] == be {
+		delete(b.backends, be.id)
+	}
+}
+
+// pipe copies both ways and returns when both directions are done, with
+// both connections closed.
+func pipe(client, server *net.TCPConn) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		oneWay(server, client)
+	}()
+	oneWay(client, server)
+	<-done
+	client.Close()
+	server.Close()
+}
+
+// oneWay copies src to dst. A clean end of src shuts dst's write side so the
+// peer sees the end too while the other direction goes on; an error closes
+// both connections, which ends the other direction as well.
+func oneWay(dst, src *net.TCPConn) {
+	if _, err := io.Copy(dst, src); err != nil {
+		src.Close()
+		dst.Close()
+		return
+	}
+	if err := dst.CloseWrite(); err != nil {
+		src.Close()
+		dst.Close()
+	}
+}
