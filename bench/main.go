@@ -13,6 +13,10 @@
 //     backoff=0s..0s, against a shell loop running the same child.
 //   - sampling: mhrun's CPU with 200 sleeps under memory=1G (their trees
 //     read every second) against 200 without memory=, in the same window.
+//   - status: exec → exit of "mhrun status" against a formation of 200
+//     running instances, against "mhrun version" (no socket).
+//   - scale: "mhrun scale web=50" on a running formation, from exec until
+//     the 50 sleeps exist, against a shell starting 50 sleeps.
 //
 // Run it from the repository root: go run ./bench [flags]. It builds mhrun,
 // the writer and the stamp into a temp dir, and stops every process it
@@ -43,6 +47,8 @@ type config struct {
 	procs    int
 	restarts int
 	sampled  int
+	listed   int
+	queries  int
 	mhrun    string
 	only     string
 	verbose  bool
@@ -57,33 +63,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var c config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&c.runs, "n", 5, "runs of each throughput and start/stop measurement (best and median reported)")
+	fs.IntVar(&c.runs, "n", 5, "runs of each throughput, start/stop and scale measurement (best and median reported)")
 	fs.IntVar(&c.writers, "writers", 4, "throughput: writer processes")
 	fs.IntVar(&c.lines, "lines", 200000, "throughput: lines per writer")
 	fs.IntVar(&c.size, "size", 100, "throughput: bytes per line, \"\\n\" included")
 	fs.DurationVar(&c.idle, "idle", 30*time.Second, "idle and sampling: how long mhrun's CPU is measured")
-	fs.IntVar(&c.procs, "procs", 50, "idle and start/stop: sleep processes")
+	fs.IntVar(&c.procs, "procs", 50, "idle, start/stop and scale: sleep processes")
 	fs.IntVar(&c.restarts, "restarts", 200, "restart: restarts measured for each runner, in -n rounds")
 	fs.IntVar(&c.sampled, "sampled", 200, "sampling: sleep processes under memory=, and as many without")
+	fs.IntVar(&c.listed, "listed", 200, "status: running instances the status lists")
+	fs.IntVar(&c.queries, "queries", 50, "status: runs of mhrun status, and as many of mhrun version")
 	fs.StringVar(&c.mhrun, "mhrun", "", "mhrun binary to measure (default: go build the module at the current dir)")
-	fs.StringVar(&c.only, "run", "throughput,idle,startstop,restart,sampling", "benchmarks to run, comma-separated")
+	fs.StringVar(&c.only, "run", "throughput,idle,startstop,restart,sampling,status,scale", "benchmarks to run, comma-separated")
 	fs.BoolVar(&c.verbose, "v", false, "print every run's figures to stderr")
 	fs.BoolVar(&c.keepTemp, "keep", false, "keep the temp dir (outputs, Procfiles) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.size < 16 || c.idle <= 0 {
-		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts and -sampled must be at least 1, -size at least 16, -idle positive")
+	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.listed < 1 || c.queries < 1 || c.size < 16 || c.idle <= 0 {
+		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts, -sampled, -listed and -queries must be at least 1, -size at least 16, -idle positive")
 		return 2
 	}
 	want := map[string]bool{}
 	for _, name := range strings.Split(c.only, ",") {
 		switch name = strings.TrimSpace(name); name {
-		case "throughput", "idle", "startstop", "restart", "sampling":
+		case "throughput", "idle", "startstop", "restart", "sampling", "status", "scale":
 			want[name] = true
 		case "":
 		default:
-			fmt.Fprintf(stderr, "bench: unknown benchmark %q in -run (want throughput, idle, startstop, restart, sampling)\n", name)
+			fmt.Fprintf(stderr, "bench: unknown benchmark %q in -run (want throughput, idle, startstop, restart, sampling, status, scale)\n", name)
 			return 2
 		}
 	}
@@ -107,6 +115,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		{"startstop", b.startStop},
 		{"restart", b.restartBench},
 		{"sampling", b.samplingBench},
+		{"status", b.statusBench},
+		{"scale", b.scaleBench},
 	} {
 		if !want[step.name] {
 			continue

@@ -19,6 +19,7 @@ type sleepers struct {
 	b       *bench
 	what    string // "mhrun" or "shell"
 	n       int
+	dir     string // its files; mhrun's project dir
 	cmd     *exec.Cmd
 	pid     int
 	w       *watcher
@@ -42,27 +43,49 @@ func (b *bench) startSleepers(mhrun bool, tag string) (*sleepers, error) {
 // startSleepersN starts the runner with n sleeps; for mhrun, a non-empty
 // policy is written to a Procfile.policy beside the Procfile.
 func (b *bench) startSleepersN(mhrun bool, tag string, n int, policy string) (*sleepers, error) {
-	dir := filepath.Join(b.tmp, tag)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if mhrun {
+		return b.startFormation(tag, n, "s: exec sleep 1000\n", policy, "-m", fmt.Sprintf("s=%d", n))
+	}
+	dir, err := b.runDir(tag)
+	if err != nil {
 		return nil, err
 	}
-	s := &sleepers{b: b, n: n, exited: make(chan struct{}), errPath: filepath.Join(dir, "stderr"), outPath: filepath.Join(dir, "stdout")}
-	if mhrun {
-		s.what = "mhrun"
-		pf := filepath.Join(dir, "Procfile")
-		if err := os.WriteFile(pf, []byte("s: exec sleep 1000\n"), 0o644); err != nil {
+	return b.launch("shell", dir, n, b.command("/bin/sh", "-c", strings.Repeat("sleep 1000 &\n", n)+"wait\n"))
+}
+
+// startFormation starts "mhrun start" on procfile, with policy (if not
+// empty) as its Procfile.policy and args after the usual ones, in tag's
+// dir under the temp dir, which is also its project dir (its control
+// socket is DIR/.mhrun.sock); n is the sleeps waitAll waits for.
+func (b *bench) startFormation(tag string, n int, procfile, policy string, args ...string) (*sleepers, error) {
+	dir, err := b.runDir(tag)
+	if err != nil {
+		return nil, err
+	}
+	pf := filepath.Join(dir, "Procfile")
+	if err := os.WriteFile(pf, []byte(procfile), 0o644); err != nil {
+		return nil, err
+	}
+	pol := filepath.Join(dir, "Procfile.policy")
+	os.Remove(pol) // a previous run's
+	if policy != "" {
+		if err := os.WriteFile(pol, []byte(policy), 0o644); err != nil {
 			return nil, err
 		}
-		if policy != "" {
-			if err := os.WriteFile(filepath.Join(dir, "Procfile.policy"), []byte(policy), 0o644); err != nil {
-				return nil, err
-			}
-		}
-		s.cmd = b.command(b.mhrun, "start", "-f", pf, "-d", dir, "-m", fmt.Sprintf("s=%d", n))
-	} else {
-		s.what = "shell"
-		s.cmd = b.command("/bin/sh", "-c", strings.Repeat("sleep 1000 &\n", n)+"wait\n")
 	}
+	return b.launch("mhrun", dir, n, b.command(b.mhrun, append([]string{"start", "-f", pf, "-d", dir}, args...)...))
+}
+
+// runDir makes tag's dir under the temp dir.
+func (b *bench) runDir(tag string) (string, error) {
+	dir := filepath.Join(b.tmp, tag)
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// launch starts cmd, a runner of n sleeps, with stdout and stderr to files
+// in dir.
+func (b *bench) launch(what, dir string, n int, cmd *exec.Cmd) (*sleepers, error) {
+	s := &sleepers{b: b, what: what, n: n, cmd: cmd, dir: dir, exited: make(chan struct{}), errPath: filepath.Join(dir, "stderr"), outPath: filepath.Join(dir, "stdout")}
 	out, err := os.Create(s.outPath)
 	if err != nil {
 		return nil, err
