@@ -72,3 +72,15 @@ func (c *ControlFlags) simple(app *App, req socket.Request) error {
 	}
 	return nil
 }
+
+// ReloadCmd replaces a balanced process's instances one at a time without
+// refusing a connection.
+type ReloadCmd struct {
+	ControlFlags
+	Name string `arg:"" name:"name" help:"A process with balance=PORT."`
+}
+
+// Run asks for the reload and waits until it is done or aborted.
+func (c *ReloadCmd) Run(app *App) error {
+	return c.simple(app, socket.Request{Cmd: "reload", Args: []string{c.Name}})
+}

@@ -39,7 +39,7 @@ func (c *StatusCmd) Run(app *App) error {
 // printStatus is the human table of `mhrun status`.
 func printStatus(w io.Writer, rows []socket.Instance, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tCPU\tRSS\tPORT\tLAST EXIT / NEXT RUN")
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tCPU\tRSS\tPORT\tCONNS\tLAST EXIT / NEXT RUN")
 	for _, r := range rows {
 		pid, up, cpu, rss := "-", "-", "-", "-"
 		if r.PID > 0 {
@@ -58,7 +58,11 @@ func printStatus(w io.Writer, rows []socket.Instance, now time.Time) error {
 		if !r.Next.IsZero() {
 			last = append(last, "next "+r.Next.Format("2006-01-02 15:04:05"))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", r.Name, r.State, pid, up, r.Restarts, cpu, rss, r.Port, strings.Join(last, "; "))
+		conns := "-"
+		if r.Conns > 0 || r.Served > 0 {
+			conns = fmt.Sprintf("%d open, %d served", r.Conns, r.Served)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", r.Name, r.State, pid, up, r.Restarts, cpu, rss, r.Port, conns, strings.Join(last, "; "))
 	}
 	return tw.Flush()
 }

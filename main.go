@@ -25,6 +25,7 @@ type CLI struct {
 	Scale   ScaleCmd   `cmd:"" help:"Change the scale of processes live, e.g. web=4 worker=0."`
 	Restart RestartCmd `cmd:"" help:"Restart processes or instances of the running formation."`
 	Stop    StopCmd    `cmd:"" help:"Stop processes or instances of the running formation."`
+	Reload  ReloadCmd  `cmd:"" help:"Replace a balanced process's instances one at a time, without dropping a connection."`
 	Signal  SignalCmd  `cmd:"" help:"Send a signal to processes or instances, e.g. web.2 HUP."`
 	Quit    QuitCmd    `cmd:"" help:"Stop the running formation gracefully."`
 	Check   CheckCmd   `cmd:"" help:"Validate the Procfile, policy and env files and print the formation."`

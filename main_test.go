@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,10 +25,42 @@ import (
 // TestMain lets the test binary be mhrun itself: with MHRUN_TEST_MAIN=1 it
 // runs the command line it was given, so end-to-end tests run real runners.
 func TestMain(m *testing.M) {
+	if os.Getenv("MHRUN_TEST_HELPER") == "serve" { // first: children inherit MHRUN_TEST_MAIN
+		serveHelper()
+	}
 	if os.Getenv("MHRUN_TEST_MAIN") == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
+}
+
+// serveHelper is an HTTP server for cluster tests: on 127.0.0.1:$PORT it
+// answers every request with "$PS pid"; while the file named by
+// $MHRUN_TEST_BROKEN exists at start, it never listens (never ready).
+func serveHelper() {
+	if f := os.Getenv("MHRUN_TEST_BROKEN"); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			fmt.Println("broken: not listening")
+			select {}
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	fmt.Println("listening on", ln.Addr())
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %d\n", os.Getenv("PS"), os.Getpid())
+	})}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		srv.Shutdown(context.Background()) // finishes requests in flight
+	}()
+	srv.Serve(ln)
+	os.Exit(0)
 }
 
 // mhrunCmd runs the test binary as mhrun in dir.

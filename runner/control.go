@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"mhrun/balance"
 	"mhrun/formation"
 	"mhrun/policy"
 	"mhrun/socket"
@@ -95,6 +96,9 @@ func (r *Runner) handle(req socket.Request) answer {
 		r.interrupt("quit request")
 		return ok("stopping the formation")
 	case "scale":
+		if r.reload != nil {
+			return fail("a reload of %s is under way: scale when it is done", r.reload.proc)
+		}
 		msg, err := r.scale(req.Args)
 		if err != nil {
 			return fail("%v", err)
@@ -132,7 +136,7 @@ func (r *Runner) handle(req socket.Request) answer {
 		}
 		return answer{resp: socket.Response{OK: true, Stream: true}, hub: ins[0].hub, name: ins[0].name}
 	}
-	return fail("unknown command %q (want status, scale, restart, stop, start, signal, logs, attach or quit)", req.Cmd)
+	return fail("unknown command %q (want status, scale, restart, stop, start, signal, reload, logs, attach or quit)", req.Cmd)
 }
 
 // status is one row per instance.
@@ -144,6 +148,7 @@ func (r *Runner) status() []socket.Instance {
 		}
 	}
 	samples := r.sampler.Sample(roots)
+	stats := map[string]map[string]balance.Stats{}
 	now := time.Now()
 	out := make([]socket.Instance, 0, len(r.insts))
 	for _, in := range r.insts {
@@ -154,6 +159,10 @@ func (r *Runner) status() []socket.Instance {
 		}
 		if in.proc.Policy.Schedule == "" {
 			row.Next = time.Time{}
+		}
+		if in.run != nil {
+			row.Port = in.run.port
+			row.Conns, row.Served = r.poolStats(in, stats)
 		}
 		if in.hasProcess() {
 			row.PID, row.Started = in.run.pid, in.run.started
@@ -454,15 +463,21 @@ func (r *Runner) scaleTo(p *formation.Process, n int) string {
 	return fmt.Sprintf("%s already has %d", p.Name, n)
 }
 
-// remove forgets an instance scaled away once it has no process.
+// remove forgets an instance scaled away (or replaced by a reload) once
+// it has no process.
 func (r *Runner) remove(in *instance) {
 	in.release()
-	in.hub.close(in.name + " was scaled away")
-	in.stream.Flush()
+	if !in.shared {
+		in.hub.close(in.name + " was scaled away")
+		in.stream.Flush()
+	}
 	if in.run != nil {
 		in.run.close()
 	}
 	r.insts = slices.DeleteFunc(r.insts, func(x *instance) bool { return x == in })
+	if rl := r.reload; rl != nil && in == rl.old {
+		r.reloadRemoved(in)
+	}
 }
 
 // serveLogs sends the recent lines, then, with -f, the new ones until the

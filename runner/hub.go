@@ -129,6 +129,16 @@ func (h *hub) setPTY(f *os.File, notice string) {
 	}
 }
 
+// unsetPTY forgets f if it is the current pty (a replacement may have
+// taken its place already).
+func (h *hub) unsetPTY(f *os.File) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.pty == f {
+		h.pty = nil
+	}
+}
+
 // input sends a client's keys to the current run; false between runs.
 func (h *hub) input(p []byte) bool {
 	h.mu.Lock()

@@ -62,6 +62,8 @@ type instance struct {
 	lock     *os.File  // the singleton lock, held while the instance lives
 	next     time.Time // a job's next tick
 	held     bool      // stopped on request: stays stopped, and keeps the runner up
+	fresh    bool      // a reload's replacement: runs on a free port beside the old one
+	shared   bool      // its stream and hub live on in another instance (a reload)
 	removed  bool      // scaled away: forgotten once its process is gone
 
 	sampledAt  time.Time // the last status sample, for CPU%
@@ -73,6 +75,9 @@ type instance struct {
 // and the waiter goroutines use only this, never the instance.
 type run struct {
 	cmd      *exec.Cmd
+	id       string        // unique per run: web.2#7, its name in a balancer's pool
+	port     int           // its $PORT
+	pooled   bool          // in its balancer's pool
 	matcher  *logMatcher   // sees the raw output too (ready=log), or nil
 	notify   *notifySocket // ready=notify, or nil
 	cancel   func()        // ends the ready check, if any

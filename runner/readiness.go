@@ -23,7 +23,7 @@ func (r *Runner) prepareReady(in *instance, run *run) error {
 	if in.proc.Policy.Schedule != "" {
 		return nil
 	}
-	switch rd := in.proc.Policy.Ready; rd.Kind {
+	switch rd := r.readyOf(in); rd.Kind {
 	case policy.ReadyNotify:
 		if err := os.MkdirAll(runtimeDir(), 0o700); err != nil {
 			return fmt.Errorf("runtime dir for the notify socket: %w", err)
@@ -43,10 +43,10 @@ func (r *Runner) prepareReady(in *instance, run *run) error {
 // checkReady runs the instance's ready check in a goroutine that reports
 // to the supervisor; it ends at ready-timeout or when the run ends.
 func (r *Runner) checkReady(in *instance, run *run) {
-	rd := in.proc.Policy.Ready
+	rd := r.readyOf(in)
 	ctx, cancel := context.WithTimeout(context.Background(), in.proc.Policy.ReadyTimeout)
 	run.cancel = cancel
-	port := in.proc.Port(r.f.BasePort, in.n)
+	port := run.port
 	env := run.cmd.Env
 	go func() {
 		var err error
@@ -111,16 +111,20 @@ func (r *Runner) onReady(e readyEvent) {
 	}
 	e.run.cancel()
 	if e.err == nil {
-		r.out.Event("%s is ready (%s)", in.name, in.proc.Policy.Ready)
+		r.out.Event("%s is ready (%s)", in.name, r.readyOf(in))
 		r.markReady(in)
 		return
 	}
 	if errors.Is(e.err, context.DeadlineExceeded) {
-		r.out.Event("%s not ready after %s (%s): a failed start", in.name, in.proc.Policy.ReadyTimeout, in.proc.Policy.Ready)
+		r.out.Event("%s not ready after %s (%s): a failed start", in.name, in.proc.Policy.ReadyTimeout, r.readyOf(in))
 	} else {
 		r.out.Event("%s: ready check failed: %v", in.name, e.err)
 	}
 	in.lastExit = "not ready in time"
+	if rl := r.reload; rl != nil && in == rl.rep {
+		r.abortReload(in.name + "'s replacement was not ready after " + in.proc.Policy.ReadyTimeout.String())
+		return
+	}
 	r.stopInstance(in, "")
 	in.failed = true
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"mhrun/balance"
 	"mhrun/formation"
 	"mhrun/policy"
 	"mhrun/socket"
@@ -47,6 +48,8 @@ type Options struct {
 	Sample time.Duration
 	// Control makes the runner listen on Socket for control requests.
 	Control bool
+	// BalanceHost is the interface balancers listen on; "" is 127.0.0.1.
+	BalanceHost string
 }
 
 // Runner runs one formation once.
@@ -60,18 +63,24 @@ type Runner struct {
 	crons chan *cronJob
 	ready chan readyEvent
 
-	requests chan request  // from control connections
-	loopDone chan struct{} // closed when the supervisor stops answering
-	logs     *logbook
-	done     chan struct{} // closed when the supervisor returns
-	width    int           // the prefix's width, taken from the terminal for the ptys
+	requests chan request // from control connections
+	drains   chan drained // balanced runs drained of their connections
+
+	balancers map[string]*balance.Balancer // by process name
+	balanceWG sync.WaitGroup
+	seq       int           // numbers runs
+	loopDone  chan struct{} // closed when the supervisor stops answering
+	logs      *logbook
+	done      chan struct{} // closed when the supervisor returns
+	width     int           // the prefix's width, taken from the terminal for the ptys
 
 	mu    sync.Mutex // guards known, shared with the orphan reaper
 	known map[int]bool
 
-	stopping  bool // a stop of the formation is under way
-	forced    bool // a second interrupt: kill without waiting for grace
-	code      int  // mhrun's exit code
+	reload    *reloading // a rolling reload under way, or nil
+	stopping  bool       // a stop of the formation is under way
+	forced    bool       // a second interrupt: kill without waiting for grace
+	code      int        // mhrun's exit code
 	killTimer *time.Timer
 
 	watchC  <-chan string // processes whose watched files changed
@@ -93,7 +102,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
-	r := &Runner{f: f, o: o, exits: make(chan exit), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}}
+	r := &Runner{f: f, o: o, exits: make(chan exit), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), drains: make(chan drained), balancers: map[string]*balance.Balancer{}, loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}}
 	width := len("mhrun")
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
@@ -120,6 +129,10 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	if err := r.startBalancers(o.BalanceHost); err != nil {
+		return 1, err
+	}
+	defer r.closeBalancers()
 	if w != nil {
 		defer w.Close()
 		r.watchC = w.C()
@@ -203,7 +216,13 @@ func (r *Runner) loop(ctx context.Context) {
 			}
 		case e := <-r.ready:
 			r.onReady(e)
+		case d := <-r.drains:
+			r.onDrained(d)
 		case q := <-r.requests:
+			if q.req.Cmd == "reload" {
+				r.startReload(q) // answers when the reload ends
+				continue
+			}
 			q.reply <- r.handle(q.req)
 		case j := <-r.crons:
 			r.onCron(j)
@@ -260,8 +279,13 @@ func (r *Runner) start(in *instance) {
 	cmd := exec.Command("/bin/sh", "-c", shellCommand(in.proc.Command))
 	cmd.Dir = r.f.Dir
 	cmd.Env = r.f.Env(in.proc, in.n, r.o.Socket)
-	run := &run{cmd: cmd}
-	err := r.prepareReady(in, run)
+	port, err := r.portFor(in)
+	r.seq++
+	run := &run{cmd: cmd, id: in.name + "#" + strconv.Itoa(r.seq), port: port}
+	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port)) // exec keeps the last PORT
+	if err == nil {
+		err = r.prepareReady(in, run)
+	}
 	if err == nil {
 		err = startRun(in, run, r.ptySize(), r.exits, r.register)
 	}
@@ -282,17 +306,22 @@ func (r *Runner) start(in *instance) {
 	in.reason = ""
 	in.ready = false
 	in.state = StateStarting
-	if in.proc.Policy.Ready.Kind == policy.ReadyNone || in.proc.Policy.Schedule != "" {
+	if r.readyOf(in).Kind == policy.ReadyNone || in.proc.Policy.Schedule != "" {
 		r.markReady(in)
 		return
 	}
 	r.checkReady(in, run)
 }
 
-// markReady makes a started instance running and lets what waited for it go.
+// markReady makes a started instance running, puts it in its balancer's
+// pool, and lets what waited for it go.
 func (r *Runner) markReady(in *instance) {
 	in.state = StateRunning
 	in.ready = true
+	r.joinPool(in)
+	if r.reload != nil && in == r.reload.rep {
+		r.reloadReady(in)
+	}
 	r.advance()
 }
 
@@ -318,6 +347,9 @@ func (r *Runner) interrupt(why string) {
 // rest in reverse after= order (dependents first, each within its grace).
 func (r *Runner) stopAll() {
 	r.stopping = true
+	if r.reload != nil {
+		r.endReload("", "reload of "+r.reload.proc+" cut short: the formation is stopping")
+	}
 	for _, in := range r.insts {
 		in.held = false
 		switch in.state {
@@ -348,6 +380,12 @@ func (r *Runner) stopInstance(in *instance, restart string) {
 	in.state = StateStopping
 	in.restart = restart
 	in.killed = false
+	if r.drainThenSignal(in) {
+		// the signal waits for the drain: SIGKILL at most two graces away
+		in.deadline = time.Now().Add(2 * in.proc.Policy.Grace)
+		r.armKill()
+		return
+	}
 	in.deadline = time.Now().Add(in.proc.Policy.Grace)
 	in.run.signal(parseSignal(in.proc.Policy.StopSignal))
 	r.armKill()
@@ -392,7 +430,14 @@ func (r *Runner) killOverdue() {
 func (r *Runner) onExit(e exit) {
 	in := e.inst
 	r.forget([]int{e.run.pid})
-	in.hub.setPTY(nil, "")
+	r.leavePool(in, e.run)
+	in.hub.unsetPTY(e.run.pty)
+	if rl := r.reload; rl != nil && in == rl.rep && in.state != StateStopping {
+		in.lastExit, _ = describe(e.state)
+		in.state = StateStopped
+		r.abortReload(in.name + "'s replacement " + in.lastExit + " before it was ready")
+		return
+	}
 	what, code := describe(e.state)
 	in.lastExit = what
 	if in.state == StateStopping {

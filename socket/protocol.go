@@ -79,7 +79,9 @@ type Instance struct {
 	CPU      float64   `json:"cpu"` // percent of one core over the last sample interval
 	RSS      int64     `json:"rss"` // bytes, whole tree
 	Port     int       `json:"port"`
-	Next     time.Time `json:"next,omitzero"` // a job's next run
+	Next     time.Time `json:"next,omitzero"`    // a job's next run
+	Conns    int64     `json:"conns,omitempty"`  // balanced: connections open through the balancer
+	Served   int64     `json:"served,omitempty"` // balanced: connections served in total
 }
 
 // Response is the runner's answer: one JSON line. When Stream is true,
