@@ -16,11 +16,12 @@ import (
 // StartCmd runs the formation in the foreground.
 type StartCmd struct {
 	ProjectFlags
-	Names      []string      `arg:"" optional:"" name:"name" help:"Run only these processes (default: all)."`
-	Timestamps bool          `help:"Prefix every line with the time."`
-	Color      string        `enum:"auto,always,never" default:"auto" help:"Colour prefixes: auto, always or never (auto: only on a terminal without NO_COLOR)."`
-	Sample     time.Duration `default:"1s" help:"How often memory= caps are checked."`
-	Socket     string        `placeholder:"PATH" env:"MHRUN_SOCKET" help:"Control socket (default: .mhrun.sock in the project dir, or a hashed path under the runtime dir when that is too long)."`
+	Names       []string      `arg:"" optional:"" name:"name" help:"Run only these processes (default: all)."`
+	Timestamps  bool          `help:"Prefix every line with the time."`
+	Color       string        `enum:"auto,always,never" default:"auto" help:"Colour prefixes: auto, always or never (auto: only on a terminal without NO_COLOR)."`
+	Sample      time.Duration `default:"1s" help:"How often memory= caps are checked."`
+	BalanceHost string        `placeholder:"HOST" default:"127.0.0.1" help:"Interface the balance= ports listen on (0.0.0.0 for every one)."`
+	Socket      string        `placeholder:"PATH" env:"MHRUN_SOCKET" help:"Control socket (default: .mhrun.sock in the project dir, or a hashed path under the runtime dir when that is too long)."`
 }
 
 // Run starts every instance and supervises them until the formation stops;
@@ -60,14 +61,15 @@ func (c *StartCmd) Run(app *App) error {
 	tty := isTerminal(out)
 	color := c.Color == "always" || (c.Color == "auto" && tty && os.Getenv("NO_COLOR") == "")
 	opts := runner.Options{
-		Stdout:     out,
-		Color:      color,
-		Timestamps: c.Timestamps,
-		Socket:     path,
-		Control:    true,
-		Signals:    sigs,
-		Subreaper:  true,
-		Sample:     c.Sample,
+		Stdout:      out,
+		Color:       color,
+		Timestamps:  c.Timestamps,
+		Socket:      path,
+		Control:     true,
+		BalanceHost: c.BalanceHost,
+		Signals:     sigs,
+		Subreaper:   true,
+		Sample:      c.Sample,
 	}
 	if tty {
 		fd := int(out.(*os.File).Fd())
