@@ -92,6 +92,10 @@ func (c *ConnectCmd) Run(app *App) error {
 				}
 				out = append(out, detach[:matched]...)
 				matched = 0
+				if b == detach[0] { // it may begin the sequence anew
+					matched = 1
+					continue
+				}
 				out = append(out, b)
 			}
 			if len(out) > 0 && conn.WriteFrame(socket.FrameData, out) != nil {

@@ -79,6 +79,7 @@ func unwrapPath(err error) error {
 // (godotenv's own errors have none, and it silently joins a line without "="
 // to the next), then lets godotenv read the values.
 func parseEnv(data []byte, file string) (map[string]string, error) {
+	data = bytes.TrimPrefix(data, []byte("\uFEFF")) // an editor's byte-order mark
 	var errs []error
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), len(data)+1)
@@ -97,9 +98,6 @@ func parseEnv(data []byte, file string) (map[string]string, error) {
 		trimmed := strings.TrimSpace(text)
 		if trimmed == "" || trimmed[0] == '#' {
 			continue
-		}
-		if line == 1 {
-			trimmed = strings.TrimPrefix(trimmed, "\uFEFF")
 		}
 		m := envName.FindString(trimmed)
 		if m == "" {

@@ -202,3 +202,11 @@ func TestLoadScaleErrors(t *testing.T) {
 		t.Errorf("port overflow: %v", err)
 	}
 }
+
+// Regression: a byte-order mark before a comment on line 1 was taken for
+// a variable line.
+func TestRegressionEnvBOMBeforeComment(t *testing.T) {
+	if _, err := parseEnv([]byte("\uFEFF# comment\nA=1\n"), ".env"); err != nil {
+		t.Error(err)
+	}
+}

@@ -198,7 +198,7 @@ func (r *Runner) resolve(args []string) ([]*instance, error) {
 		}
 		var of []*instance
 		for _, in := range r.insts {
-			if in.proc == p {
+			if in.proc == p && !in.removed {
 				of = append(of, in)
 			}
 		}
@@ -300,11 +300,14 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 			in.reason = "stopped on request"
 		case "start":
 			if in.hasProcess() {
-				return "", fmt.Errorf("%s is already %s", in.name, in.state)
+				continue
 			}
 			r.startNow(in, "start requested")
 		}
 		done = append(done, in.name)
+	}
+	if len(done) == 0 {
+		return "", fmt.Errorf("%s already running: mhrun restart %s restarts it", strings.Join(args, ", "), strings.Join(args, " "))
 	}
 	past := map[string]string{"restart": "restarting", "stop": "stopping", "start": "starting"}[cmd]
 	return past + " " + strings.Join(done, ", "), nil
@@ -318,6 +321,10 @@ func (r *Runner) startNow(in *instance, why string) {
 	in.inRow = 0
 	in.gen++
 	if in.proc.Policy.Schedule != "" {
+		if ok, err := r.acquire(in); err != nil || !ok {
+			r.out.Event("%s: not run, its singleton lock is held elsewhere", in.name)
+			return
+		}
 		r.start(in)
 		return
 	}
@@ -397,13 +404,17 @@ func (r *Runner) scale(args []string) (string, error) {
 	}
 	var msgs []string
 	for _, c := range changes {
-		msgs = append(msgs, r.scaleTo(c.p, c.n))
+		msg, err := r.scaleTo(c.p, c.n)
+		if err != nil {
+			return strings.Join(append(msgs, err.Error()), "; "), err
+		}
+		msgs = append(msgs, msg)
 	}
 	return strings.Join(msgs, "; "), nil
 }
 
 // scaleTo sets a process's instance count.
-func (r *Runner) scaleTo(p *formation.Process, n int) string {
+func (r *Runner) scaleTo(p *formation.Process, n int) (string, error) {
 	var of []*instance
 	last := -1
 	for i, in := range r.insts {
@@ -422,6 +433,13 @@ func (r *Runner) scaleTo(p *formation.Process, n int) string {
 		}
 	}
 	cur := len(of)
+	if n > cur {
+		for _, in := range r.insts {
+			if in.proc == p && in.removed && in.n <= n {
+				return "", fmt.Errorf("%s is still stopping after a scale down: scale up again once it is gone", in.name)
+			}
+		}
+	}
 	p.Scale = n
 	switch {
 	case n > cur:
@@ -442,7 +460,7 @@ func (r *Runner) scaleTo(p *formation.Process, n int) string {
 			}
 		}
 		r.out.Event("%s scaled to %d: %s added", p.Name, n, strings.Join(names, ", "))
-		return fmt.Sprintf("%s scaled to %d (%s started)", p.Name, n, strings.Join(names, ", "))
+		return fmt.Sprintf("%s scaled to %d (%s started)", p.Name, n, strings.Join(names, ", ")), nil
 	case n < cur:
 		var names []string
 		for k := cur; k > n; k-- {
@@ -458,9 +476,9 @@ func (r *Runner) scaleTo(p *formation.Process, n int) string {
 			}
 		}
 		r.out.Event("%s scaled to %d: stopping %s", p.Name, n, strings.Join(names, ", "))
-		return fmt.Sprintf("%s scaled to %d (%s stopping)", p.Name, n, strings.Join(names, ", "))
+		return fmt.Sprintf("%s scaled to %d (%s stopping)", p.Name, n, strings.Join(names, ", ")), nil
 	}
-	return fmt.Sprintf("%s already has %d", p.Name, n)
+	return fmt.Sprintf("%s already has %d", p.Name, n), nil
 }
 
 // remove forgets an instance scaled away (or replaced by a reload) once
@@ -483,9 +501,9 @@ func (r *Runner) remove(in *instance) {
 // serveLogs sends the recent lines, then, with -f, the new ones until the
 // client leaves or the formation stops.
 func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Request, keep func(string) bool) {
-	n := req.Lines
-	if n <= 0 {
-		n = 100
+	n := req.Lines // the client sends its -n, 100 by default; 0 means none
+	if n < 0 {
+		n = 0
 	}
 	lines, sub := r.logs.recent(n, keep, req.Follow)
 	if sub != nil {

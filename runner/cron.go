@@ -41,10 +41,7 @@ func (r *Runner) armCron(j *cronJob) {
 // policy parser has validated the specs already. Times are in the local
 // zone unless the spec sets CRON_TZ=.
 func (r *Runner) startCrons() {
-	for _, p := range r.f.Processes {
-		if p.Scale == 0 {
-			continue
-		}
+	for _, p := range r.f.Processes { // scale 0 too: a live scale up may come
 		for _, c := range []struct {
 			spec string
 			job  bool

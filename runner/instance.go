@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -81,6 +82,7 @@ type run struct {
 	matcher  *logMatcher   // sees the raw output too (ready=log), or nil
 	notify   *notifySocket // ready=notify, or nil
 	cancel   func()        // ends the ready check, if any
+	closing  sync.Once
 	pid      int
 	pty      *os.File
 	started  time.Time
@@ -189,7 +191,9 @@ func (r *run) waitDrained() bool {
 
 // close ends the ready check, waits for the pty's end while output keeps
 // coming, then closes the pty.
-func (r *run) close() {
+func (r *run) close() { r.closing.Do(r.doClose) }
+
+func (r *run) doClose() {
 	if r.cancel != nil {
 		r.cancel()
 	}

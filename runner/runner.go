@@ -149,6 +149,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); srv.Serve(sctx, control{r}) }()
 		defer func() {
+			r.out.Close() // every line reaches the logbook's followers first
 			r.logs.close()
 			cancel()
 			srv.Close()
@@ -248,6 +249,10 @@ func (r *Runner) loop(ctx context.Context) {
 // launch starts an instance once it may: after its dependencies are
 // ready, and holding its singleton lock; until then it waits or stands by.
 func (r *Runner) launch(in *instance) {
+	if r.stopping {
+		in.state = StateStopped
+		return
+	}
 	if waiting := r.waitingFor(in.proc); len(waiting) > 0 {
 		in.state = StateWaiting
 		in.reason = "waiting for " + strings.Join(waiting, ", ")
@@ -293,6 +298,11 @@ func (r *Runner) start(in *instance) {
 		run.close()
 		r.out.Event("%v", err)
 		in.lastExit = "could not start"
+		if in.proc.Policy.Schedule != "" { // a job is not retried: its next tick is
+			in.release()
+			in.state = StateScheduled
+			return
+		}
 		r.afterFailure(in, 127)
 		return
 	}
@@ -332,6 +342,9 @@ func (r *Runner) interrupt(why string) {
 		r.forced = true
 		r.out.Event("%s again: killing every process now", why)
 		for _, in := range r.insts {
+			if in.state == StateRunning || in.state == StateStarting {
+				r.stopInstance(in, "") // dependencies still waiting their turn
+			}
 			if in.state == StateStopping {
 				in.deadline = time.Now()
 			}
@@ -379,6 +392,7 @@ func (r *Runner) advanceStop() {
 func (r *Runner) stopInstance(in *instance, restart string) {
 	in.state = StateStopping
 	in.restart = restart
+	in.failed = false
 	in.killed = false
 	if r.drainThenSignal(in) {
 		// the signal waits for the drain: SIGKILL at most two graces away
@@ -430,6 +444,7 @@ func (r *Runner) killOverdue() {
 func (r *Runner) onExit(e exit) {
 	in := e.inst
 	r.forget([]int{e.run.pid})
+	e.run.close() // drained already: ends its ready check, notify socket and pty
 	r.leavePool(in, e.run)
 	in.hub.unsetPTY(e.run.pty)
 	if rl := r.reload; rl != nil && in == rl.rep && in.state != StateStopping {
@@ -444,10 +459,10 @@ func (r *Runner) onExit(e exit) {
 		restart, failed := in.restart, in.failed
 		in.restart, in.failed = "", false
 		switch {
-		case failed && !r.stopping:
+		case failed && !r.stopping && !in.removed:
 			e.run.close()
 			r.afterFailure(in, 1)
-		case restart != "" && !r.stopping:
+		case restart != "" && !r.stopping && !in.removed:
 			e.run.close()
 			r.start(in)
 		default:

@@ -44,7 +44,7 @@ func (r *Runner) onWatch(name string) {
 			r.out.Event("%s: watched files changed, starting again", in.name)
 			in.gen++
 			in.inRow = 0
-			r.start(in)
+			r.launch(in) // its singleton lock and its after= wait, as at first
 		}
 	}
 }
