@@ -158,6 +158,7 @@ func TestControlLogsFollow(t *testing.T) {
 		t.Errorf("logs -n 2 talk: %d\n%s", code, out)
 	}
 	f := startMhrun(t, dir, "logs", "-f", "-n", "0", "talk")
+	f.waitLine("| talk ") // following now: a new line has come through
 	os.WriteFile(filepath.Join(dir, "more"), nil, 0o644)
 	f.waitLine("| got more")
 	if strings.Contains(strings.Join(f.all, "\n"), "quiet") {
