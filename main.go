@@ -28,6 +28,7 @@ type CLI struct {
 	Reload  ReloadCmd  `cmd:"" help:"Replace a balanced process's instances one at a time, without dropping a connection."`
 	Signal  SignalCmd  `cmd:"" help:"Send a signal to processes or instances, e.g. web.2 HUP."`
 	Quit    QuitCmd    `cmd:"" help:"Stop the running formation gracefully."`
+	Run     RunCmd     `cmd:"" help:"Run one command with the formation's environment (foreman run)."`
 	Check   CheckCmd   `cmd:"" help:"Validate the Procfile, policy and env files and print the formation."`
 	Version VersionCmd `cmd:"" help:"Print mhrun's version."`
 }
