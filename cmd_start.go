@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -21,6 +23,8 @@ type StartCmd struct {
 	Color       string        `enum:"auto,always,never" default:"auto" help:"Colour prefixes: auto, always or never (auto: only on a terminal without NO_COLOR)."`
 	Sample      time.Duration `default:"1s" help:"How often memory= caps are checked."`
 	BalanceHost string        `placeholder:"HOST" default:"127.0.0.1" help:"Interface the balance= ports listen on (0.0.0.0 for every one)."`
+	Detach      bool          `short:"D" help:"Run in the background: a new session, output to the log files; returns once the formation is up."`
+	LogDir      string        `placeholder:"DIR" env:"MHRUN_LOG_DIR" help:"Write log files here (default with -D: .mhrun/logs in the project dir)."`
 	Socket      string        `placeholder:"PATH" env:"MHRUN_SOCKET" help:"Control socket (default: .mhrun.sock in the project dir, or a hashed path under the runtime dir when that is too long)."`
 }
 
@@ -47,6 +51,13 @@ func (c *StartCmd) Run(app *App) error {
 	if err != nil {
 		return err
 	}
+	if c.Detach {
+		logDir := c.LogDir
+		if logDir == "" {
+			logDir = filepath.Join(f.Dir, ".mhrun", "logs")
+		}
+		return detach(app, abs, path, logDir)
+	}
 	lock, stale, err := runner.AcquireLock(path)
 	if err != nil {
 		return err
@@ -58,6 +69,9 @@ func (c *StartCmd) Run(app *App) error {
 	defer signal.Stop(sigs)
 
 	out := app.Stdout
+	if os.Getenv(detachedEnv) == "1" {
+		out = io.Discard // started by -D: the log files have every line
+	}
 	tty := isTerminal(out)
 	color := c.Color == "always" || (c.Color == "auto" && tty && os.Getenv("NO_COLOR") == "")
 	opts := runner.Options{

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"mhrun/socket"
+)
+
+// A detached formation driven entirely by commands: start -D returns once
+// it is up; status, scale, restart, logs work on it; quit leaves nothing.
+func TestDetachedFormation(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"Procfile": "web: echo web $PS up; exec sleep 1000\nworker: echo worker up; exec sleep 1000\n",
+	})
+	out, stderr, code := runMhrun(t, dir, "start", "-D")
+	if code != 0 || !strings.Contains(out, "formation running in the background") {
+		t.Fatalf("start -D: exit %d %q %q", code, out, stderr)
+	}
+	m := regexp.MustCompile(`\(pid (\d+)\)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no pid in %q", out)
+	}
+	runnerPid, _ := strconv.Atoi(m[1])
+	t.Cleanup(func() { runMhrun(t, dir, "quit") })
+
+	s := waitStatus(t, dir, "both running", func(s map[string]socket.Instance) bool {
+		return s["web.1"].State == "running" && s["worker.1"].State == "running"
+	})
+	if _, _, code := runMhrun(t, dir, "scale", "web=2"); code != 0 {
+		t.Fatal("scale failed")
+	}
+	s = waitStatus(t, dir, "web.2 running", func(s map[string]socket.Instance) bool { return s["web.2"].State == "running" })
+	old := s["worker.1"].PID
+	if _, _, code := runMhrun(t, dir, "restart", "worker"); code != 0 {
+		t.Fatal("restart failed")
+	}
+	s = waitStatus(t, dir, "worker restarted", func(s map[string]socket.Instance) bool {
+		return s["worker.1"].State == "running" && s["worker.1"].PID != old
+	})
+	logs, _, _ := runMhrun(t, dir, "logs", "web")
+	if !strings.Contains(logs, "web.2 | web web.2 up") {
+		t.Errorf("logs web:\n%s", logs)
+	}
+	pids := []int{runnerPid, s["web.1"].PID, s["web.2"].PID, s["worker.1"].PID}
+	if out, _, code := runMhrun(t, dir, "quit"); code != 0 {
+		t.Fatalf("quit: %d %q", code, out)
+	}
+	for _, pid := range pids {
+		waitExit(t, pid, 10*time.Second)
+	}
+}
