@@ -27,13 +27,13 @@ func TestDetachedFormation(t *testing.T) {
 	runnerPid, _ := strconv.Atoi(m[1])
 	t.Cleanup(func() { runMhrun(t, dir, "quit") })
 
-	s := waitStatus(t, dir, "both running", func(s map[string]socket.Instance) bool {
+	waitStatus(t, dir, "both running", func(s map[string]socket.Instance) bool {
 		return s["web.1"].State == "running" && s["worker.1"].State == "running"
 	})
 	if _, _, code := runMhrun(t, dir, "scale", "web=2"); code != 0 {
 		t.Fatal("scale failed")
 	}
-	s = waitStatus(t, dir, "web.2 running", func(s map[string]socket.Instance) bool { return s["web.2"].State == "running" })
+	s := waitStatus(t, dir, "web.2 running", func(s map[string]socket.Instance) bool { return s["web.2"].State == "running" })
 	old := s["worker.1"].PID
 	if _, _, code := runMhrun(t, dir, "restart", "worker"); code != 0 {
 		t.Fatal("restart failed")

@@ -21,6 +21,7 @@ type CLI struct {
 	Start   StartCmd   `cmd:"" help:"Run the formation (or the named processes) in the foreground."`
 	Status  StatusCmd  `cmd:"" help:"Show every instance of the running formation."`
 	Connect ConnectCmd `cmd:"" help:"Attach this terminal to an instance (Ctrl-] detaches)."`
+	Top     TopCmd     `cmd:"" help:"A live full-screen view of the running formation: CPU, memory, keys to restart, stop or connect."`
 	Logs    LogsCmd    `cmd:"" help:"Print the running formation's recent output (-f follows)."`
 	Scale   ScaleCmd   `cmd:"" help:"Change the scale of processes live, e.g. web=4 worker=0."`
 	Restart RestartCmd `cmd:"" help:"Restart processes or instances of the running formation."`
