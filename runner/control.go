@@ -49,12 +49,10 @@ func (r *Runner) ask(ctx context.Context, req socket.Request) (answer, bool) {
 	case <-ctx.Done():
 		return answer{}, false
 	}
-	select {
-	case a := <-q.reply:
-		return a, true
-	case <-ctx.Done():
-		return answer{}, false
-	}
+	// The supervisor answers every request it took, a reload when it ends
+	// (stopAll ends one too): waiting for that beats a race with ctx, which
+	// quit itself cancels.
+	return <-q.reply, true
 }
 
 // Serve answers one request on c.
