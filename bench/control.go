@@ -25,6 +25,9 @@ type statusRow struct {
 	Process string `json:"process"`
 	State   string `json:"state"`
 	PID     int    `json:"pid"`
+	Port    int    `json:"port"`
+	Conns   int64  `json:"conns"`
+	Served  int64  `json:"served"`
 }
 
 // client runs "mhrun ARGS -d DIR" against f to its exit and returns its

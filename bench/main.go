@@ -17,6 +17,12 @@
 //     running instances, against "mhrun version" (no socket).
 //   - scale: "mhrun scale web=50" on a running formation, from exec until
 //     the 50 sleeps exist, against a shell starting 50 sleeps.
+//   - cluster: a Go HTTP hello server ×2 behind mhrun's balancer (balance=):
+//     wrk's requests/s and latency through the balancer against the two
+//     instances loaded directly; failed requests during "mhrun reload web"
+//     under a load loop and under wrk. Needs wrk (skipped with a hint).
+//   - pm2 (not in the default run): the same on a Node hello-world, mhrun
+//     side by side with PM2's cluster mode (npm installs PM2 if needed).
 //
 // Run it from the repository root: go run ./bench [flags]. It builds mhrun,
 // the writer and the stamp into a temp dir, and stops every process it
@@ -37,6 +43,10 @@ import (
 	"time"
 )
 
+// defaultRun is what -run runs by default; pm2 is left out (it installs
+// PM2 with npm, which takes longer than the rest together).
+const defaultRun = "throughput,idle,startstop,restart,sampling,status,scale,cluster"
+
 // config is the command line.
 type config struct {
 	runs     int
@@ -53,6 +63,9 @@ type config struct {
 	only     string
 	verbose  bool
 	keepTemp bool
+	wrkRuns  int
+	wrkFor   time.Duration
+	pm2      string
 }
 
 func main() {
@@ -73,25 +86,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.sampled, "sampled", 200, "sampling: sleep processes under memory=, and as many without")
 	fs.IntVar(&c.listed, "listed", 200, "status: running instances the status lists")
 	fs.IntVar(&c.queries, "queries", 50, "status: runs of mhrun status, and as many of mhrun version")
+	fs.IntVar(&c.wrkRuns, "wrkruns", 3, "cluster and pm2: wrk runs of each target, taking turns (median reported)")
+	fs.DurationVar(&c.wrkFor, "wrkfor", 5*time.Second, "cluster and pm2: how long each wrk run lasts (whole seconds)")
+	fs.StringVar(&c.pm2, "pm2", "", "pm2: the pm2 binary (default: pm2 on $PATH, else npm install pm2@latest into the temp dir)")
 	fs.StringVar(&c.mhrun, "mhrun", "", "mhrun binary to measure (default: go build the module at the current dir)")
-	fs.StringVar(&c.only, "run", "throughput,idle,startstop,restart,sampling,status,scale", "benchmarks to run, comma-separated")
+	fs.StringVar(&c.only, "run", defaultRun, "benchmarks to run, comma-separated (also: pm2)")
 	fs.BoolVar(&c.verbose, "v", false, "print every run's figures to stderr")
 	fs.BoolVar(&c.keepTemp, "keep", false, "keep the temp dir (outputs, Procfiles) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.listed < 1 || c.queries < 1 || c.size < 16 || c.idle <= 0 {
-		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts, -sampled, -listed and -queries must be at least 1, -size at least 16, -idle positive")
+	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.listed < 1 || c.queries < 1 || c.wrkRuns < 1 || c.size < 16 || c.idle <= 0 || c.wrkFor < time.Second {
+		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts, -sampled, -listed, -queries and -wrkruns must be at least 1, -size at least 16, -idle positive, -wrkfor at least 1s")
 		return 2
 	}
 	want := map[string]bool{}
 	for _, name := range strings.Split(c.only, ",") {
 		switch name = strings.TrimSpace(name); name {
-		case "throughput", "idle", "startstop", "restart", "sampling", "status", "scale":
+		case "throughput", "idle", "startstop", "restart", "sampling", "status", "scale", "cluster", "pm2":
 			want[name] = true
 		case "":
 		default:
-			fmt.Fprintf(stderr, "bench: unknown benchmark %q in -run (want throughput, idle, startstop, restart, sampling, status, scale)\n", name)
+			fmt.Fprintf(stderr, "bench: unknown benchmark %q in -run (want throughput, idle, startstop, restart, sampling, status, scale, cluster, pm2)\n", name)
 			return 2
 		}
 	}
@@ -117,6 +133,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		{"sampling", b.samplingBench},
 		{"status", b.statusBench},
 		{"scale", b.scaleBench},
+		{"cluster", b.clusterBench},
+		{"pm2", b.pm2Bench},
 	} {
 		if !want[step.name] {
 			continue
@@ -147,6 +165,7 @@ type bench struct {
 	stamp  string
 	source string // where the measured mhrun came from
 	env    []string
+	built  map[string]bool // helpers built by helper
 }
 
 func newBench(ctx context.Context, c config, log io.Writer) (*bench, error) {
@@ -154,7 +173,7 @@ func newBench(ctx context.Context, c config, log io.Writer) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{ctx: ctx, cfg: c, log: log, tmp: tmp}
+	b := &bench{ctx: ctx, cfg: c, log: log, tmp: tmp, built: map[string]bool{}}
 	if err := setSubreaper(); err != nil {
 		fmt.Fprintf(log, "bench: cannot become child subreaper (%v): orphaned sleeps are left to PID 1\n", err)
 	}
