@@ -13,3 +13,5 @@ require (
 )
 
 require github.com/fsnotify/fsnotify v1.10.1
+
+require gopkg.in/natefinch/lumberjack.v2 v2.2.1
