@@ -6,11 +6,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/term"
 
+	"mhrun/formation"
+	"mhrun/logfile"
 	"mhrun/runner"
 	"mhrun/socket"
 )
@@ -25,6 +29,9 @@ type StartCmd struct {
 	BalanceHost string        `placeholder:"HOST" default:"127.0.0.1" help:"Interface the balance= ports listen on (0.0.0.0 for every one)."`
 	Detach      bool          `short:"D" help:"Run in the background: a new session, output to the log files; returns once the formation is up."`
 	LogDir      string        `placeholder:"DIR" env:"MHRUN_LOG_DIR" help:"Write log files here (default with -D: .mhrun/logs in the project dir)."`
+	LogMaxSize  string        `default:"10M" placeholder:"SIZE" help:"Rotate a log file past this size (K, M, G; whole MB at least 1M)."`
+	LogKeep     int           `default:"5" help:"Rotated files kept per log."`
+	LogCompress bool          `help:"Gzip rotated log files."`
 	Socket      string        `placeholder:"PATH" env:"MHRUN_SOCKET" help:"Control socket (default: .mhrun.sock in the project dir, or a hashed path under the runtime dir when that is too long)."`
 }
 
@@ -58,6 +65,13 @@ func (c *StartCmd) Run(app *App) error {
 		}
 		return detach(app, abs, path, logDir)
 	}
+	sink, logDir, err := c.openLogs(f)
+	if err != nil {
+		return err
+	}
+	if sink != nil {
+		defer sink.Close()
+	}
 	lock, stale, err := runner.AcquireLock(path)
 	if err != nil {
 		return err
@@ -81,6 +95,7 @@ func (c *StartCmd) Run(app *App) error {
 		Socket:      path,
 		Control:     true,
 		BalanceHost: c.BalanceHost,
+		LogDir:      logDir,
 		Signals:     sigs,
 		Subreaper:   true,
 		Sample:      c.Sample,
@@ -91,6 +106,9 @@ func (c *StartCmd) Run(app *App) error {
 			w, h, err := term.GetSize(fd)
 			return w, h, err == nil
 		}
+	}
+	if sink != nil {
+		opts.Logs = sink
 	}
 	if stale {
 		app.Stderr.Write([]byte("mhrun: removed a stale control socket left by a runner that was killed\n"))
@@ -112,4 +130,60 @@ func (c *StartCmd) Run(app *App) error {
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// openLogs opens the log files when they are asked for: --log-dir (set by
+// -D for its runner), or log= in the policy, which writes under
+// .mhrun/logs too.
+func (c *StartCmd) openLogs(f *formation.Formation) (*logfile.Sink, string, error) {
+	extra := map[string]string{}
+	for _, p := range f.Processes {
+		if p.Policy.Log != "" {
+			path := p.Policy.Log
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(f.Dir, path)
+			}
+			extra[p.Name] = path
+		}
+	}
+	dir := c.LogDir
+	if dir == "" && len(extra) == 0 {
+		return nil, "", nil
+	}
+	if dir == "" {
+		dir = filepath.Join(f.Dir, ".mhrun", "logs")
+	}
+	size, err := parseSize(c.LogMaxSize)
+	if err != nil {
+		return nil, "", fmt.Errorf("--log-max-size=%s: %w", c.LogMaxSize, err)
+	}
+	if c.LogKeep < 0 {
+		return nil, "", fmt.Errorf("--log-keep=%d: want a number of files >= 0", c.LogKeep)
+	}
+	sink, err := logfile.Open(logfile.Options{Dir: dir, MaxSize: size, Keep: c.LogKeep, Compress: c.LogCompress, Extra: extra})
+	if err != nil {
+		return nil, "", err
+	}
+	return sink, dir, nil
+}
+
+// parseSize reads 10M, 512K, 1G or a number of bytes.
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "I"))
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'G':
+			mult, t = 1<<30, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("want a size like 10M or 512K")
+	}
+	return v * mult, nil
 }

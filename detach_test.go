@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -51,5 +53,18 @@ func TestDetachedFormation(t *testing.T) {
 	}
 	for _, pid := range pids {
 		waitExit(t, pid, 10*time.Second)
+	}
+	// after quit, so that every line is flushed
+	// the log files: one per process and one combined, timestamped, plain
+	stamp := `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) `
+	for file, want := range map[string]string{
+		"web.log":    stamp + `web\.2 \| web web\.2 up\n`,
+		"worker.log": stamp + `worker\.1 \| worker up\n`,
+		"mhrun.log":  stamp + `mhrun \| web scaled to 2`,
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, ".mhrun", "logs", file))
+		if err != nil || !regexp.MustCompile(want).Match(b) {
+			t.Errorf("%s (%v) lacks %s:\n%s", file, err, want, b)
+		}
 	}
 }

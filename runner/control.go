@@ -13,6 +13,7 @@ import (
 
 	"mhrun/balance"
 	"mhrun/formation"
+	"mhrun/logfile"
 	"mhrun/policy"
 	"mhrun/socket"
 )
@@ -509,6 +510,19 @@ func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Reque
 	}
 	if c.Reply(socket.Response{OK: true, Stream: true}) != nil {
 		return
+	}
+	if len(lines) < n && r.o.LogDir != "" {
+		// more than memory holds: the log files have it, as they wrote it
+		if old, err := logfile.Tail(r.o.LogDir, n); err == nil && len(old) > len(lines) {
+			for _, l := range old {
+				if f := strings.Fields(l); len(f) >= 2 && keep(f[1]) {
+					if c.WriteFrame(socket.FrameData, []byte(l+"\n")) != nil {
+						return
+					}
+				}
+			}
+			lines = nil
+		}
 	}
 	send := func(l LogLine) error {
 		b := l.Time.AppendFormat(nil, "15:04:05.000")

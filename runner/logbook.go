@@ -44,8 +44,7 @@ type logSub struct {
 func newLogbook() *logbook { return &logbook{subs: map[*logSub]bool{}} }
 
 // add is the Output's tap: it runs on the writer goroutine.
-func (b *logbook) add(name string, line []byte) {
-	now := time.Now()
+func (b *logbook) add(name string, now time.Time, line []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if cap(b.block)-len(b.block) < len(line) {

@@ -50,6 +50,26 @@ type Options struct {
 	Control bool
 	// BalanceHost is the interface balancers listen on; "" is 127.0.0.1.
 	BalanceHost string
+	// Logs, if set, also gets every output line (log files); its errors
+	// are shown as events. LogDir is where its combined log is, for
+	// `mhrun logs -n` beyond what memory holds.
+	Logs   LogSink
+	LogDir string
+}
+
+// LogSink is where the log files are written (logfile.Sink).
+type LogSink interface {
+	Write(name string, t time.Time, line []byte)
+	Errors() <-chan string
+}
+
+// tap sees every output line on the output's writer goroutine.
+func (r *Runner) tap(name string, line []byte) {
+	now := time.Now()
+	r.logs.add(name, now, line)
+	if r.o.Logs != nil {
+		r.o.Logs.Write(name, now, line)
+	}
 }
 
 // Runner runs one formation once.
@@ -118,7 +138,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if err := checkMemorySupport(f); err != nil {
 		return 1, err
 	}
-	r.out = NewOutput(o.Stdout, OutputOptions{Color: o.Color, Timestamps: o.Timestamps, NameWidth: width, Tap: r.logs.add})
+	r.out = NewOutput(o.Stdout, OutputOptions{Color: o.Color, Timestamps: o.Timestamps, NameWidth: width, Tap: r.tap})
 	defer r.out.Close()
 	if len(r.insts) == 0 {
 		r.out.Event("nothing to run: every process has scale 0")
@@ -188,6 +208,10 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 // loop is the supervisor: it owns every instance until none is alive.
 func (r *Runner) loop(ctx context.Context) {
 	done := ctx.Done()
+	var logErrs <-chan string
+	if r.o.Logs != nil {
+		logErrs = r.o.Logs.Errors()
+	}
 	var samples <-chan time.Time
 	if r.capped() {
 		every := r.o.Sample
@@ -219,6 +243,12 @@ func (r *Runner) loop(ctx context.Context) {
 			r.onReady(e)
 		case d := <-r.drains:
 			r.onDrained(d)
+		case msg, ok := <-logErrs:
+			if !ok {
+				logErrs = nil
+				continue
+			}
+			r.out.Event("%s", msg)
 		case q := <-r.requests:
 			if q.req.Cmd == "reload" {
 				r.startReload(q) // answers when the reload ends
