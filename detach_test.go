@@ -68,3 +68,30 @@ func TestDetachedFormation(t *testing.T) {
 		}
 	}
 }
+
+// A log file that cannot be written (here: a disk that is full) is
+// reported once in the output, and the children keep running.
+func TestLogFileErrorReportedChildrenRun(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"Procfile": "talk: i=0; while :; do i=$((i+1)); echo line $i; sleep 0.02; done\n",
+	})
+	logs := filepath.Join(dir, "logs")
+	os.Mkdir(logs, 0o755)
+	if err := os.Symlink("/dev/full", filepath.Join(logs, "talk.log")); err != nil {
+		t.Skip(err)
+	}
+	r := startMhrun(t, dir, "start", "--log-dir", logs)
+	line := r.waitLine("log file")
+	if !strings.Contains(line, "talk.log") || !strings.Contains(line, "no space left on device") {
+		t.Errorf("reported: %q", line)
+	}
+	r.waitLine("talk.1 | line 30")
+	if s := statusOf(t, dir); s["talk.1"].State != "running" {
+		t.Errorf("talk.1 after a log error: %+v", s["talk.1"])
+	}
+	if n := strings.Count(strings.Join(r.all, "\n"), "no space left on device"); n != 1 {
+		t.Errorf("the error was reported %d times, want once", n)
+	}
+	runMhrun(t, dir, "quit")
+	r.wait(10 * time.Second)
+}
