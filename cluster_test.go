@@ -116,7 +116,11 @@ func TestClusterBalanceAndReload(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "reload of web aborted: web.1's replacement was not ready after 4s; the old instances keep serving") {
 		t.Errorf("broken reload: exit %d %q %q", code, out, stderr)
 	}
-	s = statusOf(t, dir)
+	// the failed replacement is still being stopped for a moment, beside
+	// the web.1 it did not replace: wait until it is gone
+	s = waitStatus(t, dir, "the failed replacement gone", func(s map[string]socket.Instance) bool {
+		return s["web.1"].State == "running" && s["web.2"].State == "running"
+	})
 	if s["web.1"].PID != after["web.1"].PID || s["web.2"].PID != after["web.2"].PID {
 		t.Errorf("old instances replaced by a failed reload: %+v", s)
 	}
