@@ -5,7 +5,9 @@
 //
 //   - throughput: 4 writers × 200,000 lines of 100 bytes, one write(2) per
 //     line, through mhrun start (stdout to a file) against the same writers
-//     under /bin/sh writing straight to a file; every line is checked.
+//     under /bin/sh writing straight to a file; every line is checked. A
+//     second baseline, the pty floor (bench/ptyfloor), only copies each
+//     writer's pty to a file: what any runner giving children ptys must do.
 //   - idle: mhrun's RSS and CPU with 50 sleeping processes.
 //   - start/stop 50: from exec until 50 sleeps exist, from SIGTERM until
 //     mhrun and the 50 are gone, against a shell doing the same.
@@ -25,8 +27,8 @@
 //     side by side with PM2's cluster mode (npm installs PM2 if needed).
 //
 // Run it from the repository root: go run ./bench [flags]. It builds mhrun,
-// the writer and the stamp into a temp dir, and stops every process it
-// started, by pid.
+// the writer and the stamp (and the helpers a benchmark needs) into a temp
+// dir, and stops every process it started, by pid.
 package main
 
 import (

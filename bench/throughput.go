@@ -3,7 +3,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,19 +19,65 @@ type tpRun struct {
 	stat   pstat         // the runner's /proc/PID/stat after it exited, before it was reaped
 	rusage time.Duration // ProcessState.UserTime()+SystemTime() (wait4's rusage)
 	chk    checked
-	busy   float64 // machine busy %, this run included
+	floor  floorChecked // the pty floor's output, counted
+	busy   float64      // machine busy %, this run included
 }
 
-// throughput runs the baseline and mhrun in turn, cfg.runs times each.
+// floorChecked is what the pty floor's output file held. The pty turns
+// each "\n" into "\r\n" and the floor copies chunks of the four ptys as
+// they come, so lines from different writers interleave anywhere; only
+// the "\n" and the bytes are counted.
+type floorChecked struct {
+	newlines, returns, bytes int64
+}
+
+func (f floorChecked) String() string {
+	return fmt.Sprintf("%d \\n, %d \\r, %d bytes", f.newlines, f.returns, f.bytes)
+}
+
+// countFloor counts the "\n", the "\r" and the bytes in path.
+func countFloor(path string) (floorChecked, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return floorChecked{}, err
+	}
+	defer f.Close()
+	var c floorChecked
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := f.Read(buf)
+		c.bytes += int64(n)
+		c.newlines += int64(bytes.Count(buf[:n], []byte{'\n'}))
+		c.returns += int64(bytes.Count(buf[:n], []byte{'\r'}))
+		if err == io.EOF {
+			return c, nil
+		}
+		if err != nil {
+			return c, err
+		}
+	}
+}
+
+// throughput runs the baseline, the pty floor and mhrun in turn,
+// cfg.runs times each.
 func (b *bench) throughput() ([]row, error) {
 	c := b.cfg
+	floor, err := b.helper("ptyfloor")
+	if err != nil {
+		return nil, err
+	}
 	ids := make([]string, c.writers)
 	var script, procfile strings.Builder
+	var floorArgs []string
 	for i := range ids {
 		ids[i] = "w" + strconv.Itoa(i+1)
 		w := fmt.Sprintf("%s -id %s -lines %d -size %d", shQuote(b.writer), ids[i], c.lines, c.size)
 		fmt.Fprintf(&script, "%s & ", w)
 		fmt.Fprintf(&procfile, "%s: exec %s\n", ids[i], w)
+		if i > 0 {
+			floorArgs = append(floorArgs, ";")
+		}
+		floorArgs = append(floorArgs, b.writer, "-id", ids[i], "-lines", strconv.Itoa(c.lines), "-size", strconv.Itoa(c.size))
 	}
 	script.WriteString("wait")
 	dir := filepath.Join(b.tmp, "throughput")
@@ -41,8 +89,8 @@ func (b *bench) throughput() ([]row, error) {
 		return nil, err
 	}
 
-	fmt.Fprintf(b.log, "throughput: %d writers × %d lines of %d bytes, %d runs each of the shell and mhrun\n", c.writers, c.lines, c.size, c.runs)
-	var base, mh []tpRun
+	fmt.Fprintf(b.log, "throughput: %d writers × %d lines of %d bytes, %d runs each of the shell, the pty floor and mhrun\n", c.writers, c.lines, c.size, c.runs)
+	var base, fl, mh []tpRun
 	busy := newBusy()
 	defer func() { b.logf("  machine busy %.0f%% over the throughput runs (the runs included)", busy.percent()) }()
 	for i := 0; i < c.runs; i++ {
@@ -51,13 +99,18 @@ func (b *bench) throughput() ([]row, error) {
 			return nil, err
 		}
 		base = append(base, r)
+		r, err = b.throughputRun("floor", ids, floor, floorArgs...)
+		if err != nil {
+			return nil, err
+		}
+		fl = append(fl, r)
 		r, err = b.throughputRun("mhrun", ids, b.mhrun, "start", "-f", pf, "-d", dir)
 		if err != nil {
 			return nil, err
 		}
 		mh = append(mh, r)
 	}
-	return throughputRows(c, base, mh), nil
+	return throughputRows(c, base, fl, mh), nil
 }
 
 // throughputRun runs one runner with stdout to a file and checks the file.
@@ -96,21 +149,36 @@ func (b *bench) throughputRun(what string, ids []string, name string, args ...st
 		return r, fmt.Errorf("%s: %v; its stderr: %s", what, err, tail(errPath))
 	}
 	r.rusage = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	if r.chk, err = checkOutput(outPath, ids, b.cfg.lines, b.cfg.size, what == "mhrun"); err != nil {
-		return r, fmt.Errorf("check %s output: %w", what, err)
+	var chk fmt.Stringer
+	if what == "floor" {
+		// No line check (see floorChecked), but every byte must be there:
+		// each line's "\n" became "\r\n", so size+1 bytes a line.
+		if r.floor, err = countFloor(outPath); err != nil {
+			return r, fmt.Errorf("count %s output: %w", what, err)
+		}
+		total := int64(len(ids) * b.cfg.lines)
+		if r.floor.newlines != total || r.floor.returns != total || r.floor.bytes != total*int64(b.cfg.size+1) {
+			return r, fmt.Errorf("pty floor output: %v, want %d \\n and \\r and %d bytes", r.floor, total, total*int64(b.cfg.size+1))
+		}
+		chk = r.floor
+	} else {
+		if r.chk, err = checkOutput(outPath, ids, b.cfg.lines, b.cfg.size, what == "mhrun"); err != nil {
+			return r, fmt.Errorf("check %s output: %w", what, err)
+		}
+		chk = r.chk
 	}
 	if s := tail(errPath); s != "" {
 		fmt.Fprintf(b.log, "  %s stderr: %s\n", what, s)
 	}
 	b.logf("  %-5s wall %6.3fs  own CPU %5.2fs  reaped children CPU %5.2fs  ProcessState user+sys %5.2fs  machine busy %3.0f%%  %v",
-		what, r.wall.Seconds(), r.stat.own().Seconds(), r.stat.children().Seconds(), r.rusage.Seconds(), r.busy, r.chk)
+		what, r.wall.Seconds(), r.stat.own().Seconds(), r.stat.children().Seconds(), r.rusage.Seconds(), r.busy, chk)
 	for _, l := range r.chk.samples {
 		b.logf("    unexpected line: %q", l)
 	}
 	return r, nil
 }
 
-func throughputRows(c config, base, mh []tpRun) []row {
+func throughputRows(c config, base, fl, mh []tpRun) []row {
 	field := func(rs []tpRun, f func(tpRun) time.Duration) []time.Duration {
 		out := make([]time.Duration, len(rs))
 		for i, r := range rs {
@@ -130,11 +198,20 @@ func throughputRows(c config, base, mh []tpRun) []row {
 	}
 	bMed, mMed := median(field(base, wall)), median(field(mh, wall))
 	bBest, mBest := best(field(base, wall)), best(field(mh, wall))
+	fMed, fBest := median(field(fl, wall)), best(field(fl, wall))
+	var nl int64
+	for _, r := range fl {
+		nl += r.floor.newlines
+	}
 	total := c.runs * c.writers * c.lines
 	name := fmt.Sprintf("throughput %d×%dk lines", c.writers, c.lines/1000)
+	const floor = "pty floor: each writer under its own pty, bytes copied to a file, nothing else (baseline column)"
 	return []row{
 		{name, fmt.Sprintf("wall, median of %d", c.runs), secs(bMed), secs(mMed), ratio(mMed, bMed), "≤ 1.5×", met(float64(mMed) <= 1.5*float64(bMed))},
 		{"", fmt.Sprintf("wall, best of %d", c.runs), secs(bBest), secs(mBest), ratio(mBest, bBest), "", ""},
+		{"", fmt.Sprintf("%s: wall, median of %d", floor, c.runs), secs(fMed), secs(mMed), ratio(mMed, fMed), "", ""},
+		{"", fmt.Sprintf("pty floor: wall, best of %d", c.runs), secs(fBest), secs(mBest), ratio(mBest, fBest), "", ""},
+		{"", `pty floor: its own CPU (user+sys), median; "\n" in its files`, fmt.Sprintf("%s; %d of %d", secs(median(field(fl, own))), nl, total), "", "", "", ""},
 		{"", fmt.Sprintf("lines lost (of %d)", total), strconv.Itoa(bc.lost), strconv.Itoa(mc.lost), "", "0", met(mc.lost == 0)},
 		{"", "lines split", strconv.Itoa(bc.split), strconv.Itoa(mc.split), "", "0", met(mc.split == 0)},
 		{"", "stray empty lines (a line's end flushed apart)", "–", strconv.Itoa(mc.empty), "", "0", met(mc.empty == 0)},
