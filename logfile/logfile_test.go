@@ -593,9 +593,17 @@ func TestNoGoroutineLeft(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// the writer has closed done by now, but may not have quite exited
 	after := stacks()
-	if n := strings.Count(after, "logfile.(*Sink).run(") - strings.Count(before, "logfile.(*Sink).run("); n > 0 {
-		t.Errorf("%d goroutines of the sink left:\n%s", n, after)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		n := strings.Count(after, "logfile.(*Sink).run(") - strings.Count(before, "logfile.(*Sink).run(")
+		if n <= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of the sink left:\n%s", n, after)
+		}
+		after = stacks()
 	}
 	mills := strings.Count(after, "lumberjack.(*Logger).millRun(") - strings.Count(before, "lumberjack.(*Logger).millRun(")
 	if mills > files {
