@@ -28,7 +28,9 @@ import (
 //
 //   - Throughput: wrk -t2 -c64 against the balancer, and, taking turns
 //     with it, two wrk -t1 -c32 at once, one against each instance's own
-//     port (the same threads, connections and duration in all).
+//     port (the same threads, connections and duration in all), and the
+//     proxy floor (bench/proxyfloor: a bare io.Copy proxy in front of the
+//     same two instances), the three taking turns.
 //   - Reload: a load loop (load.go: 8 goroutines, keep-alive off) through
 //     the balancer while "mhrun reload web" replaces the two instances,
 //     against the same loop for as long with no reload.
@@ -270,17 +272,25 @@ func (b *bench) clusterBench() ([]row, error) {
 		if err != nil {
 			return nil, err
 		}
+		floor, floorURL, err := b.startProxyFloor(web)
+		if err != nil {
+			return nil, err
+		}
+		defer floor.kill()
 		res, err := b.wrkRounds([]wrkTarget{
 			{name: "direct (two wrk, one per instance)", urls: instanceURLs(web)},
 			{name: "through mhrun's balancer", urls: []string{c.url()}, cpu: c.pid},
+			{name: "through the proxy floor", urls: []string{floorURL}, cpu: floor.pid},
 			{name: "one instance direct", urls: instanceURLs(web)[:1], threads: 1, conns: 1},
 			{name: "through mhrun's balancer", urls: []string{c.url()}, threads: 1, conns: 1},
 		})
+		floor.kill()
 		if err != nil {
 			return nil, err
 		}
 		rows = append(rows, throughputCompareRows(name, b.wrkSpec(), res[0], res[1])...)
-		d, l := summarize(res[2]), summarize(res[3])
+		rows = append(rows, proxyFloorRows(res[0], res[1], res[2])...)
+		d, l := summarize(res[3]), summarize(res[4])
 		rows = append(rows,
 			row{"", "one connection (wrk -t1 -c1; baseline: one instance direct): p50 latency, median", durMs2(d.p50), durMs2(l.p50), fmt.Sprintf("%+.3f ms", ms(l.p50-d.p50)), "", ""},
 			row{"", "one connection: p99 latency, median", durMs2(d.p99), durMs2(l.p99), fmt.Sprintf("%+.3f ms", ms(l.p99-d.p99)), "< +1 ms", met(l.p99-d.p99 < time.Millisecond)},
@@ -315,6 +325,66 @@ func (b *bench) clusterBench() ([]row, error) {
 		return rows, err
 	}
 	return rows, nil
+}
+
+// startProxyFloor starts bench/proxyfloor on a free port below the
+// ephemeral range, in front of web's two instances, and waits until a
+// request through it is answered. It returns the floor (kill stops it)
+// and its URL.
+func (b *bench) startProxyFloor(web []statusRow) (*sleepers, string, error) {
+	bin, err := b.helper("proxyfloor")
+	if err != nil {
+		return nil, "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := b.runDir("proxyfloor-run") // b.tmp/proxyfloor is the binary
+	if err != nil {
+		return nil, "", err
+	}
+	args := []string{"-listen", "127.0.0.1:" + strconv.Itoa(port)}
+	for _, p := range portsOf(web) {
+		args = append(args, "-backend", "127.0.0.1:"+strconv.Itoa(p))
+	}
+	f, err := b.launch("proxy floor", dir, 0, b.command(bin, args...))
+	if err != nil {
+		return nil, "", err
+	}
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	if err := b.waitServed(url, f.exited); err != nil {
+		f.kill()
+		return nil, "", fmt.Errorf("proxy floor: %w; its stderr: %s", err, tail(f.errPath))
+	}
+	b.logf("  proxy floor: pid %d, %s → %v", f.pid, url, portsOf(web))
+	return f, url, nil
+}
+
+// freePort picks a free port between 20000 and 30000, below the
+// ephemeral range.
+func freePort() (int, error) {
+	for range 100 {
+		p := 20000 + rand.IntN(10000)
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+			l.Close()
+			return p, nil
+		}
+	}
+	return 0, errors.New("no free port between 20000 and 30000 after 100 tries")
+}
+
+// proxyFloorRows compare the balancer with the proxy floor, both under
+// the same wrk load in the same rounds as direct.
+func proxyFloorRows(direct, lb, floor []wrkResult) []row {
+	d, l, f := summarize(direct), summarize(lb), summarize(floor)
+	return []row{
+		{"", "proxy floor (bench/proxyfloor: accept, dial an instance round robin, io.Copy both ways, nothing else), the same wrk load, in the same rounds: requests/s, median (baseline column: the floor)",
+			reqs(f.rps), reqs(l.rps), fmt.Sprintf("%.2f×", l.rps/f.rps), "", ""},
+		{"", "proxy floor: its share of direct; p99 latency, median; its own CPU per request, median; wrk socket errors / non-2xx, all runs",
+			fmt.Sprintf("%.0f%% of direct; %s; %s; %d / %d", 100*f.rps/d.rps, durMs(f.p99), usec(f.cpuPerReq), f.errors, f.non2x),
+			fmt.Sprintf("%.0f%% of direct; %s; %s", 100*l.rps/d.rps, durMs(l.p99), usec(l.cpuPerReq)), "", "", ""},
+	}
 }
 
 // mhrunReload makes the command "mhrun reload web" for c.

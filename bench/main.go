@@ -21,7 +21,9 @@
 //     the 50 sleeps exist, against a shell starting 50 sleeps.
 //   - cluster: a Go HTTP hello server ×2 behind mhrun's balancer (balance=):
 //     wrk's requests/s and latency through the balancer against the two
-//     instances loaded directly; failed requests during "mhrun reload web"
+//     instances loaded directly and through the proxy floor
+//     (bench/proxyfloor, a bare io.Copy proxy: what any user-space
+//     balancer must at least do); failed requests during "mhrun reload web"
 //     under a load loop and under wrk. Needs wrk (skipped with a hint).
 //   - pm2 (not in the default run): the same on a Node hello-world, mhrun
 //     side by side with PM2's cluster mode (npm installs PM2 if needed).
