@@ -2,38 +2,17 @@
 
 package socket
 
-import (
-	"net"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // sunPathMax is the longest socket path bind accepts (sizeof sun_path, less
 // the terminating NUL).
 const sunPathMax = 107
 
-// peerUID is the uid of the process at the other end of c, from
-// SO_PEERCRED: the credentials the peer had when it connected.
-func peerUID(c *net.UnixConn) (int, error) {
-	raw, err := c.SyscallConn()
+// fdUID reads SO_PEERCRED: the credentials the peer had when it connected.
+func fdUID(fd int) (int, error) {
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return -1, err
 	}
-	uid := -1
-	var serr error
-	err = raw.Control(func(fd uintptr) {
-		cred, e := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-		if e != nil {
-			serr = e
-			return
-		}
-		uid = int(cred.Uid)
-	})
-	if err != nil {
-		return -1, err
-	}
-	if serr != nil {
-		return -1, serr
-	}
-	return uid, nil
+	return int(cred.Uid), nil
 }
