@@ -100,7 +100,7 @@ type exit struct {
 // startRun starts cmd under a new pty; register wraps the start so that
 // the orphan reaper never sees the pid before it is known. The waiter
 // reports on exits once the pty is drained.
-func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, register func(func() (int, error)) error) error {
+func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, done <-chan struct{}, register func(func() (int, error)) error) error {
 	cmd := r.cmd
 	var ptmx *os.File
 	err := register(func() (int, error) {
@@ -120,7 +120,10 @@ func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, regist
 	go func() {
 		cmd.Wait()
 		r.waitDrained()
-		exits <- exit{inst: in, run: r, state: cmd.ProcessState}
+		select { // the supervisor outlives every run; done only guards that
+		case exits <- exit{inst: in, run: r, state: cmd.ProcessState}:
+		case <-done:
+		}
 	}()
 	return nil
 }

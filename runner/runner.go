@@ -322,7 +322,7 @@ func (r *Runner) start(in *instance) {
 		err = r.prepareReady(in, run)
 	}
 	if err == nil {
-		err = startRun(in, run, r.ptySize(), r.exits, r.register)
+		err = startRun(in, run, r.ptySize(), r.exits, r.done, r.register)
 	}
 	if err != nil {
 		run.close()
