@@ -31,6 +31,7 @@ type CLI struct {
 	Quit    QuitCmd    `cmd:"" help:"Stop the running formation gracefully."`
 	Run     RunCmd     `cmd:"" help:"Run one command with the formation's environment (foreman run)."`
 	Check   CheckCmd   `cmd:"" help:"Validate the Procfile, policy and env files and print the formation."`
+	Export  ExportCmd  `cmd:"" help:"Write the formation as systemd units and timers."`
 	Version VersionCmd `cmd:"" help:"Print mhrun's version."`
 }
 

@@ -1,0 +1,312 @@
+package export
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"mhrun/formation"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+const testProcfile = `release: ./bin/release --all
+web: bundle exec puma -p $PORT -C 'config/puma.rb' --tag "100%" --dir \tmp
+worker: sidekiq -q default
+report: ./bin/report --daily
+`
+
+const testPolicy = `*:       grace=3s
+release: restart=never
+web:     scale=2 after=release ready=http:/healthz ready-timeout=1m memory=300M balance=4321 sticky watch="app/*.rb" cron-restart="@daily" port=8080 backoff=500ms..30s stable=30s max-restarts=5 log=log/web.log
+worker:  after=web restart=always ready=notify stop-signal=QUIT optional singleton
+report:  schedule="CRON_TZ=Europe/Paris 30 3 * * mon-fri"
+`
+
+// testFormation loads a formation that uses every policy key.
+func testFormation(t *testing.T) *formation.Formation {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "shop")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"Procfile": testProcfile, "Procfile.policy": testPolicy, ".env": "RAILS_ENV=production\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := formation.Load(formation.Options{Dir: dir, Environ: []string{}, CPUs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestSystemdGolden(t *testing.T) {
+	f := testFormation(t)
+	files, warnings, err := Systemd(f, SystemdOptions{App: "shop", WorkDir: "/srv/shop", User: "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["warnings.txt"] = []byte(strings.Join(warnings, "\n") + "\n")
+	golden := filepath.Join("testdata", "systemd")
+	if *update {
+		os.RemoveAll(golden)
+		for name, body := range files {
+			p := filepath.Join(golden, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var want []string
+	filepath.WalkDir(golden, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(golden, p)
+			want = append(want, rel)
+		}
+		return nil
+	})
+	var got []string
+	for name, body := range files {
+		got = append(got, name)
+		g, err := os.ReadFile(filepath.Join(golden, name))
+		if err != nil {
+			t.Errorf("%s: no golden file (run go test ./export -update): %v", name, err)
+			continue
+		}
+		if !bytes.Equal(g, body) {
+			t.Errorf("%s differs from golden (run go test ./export -update)\n--- got\n%s\n--- want\n%s", name, body, g)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("files = %v, golden has %v", got, want)
+	}
+}
+
+func TestSystemdMapping(t *testing.T) {
+	f := testFormation(t)
+	files, warnings, err := Systemd(f, SystemdOptions{NewRestartKeys: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := string(files["shop.target"])
+	for _, u := range []string{"shop-release@1.service", "shop-web@1.service", "shop-web@2.service", "shop-worker@1.service", "shop-report.timer"} {
+		if !strings.Contains(target, u) {
+			t.Errorf("shop.target does not want %s:\n%s", u, target)
+		}
+	}
+	if strings.Contains(target, "shop-worker@2") {
+		t.Errorf("singleton worker has a second instance:\n%s", target)
+	}
+	web := string(files["shop-web@.service"])
+	for _, line := range []string{
+		"After=shop-release@1.service", "Requires=shop-release@1.service",
+		"StartLimitBurst=6", "StartLimitIntervalSec=180s", "Restart=on-failure", "RestartSec=500ms",
+		"RestartSteps=6", "RestartMaxDelaySec=30s", "MemoryMax=314572800", "KillSignal=SIGTERM",
+		"TimeoutStopSec=3s", "KillMode=control-group", "Type=simple", "Environment=PS=web.%i",
+		"EnvironmentFile=-" + filepath.Join(f.Dir, ".env"),
+		`ExecStart=/bin/sh -c 'bundle exec puma -p $$PORT -C \'config/puma.rb\' --tag "100%%" --dir \\tmp'`,
+		"# mhrun: balance=4321 not exported", "# mhrun: sticky not exported", "# mhrun: watch=app/*.rb not exported",
+		"# mhrun: ready=http:/healthz not exported", "# mhrun: cron-restart=\"@daily\" not exported",
+		"# mhrun: log=log/web.log not exported",
+	} {
+		if !strings.Contains(web, line+"\n") && !strings.Contains(web, line) {
+			t.Errorf("shop-web@.service lacks %q:\n%s", line, web)
+		}
+	}
+	if got := string(files["shop-web@2.service.d/port.conf"]); !strings.Contains(got, "Environment=PORT=8081\n") {
+		t.Errorf("web.2 port drop-in = %q, want PORT=8081", got)
+	}
+	worker := string(files["shop-worker@.service"])
+	for _, line := range []string{"Type=notify", "TimeoutStartSec=30s", "Restart=always", "KillSignal=SIGQUIT",
+		"After=shop-web@1.service shop-web@2.service", "# mhrun: optional not exported"} {
+		if !strings.Contains(worker, line) {
+			t.Errorf("shop-worker@.service lacks %q:\n%s", line, worker)
+		}
+	}
+	release := string(files["shop-release@.service"])
+	for _, line := range []string{"Type=oneshot", "RemainAfterExit=yes", "Restart=no"} {
+		if !strings.Contains(release, line) {
+			t.Errorf("shop-release@.service lacks %q:\n%s", line, release)
+		}
+	}
+	timer := string(files["shop-report.timer"])
+	if !strings.Contains(timer, "OnCalendar=Mon,Tue,Wed,Thu,Fri *-*-* 03:30:00 Europe/Paris\n") {
+		t.Errorf("timer:\n%s", timer)
+	}
+	if !strings.Contains(string(files["shop-report.service"]), "Type=oneshot") {
+		t.Errorf("report service is not oneshot:\n%s", files["shop-report.service"])
+	}
+	if len(warnings) != 7 {
+		t.Errorf("warnings = %d, want 7:\n%s", len(warnings), strings.Join(warnings, "\n"))
+	}
+	for _, w := range warnings {
+		if !strings.Contains(w, "not exported") {
+			t.Errorf("warning %q", w)
+		}
+	}
+	if _, _, err := Systemd(f, SystemdOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if files2, _, _ := Systemd(f, SystemdOptions{}); files2["shop.target"] == nil {
+		t.Errorf("default app name is not the dir's base name: %v", keys(files2))
+	}
+	if files2, _, _ := Systemd(f, SystemdOptions{}); !strings.Contains(string(files2["shop-web@.service"]), "# mhrun: backoff up to 30s needs RestartSteps=6") ||
+		strings.Contains(string(files2["shop-web@.service"]), "\nRestartSteps=") {
+		t.Errorf("without NewRestartKeys:\n%s", files2["shop-web@.service"])
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	var k []string
+	for n := range m {
+		k = append(k, n)
+	}
+	slices.Sort(k)
+	return k
+}
+
+func TestSystemdBadSchedule(t *testing.T) {
+	f := testFormation(t)
+	f.Process("report").Policy.Schedule = "0 3 1 * mon"
+	_, _, err := Systemd(f, SystemdOptions{})
+	if err == nil || !strings.Contains(err.Error(), `process report: schedule "0 3 1 * mon"`) || !strings.Contains(err.Error(), "supported:") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestConvertCron(t *testing.T) {
+	for _, tt := range []struct{ spec, cal string }{
+		{"0 3 * * *", "*-*-* 03:00:00"},
+		{"*/15 * * * *", "*-*-* *:00/15:00"},
+		{"0 9-17 * * *", "*-*-* 09..17:00:00"},
+		{"0 8-18/2 * * *", "*-*-* 08,10,12,14,16,18:00:00"},
+		{"5,35 * * * *", "*-*-* *:05,35:00"},
+		{"0 0 1 jan,jul *", "*-01,07-01 00:00:00"},
+		{"0 0 * * mon-fri", "Mon,Tue,Wed,Thu,Fri *-*-* 00:00:00"},
+		{"0 0 * * 0", "Sun *-*-* 00:00:00"},
+		{"0 0 * * 7", "Sun *-*-* 00:00:00"},
+		{"0 0 * * */2", "Tue,Thu,Sat,Sun *-*-* 00:00:00"},
+		{"0 0 1-5 * ?", "*-*-01..05 00:00:00"},
+		{"0 0 1/10 * *", "*-*-01/10 00:00:00"},
+		{"30 0 3 * * *", "*-*-* 03:00:30"},
+		{"*/10 * * * * *", "*-*-* *:*:00/10"},
+		{"@yearly", "*-01-01 00:00:00"},
+		{"@annually", "*-01-01 00:00:00"},
+		{"@monthly", "*-*-01 00:00:00"},
+		{"@weekly", "Sun *-*-* 00:00:00"},
+		{"@daily", "*-*-* 00:00:00"},
+		{"@midnight", "*-*-* 00:00:00"},
+		{"@hourly", "*-*-* *:00:00"},
+		{"CRON_TZ=Europe/Paris 0 3 * * *", "*-*-* 03:00:00 Europe/Paris"},
+		{"TZ=UTC @daily", "*-*-* 00:00:00 UTC"},
+	} {
+		got, err := ConvertCron(tt.spec)
+		if err != nil || got.OnCalendar != tt.cal || got.Every != 0 {
+			t.Errorf("ConvertCron(%q) = %+v, %v; want OnCalendar %q", tt.spec, got, err, tt.cal)
+		}
+	}
+	if got, err := ConvertCron("@every 90s"); err != nil || got.Every != 90*time.Second || got.OnCalendar != "" {
+		t.Errorf("@every 90s = %+v, %v", got, err)
+	}
+	for _, spec := range []string{
+		"0 3 1 * mon",   // cron ORs day of month and day of week
+		"0 3 * *",       // 4 fields
+		"1 2 3 4 5 6 7", // 7 fields
+		"@reboot",       // no OnCalendar equivalent
+		"@every -5m",    // not a positive duration
+		"0 25 * * *",    // out of range
+		"0 5-2 * * *",   // backwards
+		"0 3 * * L",     // not a cron form robfig knows either
+		"CRON_TZ=Nowhere/X 0 3 * * *",
+		"*/0 * * * *",
+	} {
+		if _, err := ConvertCron(spec); err == nil || !strings.Contains(err.Error(), spec) || !strings.Contains(err.Error(), "supported:") {
+			t.Errorf("ConvertCron(%q) err = %v, want a refusal naming it and what is supported", spec, err)
+		}
+	}
+}
+
+// TestConvertCronAnalyze checks each OnCalendar form with systemd-analyze calendar.
+func TestConvertCronAnalyze(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze not on PATH: OnCalendar forms not checked by systemd")
+	}
+	for _, spec := range []string{"*/15 * * * *", "0 8-18/2 * * *", "0 9-17 * * *", "0 0 1 jan,jul *", "0 0 * * mon-fri",
+		"0 0 1/10 * *", "*/10 * * * * *", "@hourly", "@weekly", "CRON_TZ=Europe/Paris 0 3 * * *"} {
+		got, err := ConvertCron(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("systemd-analyze", "calendar", got.OnCalendar).CombinedOutput(); err != nil {
+			t.Errorf("%q → %q: systemd-analyze calendar: %v\n%s", spec, got.OnCalendar, err, out)
+		}
+	}
+}
+
+func TestSystemdVerify(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze not on PATH: generated units not verified")
+	}
+	f := testFormation(t)
+	o := SystemdOptions{App: "shop"}
+	if u, err := user.Current(); err == nil {
+		o.User = u.Username // a user that exists here
+	}
+	files, _, err := Systemd(f, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var args []string
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Dir(name) == "." {
+			args = append(args, p)
+		}
+	}
+	slices.Sort(args)
+	cmd := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, args...)...)
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+	out, err := cmd.CombinedOutput()
+	var bad []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" || ignorableVerify(line) {
+			continue
+		}
+		bad = append(bad, line)
+	}
+	if len(bad) > 0 { // a non-zero exit with only ignorable lines is the machine's fault
+		t.Errorf("systemd-analyze verify: %v\n%s", err, strings.Join(bad, "\n"))
+	}
+	t.Logf("systemd-analyze verify output:\n%s", out)
+}
+
+// ignorableVerify reports messages caused by the test machine, not the units.
+func ignorableVerify(line string) bool {
+	for _, s := range []string{"is not executable", "No such file or directory", "Failed to resolve user"} {
+		if strings.Contains(line, s) {
+			return true
+		}
+	}
+	return false
+}
