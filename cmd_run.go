@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -28,7 +29,8 @@ func (c *RunCmd) Run(app *App) error {
 		return fmt.Errorf("name a command to run, e.g. mhrun run env")
 	}
 	env := f.Env(f.Processes[0], 1, "")
-	env = slicesDelete(env, "PS=") // a one-off is not an instance
+	// a one-off is not an instance
+	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PS=") })
 	cmd := exec.Command(c.Command[0], c.Command[1:]...)
 	cmd.Env, cmd.Dir = env, f.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, app.Stdout, app.Stderr
@@ -58,15 +60,4 @@ func (c *RunCmd) Run(app *App) error {
 		return &exitError{code: ee.ExitCode()}
 	}
 	return err
-}
-
-// slicesDelete drops the KEY=… entries with prefix.
-func slicesDelete(env []string, prefix string) []string {
-	out := env[:0]
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, prefix) {
-			out = append(out, kv)
-		}
-	}
-	return out
 }

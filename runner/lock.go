@@ -3,13 +3,11 @@ package runner
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // maxSocketPath is the longest unix socket path that works everywhere
@@ -59,21 +57,16 @@ func AcquireLock(socket string) (l *Lock, stale bool, err error) {
 		return nil, false, fmt.Errorf("create dir for the control socket: %w", err)
 	}
 	path := socket + ".lock"
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := tryLock(path)
 	if err != nil {
-		return nil, false, fmt.Errorf("open runner lock: %w", err)
+		return nil, false, fmt.Errorf("runner lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b, _ := os.ReadFile(path)
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			who := "another mhrun"
-			if pid := strings.TrimSpace(string(b)); pid != "" {
-				who += " (pid " + pid + ")"
-			}
-			return nil, false, fmt.Errorf("%s is already running this formation (lock %s): stop it first, or use -d for another project", who, path)
+	if f == nil {
+		who := "another mhrun"
+		if b, _ := os.ReadFile(path); len(strings.TrimSpace(string(b))) > 0 {
+			who += " (pid " + strings.TrimSpace(string(b)) + ")"
 		}
-		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+		return nil, false, fmt.Errorf("%s is already running this formation (lock %s): stop it first, or use -d for another project", who, path)
 	}
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)

@@ -29,21 +29,22 @@ func singletonPath(f *formation.Formation, p *formation.Process) string {
 
 // tryLock takes an exclusive flock on path without waiting: the file, or
 // nil when another holder has it. The lock lives as long as the file stays
-// open in mhrun, and dies with mhrun however it ends.
+// open in mhrun, and dies with mhrun however it ends. The runner lock and
+// the singleton locks both take theirs here; callers name the lock in errors.
 func tryLock(path string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("singleton lock %s: %w", path, err)
+		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("singleton lock %s: %w", path, err)
+		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("singleton lock %s: %w", path, err)
+		return nil, err
 	}
 	return f, nil
 }
@@ -54,9 +55,13 @@ func (r *Runner) acquire(in *instance) (bool, error) {
 	if !in.proc.Policy.Singleton || in.lock != nil {
 		return true, nil
 	}
-	f, err := tryLock(singletonPath(r.f, in.proc))
-	if err != nil || f == nil {
-		return false, err
+	path := singletonPath(r.f, in.proc)
+	f, err := tryLock(path)
+	if err != nil {
+		return false, fmt.Errorf("singleton lock %s: %w", path, err)
+	}
+	if f == nil {
+		return false, nil
 	}
 	in.lock = f
 	return true, nil
