@@ -6,8 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"mhrun/formation"
 	"mhrun/logfile"
+	"mhrun/policy"
 	"mhrun/runner"
 	"mhrun/socket"
 )
@@ -153,7 +152,7 @@ func (c *StartCmd) openLogs(f *formation.Formation) (*logfile.Sink, string, erro
 	if dir == "" {
 		dir = filepath.Join(f.Dir, ".mhrun", "logs")
 	}
-	size, err := parseSize(c.LogMaxSize)
+	size, err := policy.ParseSize(c.LogMaxSize)
 	if err != nil {
 		return nil, "", fmt.Errorf("--log-max-size=%s: %w", c.LogMaxSize, err)
 	}
@@ -165,25 +164,4 @@ func (c *StartCmd) openLogs(f *formation.Formation) (*logfile.Sink, string, erro
 		return nil, "", err
 	}
 	return sink, dir, nil
-}
-
-// parseSize reads 10M, 512K, 1G or a number of bytes.
-func parseSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "I"))
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'K':
-			mult, t = 1<<10, t[:n-1]
-		case 'M':
-			mult, t = 1<<20, t[:n-1]
-		case 'G':
-			mult, t = 1<<30, t[:n-1]
-		}
-	}
-	v, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("want a size like 10M or 512K")
-	}
-	return v * mult, nil
 }
