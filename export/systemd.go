@@ -22,6 +22,7 @@ import (
 
 	"mhrun/formation"
 	"mhrun/policy"
+	"mhrun/procfile"
 )
 
 // SystemdOptions say how the units are written; zero values are the defaults.
@@ -179,7 +180,7 @@ func Systemd(f *formation.Formation, o SystemdOptions) (files map[string][]byte,
 		} else {
 			w("Environment=%s", envQuote("PS="+escapeSpecifiers(p.Name)+".%i"))
 		}
-		w("ExecStart=/bin/sh -c %s", execQuote(p.Command))
+		w("ExecStart=/bin/sh -c %s", execQuote(procfile.ShellCommand(p.Command)))
 		if pol.Schedule == "" {
 			switch pol.Restart {
 			case policy.RestartAlways:

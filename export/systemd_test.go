@@ -118,7 +118,7 @@ func TestSystemdMapping(t *testing.T) {
 		"RestartSteps=6", "RestartMaxDelaySec=30s", "MemoryMax=314572800", "KillSignal=SIGTERM",
 		"TimeoutStopSec=3s", "KillMode=control-group", "Type=simple", "Environment=PS=web.%i",
 		"EnvironmentFile=-" + filepath.Join(f.Dir, ".env"),
-		`ExecStart=/bin/sh -c 'bundle exec puma -p $$PORT -C \'config/puma.rb\' --tag "100%%" --dir \\tmp'`,
+		`ExecStart=/bin/sh -c 'exec bundle exec puma -p $$PORT -C \'config/puma.rb\' --tag "100%%" --dir \\tmp'`,
 		"# mhrun: balance=4321 not exported", "# mhrun: sticky not exported", "# mhrun: watch=app/*.rb not exported",
 		"# mhrun: ready=http:/healthz not exported", "# mhrun: cron-restart=\"@daily\" not exported",
 		"# mhrun: log=log/web.log not exported",

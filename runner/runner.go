@@ -24,6 +24,7 @@ import (
 	"mhrun/balance"
 	"mhrun/formation"
 	"mhrun/policy"
+	"mhrun/procfile"
 	"mhrun/socket"
 )
 
@@ -311,7 +312,7 @@ func (r *Runner) launch(in *instance) {
 
 // start starts a run of the instance; a start that fails is a failed run.
 func (r *Runner) start(in *instance) {
-	cmd := exec.Command("/bin/sh", "-c", shellCommand(in.proc.Command))
+	cmd := exec.Command("/bin/sh", "-c", procfile.ShellCommand(in.proc.Command))
 	cmd.Dir = r.f.Dir
 	cmd.Env = r.f.Env(in.proc, in.n, r.o.Socket)
 	port, err := r.portFor(in)

@@ -1,15 +1,16 @@
-package runner
+package procfile
 
 import "strings"
 
-// shellCommand is what /bin/sh -c runs for a Procfile command. A simple
+// ShellCommand is what /bin/sh -c runs for a Procfile command, the same
+// for mhrun and for the files export writes. A simple
 // command (one program with its arguments, no list, pipe, subshell,
 // redirection or leading assignment) gets "exec " in front, so that the
 // program itself is the instance's process and session leader: Debian's
 // dash does not exec the last command of -c by itself, and a shell left
 // in between dies at once on SIGTERM, hangs up the pty and cuts off the
 // program's last words. Anything else runs as written.
-func shellCommand(cmd string) string {
+func ShellCommand(cmd string) string {
 	c := strings.TrimSpace(cmd)
 	if c == "" || strings.ContainsAny(c, ";&|()<>`\n") {
 		return cmd

@@ -1,4 +1,4 @@
-package runner
+package procfile
 
 import "testing"
 
@@ -24,8 +24,8 @@ func TestShellCommand(t *testing.T) {
 		"kill -SEGV $$":                      "kill -SEGV $$",
 		"":                                   "",
 	} {
-		if got := shellCommand(cmd); got != want {
-			t.Errorf("shellCommand(%q) = %q, want %q", cmd, got, want)
+		if got := ShellCommand(cmd); got != want {
+			t.Errorf("ShellCommand(%q) = %q, want %q", cmd, got, want)
 		}
 	}
 }
