@@ -10,19 +10,29 @@ import (
 )
 
 // ExportCmd writes the formation for an engine that spans boots or
-// machines. Only systemd is built so far.
+// machines: `mhrun export systemd DIR` or `mhrun export kubernetes DIR`.
 type ExportCmd struct {
+	Systemd    ExportSystemdCmd    `cmd:"" help:"Write a target, a templated service per process and timers for jobs."`
+	Kubernetes ExportKubernetesCmd `cmd:"" aliases:"k8s" help:"Write Deployments, Services, CronJobs, Jobs and a ConfigMap of the env files."`
+}
+
+// ExportFlags are shared by every engine.
+type ExportFlags struct {
 	ProjectFlags
-	Format  string `arg:"" enum:"systemd" help:"The engine: systemd (kubernetes is not built yet)."`
-	Out     string `arg:"" name:"dir" help:"Where to write the files (created if missing)."`
-	App     string `help:"Name of the app's units (default: the project dir's name)."`
+	Out string `arg:"" name:"dir" help:"Where to write the files (created if missing)."`
+	App string `help:"Name prefix of what is written (default: the project dir's name)."`
+}
+
+// ExportSystemdCmd is `mhrun export systemd DIR`.
+type ExportSystemdCmd struct {
+	ExportFlags
 	User    string `help:"User= of the services."`
 	Workdir string `help:"WorkingDirectory= of the services (default: the project dir)."`
 	Restart bool   `name:"systemd-254" help:"Use RestartSteps= and RestartMaxDelaySec= for backoff (systemd 254 or later)."`
 }
 
-// Run writes the files and prints what it wrote and what it could not map.
-func (c *ExportCmd) Run(app *App) error {
+// Run writes the units.
+func (c *ExportSystemdCmd) Run(app *App) error {
 	f, err := c.load(nil)
 	if err != nil {
 		return err
@@ -31,6 +41,32 @@ func (c *ExportCmd) Run(app *App) error {
 	if err != nil {
 		return err
 	}
+	return c.write(app, files, warnings)
+}
+
+// ExportKubernetesCmd is `mhrun export kubernetes DIR`.
+type ExportKubernetesCmd struct {
+	ExportFlags
+	Image     string `placeholder:"IMAGE" help:"Image of the containers, one holding the project (default: APP:latest)."`
+	Namespace string `placeholder:"NS" help:"Namespace of every object (default: none, so kubectl's current one)."`
+}
+
+// Run writes the manifests.
+func (c *ExportKubernetesCmd) Run(app *App) error {
+	f, err := c.load(nil)
+	if err != nil {
+		return err
+	}
+	files, warnings, err := export.Kubernetes(f, export.KubernetesOptions{App: c.App, Image: c.Image, Namespace: c.Namespace})
+	if err != nil {
+		return err
+	}
+	return c.write(app, files, warnings)
+}
+
+// write puts files under the target dir, lists each path written and
+// prints what could not be mapped as warnings.
+func (c *ExportFlags) write(app *App, files map[string][]byte, warnings []string) error {
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)

@@ -31,8 +31,36 @@ func TestExportSystemd(t *testing.T) {
 	if code != 1 || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("bad dir: exit %d %q", code, stderr)
 	}
-	_, stderr, code = runMhrun(t, dir, "export", "kubernetes", out)
-	if code != 2 {
-		t.Errorf("kubernetes: exit %d %q", code, stderr)
+	_, stderr, code = runMhrun(t, dir, "export", "nomad", out)
+	if code != 2 || !strings.Contains(stderr, "nomad") {
+		t.Errorf("unknown engine: exit %d %q", code, stderr)
+	}
+}
+
+// mhrun export kubernetes writes one manifest per object and warns about
+// what Kubernetes has no field for; a bad namespace is one line.
+func TestExportKubernetes(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"Procfile":        "web: ./web\nreport: ./report\n",
+		"Procfile.policy": "web: scale=2 balance=4321 watch=\"*.go\"\nreport: schedule=\"0 3 * * *\"\n",
+		".env":            "GREETING=hello\n",
+	})
+	out := filepath.Join(t.TempDir(), "k8s")
+	stdout, stderr, code := runMhrun(t, dir, "export", "kubernetes", out, "--app", "shop", "--image", "shop:1.4", "--namespace", "prod")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, f := range []string{"shop-env.configmap.yaml", "shop-web.deployment.yaml", "shop-web.service.yaml", "shop-report.cronjob.yaml"} {
+		body, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil || !strings.Contains(stdout, f) || !strings.Contains(string(body), "namespace: prod\n") {
+			t.Errorf("%s not written, not listed or without the namespace: %v\n%s", f, err, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "mhrun: warning: web: watch=*.go not exported") {
+		t.Errorf("no warning about watch: %q", stderr)
+	}
+	_, stderr, code = runMhrun(t, dir, "export", "k8s", out, "--app", "shop", "--namespace", "Prod")
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, `namespace "Prod" is not a DNS label`) {
+		t.Errorf("bad namespace: exit %d %q", code, stderr)
 	}
 }

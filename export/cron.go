@@ -27,18 +27,9 @@ func ConvertCron(spec string) (Timer, error) {
 	fail := func(why string) (Timer, error) {
 		return Timer{}, fmt.Errorf("schedule %q has no OnCalendar equivalent: %s (%s)", spec, why, cronSupported)
 	}
-	s := strings.TrimSpace(spec)
-	zone := ""
-	if strings.HasPrefix(s, "CRON_TZ=") || strings.HasPrefix(s, "TZ=") {
-		i := strings.IndexAny(s, " \t")
-		if i < 0 {
-			return fail("a time zone but no schedule")
-		}
-		_, zone, _ = strings.Cut(s[:i], "=")
-		s = strings.TrimSpace(s[i:])
-		if _, err := time.LoadLocation(zone); err != nil || zone == "" {
-			return fail(fmt.Sprintf("unknown time zone %q", zone))
-		}
+	zone, s, err := splitZone(spec)
+	if err != nil {
+		return fail(err.Error())
 	}
 	withZone := func(cal string) (Timer, error) {
 		if zone != "" {
@@ -116,6 +107,24 @@ func ConvertCron(spec string) (Timer, error) {
 		cal = out[5] + " " + cal
 	}
 	return withZone(cal)
+}
+
+// splitZone splits a CRON_TZ= or TZ= prefix off a cron spec and checks
+// that the zone exists; zone is "" when there is none.
+func splitZone(spec string) (zone, rest string, err error) {
+	s := strings.TrimSpace(spec)
+	if !strings.HasPrefix(s, "CRON_TZ=") && !strings.HasPrefix(s, "TZ=") {
+		return "", s, nil
+	}
+	i := strings.IndexAny(s, " \t")
+	if i < 0 {
+		return "", "", fmt.Errorf("a time zone but no schedule")
+	}
+	_, zone, _ = strings.Cut(s[:i], "=")
+	if _, err := time.LoadLocation(zone); err != nil || zone == "" {
+		return "", "", fmt.Errorf("unknown time zone %q", zone)
+	}
+	return zone, strings.TrimSpace(s[i:]), nil
 }
 
 var monthNames = map[string]int{"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,

@@ -1,0 +1,421 @@
+package export
+
+// Kubernetes layout, one object per file, each named NAME.KIND.yaml:
+//
+//   - APP-env.configmap.yaml: the env files' variables (when there are any),
+//     which every container takes with envFrom.
+//   - APP-NAME.deployment.yaml for each long-running process: replicas =
+//     scale; a singleton has at most one replica and the Recreate strategy,
+//     so two never overlap in a rollout.
+//   - APP-NAME.service.yaml for each balanced process: port = balance=,
+//     targetPort = the process's PORT, sticky → sessionAffinity: ClientIP.
+//   - APP-NAME.cronjob.yaml for each scheduled process (concurrencyPolicy
+//     Forbid, as mhrun skips a tick while the last run goes on; CRON_TZ
+//     becomes timeZone).
+//   - APP-NAME.job.yaml for each restart=never process: it runs once.
+//
+// A container runs /bin/sh -c with the command as mhrun runs it, has PORT
+// set to the first instance's port (each pod has its own address, so all
+// replicas share it) and PS set to the pod's name. Readiness (tcp, http,
+// exec) becomes a readinessProbe plus a startupProbe that gives up after
+// ready-timeout, as mhrun fails a start that is not ready in time.
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"mhrun/formation"
+	"mhrun/policy"
+	"mhrun/procfile"
+)
+
+// KubernetesOptions say how the manifests are written; zero values are the defaults.
+type KubernetesOptions struct {
+	App       string // name prefix of every object; "" = base name of the project dir
+	Image     string // the containers' image; "" = APP:latest, with a warning
+	Namespace string // metadata.namespace of every object; "" = none (kubectl's current one)
+}
+
+// Label keys of every object; the selector of a process is name+component.
+const (
+	labelName      = "app.kubernetes.io/name"
+	labelComponent = "app.kubernetes.io/component"
+	labelManagedBy = "app.kubernetes.io/managed-by"
+)
+
+// portName names the container port that PORT is, for probes and Services.
+const portName = "app"
+
+// Kubernetes returns the manifests of f keyed by file name, and a warning
+// for each policy key it could not express.
+func Kubernetes(f *formation.Formation, o KubernetesOptions) (files map[string][]byte, warnings []string, err error) {
+	appSrc := o.App
+	if appSrc == "" {
+		appSrc = filepath.Base(f.Dir)
+	}
+	app := dnsLabel(appSrc)
+	if app == "" || app[0] < 'a' || app[0] > 'z' {
+		return nil, nil, fmt.Errorf("app name %q does not make a Kubernetes name: it needs a letter first, then letters, digits or -; pass --app", appSrc)
+	}
+	if o.Namespace != "" {
+		if len(o.Namespace) > 63 || !dnsLabelRE.MatchString(o.Namespace) {
+			return nil, nil, fmt.Errorf("namespace %q is not a DNS label: 1-63 lowercase letters, digits or -, starting and ending with a letter or digit", o.Namespace)
+		}
+	}
+	image := o.Image
+	if image == "" {
+		image = app + ":latest"
+		warnings = append(warnings, fmt.Sprintf("no --image: the containers run %q; pass --image with the image that holds this project", image))
+	}
+	if strings.TrimSpace(image) != image || strings.ContainsAny(image, " \t\n") {
+		return nil, nil, fmt.Errorf("image %q holds blanks (pass an image reference such as registry.example.com/shop:1.4)", image)
+	}
+
+	files = map[string][]byte{}
+	put := func(name, kind string, obj any) error {
+		b, err := manifest(obj, app)
+		if err != nil {
+			return fmt.Errorf("write %s %s: %w", kind, name, err)
+		}
+		files[name+"."+strings.ToLower(kind)+".yaml"] = b
+		return nil
+	}
+	meta := func(name, component string) objectMeta {
+		labels := map[string]string{labelName: app, labelManagedBy: "mhrun"}
+		if component != "" {
+			labels[labelComponent] = component
+		}
+		return objectMeta{Name: name, Namespace: o.Namespace, Labels: labels}
+	}
+
+	envName := ""
+	if len(f.FileEnv) > 0 {
+		envName = app + "-env"
+		data := map[string]string{}
+		for k, v := range f.FileEnv {
+			if len(k) > 253 || !configMapKeyRE.MatchString(k) || k == "." || k == ".." {
+				return nil, nil, fmt.Errorf("env file variable %q cannot be a ConfigMap key: use letters, digits, -, _ and . only", k)
+			}
+			data[k] = v
+		}
+		cm := &configMap{typeMeta: typeMeta{"v1", "ConfigMap"}, Metadata: meta(envName, ""), Data: data}
+		if err := put(envName, "ConfigMap", cm); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	seen := map[string]string{}
+	for _, p := range f.Processes {
+		pol := p.Policy
+		component := dnsLabel(p.Name)
+		name := app + "-" + component
+		if other, ok := seen[name]; ok {
+			return nil, nil, fmt.Errorf("processes %s and %s both become the Kubernetes name %q (rename one in the Procfile)", other, p.Name, name)
+		}
+		seen[name] = p.Name
+		limit := 63
+		if pol.Schedule != "" {
+			limit = 52 // a CronJob's name gets an 11-character suffix per Job
+		}
+		if component == "" || len(name) > limit {
+			return nil, nil, fmt.Errorf("process %s: the Kubernetes name %q is not 1-%d characters of letters, digits and - (pass a shorter --app)", p.Name, name, limit)
+		}
+		warn := func(key, why string) {
+			warnings = append(warnings, fmt.Sprintf("%s: %s not exported: %s", p.Name, key, why))
+		}
+
+		kind := "Deployment"
+		switch {
+		case pol.Schedule != "":
+			kind = "CronJob"
+		case pol.Restart == policy.RestartNever:
+			kind = "Job"
+		}
+
+		// What Kubernetes has no field for.
+		switch pol.Ready.Kind {
+		case policy.ReadyLog, policy.ReadyNotify:
+			warn("ready="+pol.Ready.String(), "Kubernetes probes are tcp, http or exec; the pod is ready once it runs")
+		case policy.ReadyTCP, policy.ReadyHTTP, policy.ReadyExec:
+			if kind != "Deployment" {
+				warn("ready="+pol.Ready.String(), "a "+kind+" has no readiness to wait for")
+			}
+		}
+		if len(pol.After) > 0 {
+			warn("after="+strings.Join(pol.After, ","), "Kubernetes starts every object at once; the process must wait for or retry what it needs")
+		}
+		if pol.StopSignal != "TERM" {
+			warn("stop-signal="+pol.StopSignal, "pods get SIGTERM (Kubernetes' stopSignal field is alpha and off by default); add STOPSIGNAL SIG"+pol.StopSignal+" to the image")
+		}
+		if len(pol.Watch) > 0 {
+			warn("watch="+strings.Join(pol.Watch, ","), "Kubernetes does not restart on file changes; roll out a new image instead")
+		}
+		if pol.CronRestart != "" {
+			warn(fmt.Sprintf("cron-restart=%q", pol.CronRestart), "Kubernetes has no timed restart; a CronJob running kubectl rollout restart could")
+		}
+		if pol.Optional {
+			warn("optional", "each object fails on its own in Kubernetes; nothing is taken down with it")
+		}
+		if pol.Log != "" {
+			warn("log="+pol.Log, "output goes to the container log (kubectl logs)")
+		}
+		if pol.Balance != 0 && kind != "Deployment" {
+			warn("balance="+strconv.Itoa(pol.Balance), "a "+kind+" gets no Service")
+		}
+		if pol.Scale == policy.ScaleMax {
+			warnings = append(warnings, fmt.Sprintf("%s: scale=max became %d replicas, this machine's CPU count; a HorizontalPodAutoscaler may suit better", p.Name, p.Scale))
+		}
+
+		port := p.Port(f.BasePort, 1)
+		c := container{
+			Name:    component,
+			Image:   image,
+			Command: []string{"/bin/sh", "-c", procfile.ShellCommand(p.Command)},
+			Env: []envVar{
+				{Name: "PORT", Value: strconv.Itoa(port)},
+				{Name: "PS", ValueFrom: &envVarSource{FieldRef: &objectFieldSelector{FieldPath: "metadata.name"}}},
+			},
+		}
+		if envName != "" {
+			c.EnvFrom = []envFromSource{{ConfigMapRef: &localObjectReference{Name: envName}}}
+		}
+		if pol.Memory > 0 {
+			c.Resources.Limits = map[string]string{"memory": quantity(pol.Memory)}
+		}
+		usesPort := pol.Balance != 0 || (pol.Ready.Kind == policy.ReadyTCP && pol.Ready.Port == 0) || pol.Ready.Kind == policy.ReadyHTTP
+		if kind == "Deployment" {
+			if usesPort {
+				c.Ports = []containerPort{{Name: portName, ContainerPort: int32(port), Protocol: "TCP"}}
+			}
+			if h := readyProbe(pol.Ready); h != nil {
+				c.ReadinessProbe = h
+				startup := *h
+				startup.PeriodSeconds = 1
+				startup.FailureThreshold = int32(max(1, ceilSeconds(pol.ReadyTimeout)))
+				c.StartupProbe = &startup
+			}
+		}
+		selector := map[string]string{labelName: app, labelComponent: component}
+		pod := podTemplateSpec{
+			Metadata: objectMeta{Labels: selector},
+			Spec: podSpec{
+				Containers:                    []container{c},
+				TerminationGracePeriodSeconds: ptr(int64(ceilSeconds(pol.Grace))),
+			},
+		}
+		replicas := int32(p.Scale)
+		if pol.Singleton {
+			replicas = min(replicas, 1)
+		}
+
+		switch kind {
+		case "CronJob":
+			schedule, zone, err := CronJobSchedule(pol.Schedule)
+			if err != nil {
+				return nil, nil, fmt.Errorf("process %s: %w", p.Name, err)
+			}
+			pod.Spec.RestartPolicy = "Never"
+			cj := &cronJob{
+				typeMeta: typeMeta{"batch/v1", "CronJob"},
+				Metadata: meta(name, component),
+				Spec: cronJobSpec{
+					Schedule:          schedule,
+					ConcurrencyPolicy: "Forbid",
+					Suspend:           suspended(replicas),
+					JobTemplate:       jobTemplateSpec{Metadata: objectMeta{Labels: selector}, Spec: runOnce(pod, replicas)},
+				},
+			}
+			if zone != "" {
+				cj.Spec.TimeZone = &zone
+			}
+			err = put(name, "CronJob", cj)
+			if err != nil {
+				return nil, nil, err
+			}
+		case "Job":
+			pod.Spec.RestartPolicy = "Never"
+			j := &job{typeMeta: typeMeta{"batch/v1", "Job"}, Metadata: meta(name, component), Spec: runOnce(pod, replicas)}
+			j.Spec.Suspend = suspended(replicas)
+			if err := put(name, "Job", j); err != nil {
+				return nil, nil, err
+			}
+		default:
+			d := &deployment{
+				typeMeta: typeMeta{"apps/v1", "Deployment"},
+				Metadata: meta(name, component),
+				Spec:     deploymentSpec{Replicas: &replicas, Selector: labelSelector{MatchLabels: selector}, Template: pod},
+			}
+			if pol.Singleton {
+				d.Spec.Strategy = &deploymentStrategy{Type: "Recreate"}
+			}
+			if err := put(name, "Deployment", d); err != nil {
+				return nil, nil, err
+			}
+			if pol.Balance == 0 {
+				continue
+			}
+			svc := &service{
+				typeMeta: typeMeta{"v1", "Service"},
+				Metadata: meta(name, component),
+				Spec: serviceSpec{
+					Selector: selector,
+					Ports:    []servicePort{{Name: portName, Protocol: "TCP", Port: int32(pol.Balance), TargetPort: portName}},
+				},
+			}
+			if pol.Sticky {
+				svc.Spec.SessionAffinity = "ClientIP"
+			}
+			if err := put(name, "Service", svc); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	slices.Sort(warnings)
+	return files, warnings, nil
+}
+
+// runOnce runs replicas pods of pod once each; a failed pod is not retried,
+// as mhrun shows a failed job and waits for the next tick.
+func runOnce(pod podTemplateSpec, replicas int32) jobSpec {
+	n := max(replicas, 1)
+	return jobSpec{
+		Parallelism:  &n,
+		Completions:  &n,
+		BackoffLimit: ptr(int32(0)),
+		Template:     pod,
+	}
+}
+
+// suspended is true for scale 0, which in mhrun means "never run".
+func suspended(replicas int32) *bool {
+	if replicas == 0 {
+		return ptr(true)
+	}
+	return nil
+}
+
+// readyProbe is the probe of a ready= check, or nil where a probe cannot
+// express it (log, notify) or there is none.
+func readyProbe(r policy.Ready) *probe {
+	switch r.Kind {
+	case policy.ReadyTCP:
+		var port any = portName
+		if r.Port != 0 {
+			port = int32(r.Port)
+		}
+		return &probe{TCPSocket: &tcpSocketAction{Port: port}}
+	case policy.ReadyHTTP:
+		return &probe{HTTPGet: &httpGetAction{Path: r.Path, Port: portName}}
+	case policy.ReadyExec:
+		return &probe{Exec: &execAction{Command: []string{"/bin/sh", "-c", r.Command}}}
+	}
+	return nil
+}
+
+// quantity is n bytes as Kubernetes writes a binary quantity: with the
+// largest suffix Ki, Mi, Gi, Ti, Pi or Ei that divides it exactly.
+func quantity(n int64) string {
+	suffix := ""
+	for _, s := range []string{"Ki", "Mi", "Gi", "Ti", "Pi", "Ei"} {
+		if n == 0 || n%1024 != 0 {
+			break
+		}
+		n /= 1024
+		suffix = s
+	}
+	return strconv.FormatInt(n, 10) + suffix
+}
+
+var (
+	dnsLabelRE     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	configMapKeyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+)
+
+// CronJobSchedule converts a schedule= spec into a CronJob's schedule and
+// time zone. Kubernetes reads schedules with the same cron library as mhrun
+// (robfig/cron, standard five fields and descriptors, @every included) but
+// at minute resolution and with the zone in its own field: a seconds field
+// other than 0 is an error, and CRON_TZ=/TZ= becomes timeZone.
+func CronJobSchedule(spec string) (schedule, zone string, err error) {
+	fail := func(why string) (string, string, error) {
+		return "", "", fmt.Errorf("schedule %q has no CronJob equivalent: %s (CronJobs take 5 fields, or 6 with 0 seconds, "+
+			"descriptors such as @daily or @every D in whole minutes, and a CRON_TZ= prefix)", spec, why)
+	}
+	zone, s, err := splitZone(spec)
+	if err != nil {
+		return fail(err.Error())
+	}
+	if rest, ok := strings.CutPrefix(s, "@every "); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(rest))
+		if err != nil || d <= 0 {
+			return fail("@every wants a positive duration like 5m")
+		}
+		if d%time.Minute != 0 {
+			return fail("@every " + d.String() + " is not whole minutes")
+		}
+		every := ""
+		if h := d / time.Hour; h > 0 {
+			every = strconv.FormatInt(int64(h), 10) + "h"
+		}
+		if m := d % time.Hour / time.Minute; m > 0 {
+			every += strconv.FormatInt(int64(m), 10) + "m"
+		}
+		return "@every " + every, zone, nil
+	}
+	if strings.HasPrefix(s, "@") {
+		switch s {
+		case "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly":
+			return s, zone, nil
+		}
+		return fail("unknown descriptor " + s)
+	}
+	fields := strings.Fields(s)
+	switch len(fields) {
+	case 5:
+	case 6:
+		if fields[0] != "0" && fields[0] != "00" {
+			return fail("seconds field " + strconv.Quote(fields[0]) + ": CronJobs run at minute resolution")
+		}
+		fields = fields[1:]
+	default:
+		return fail(fmt.Sprintf("%d fields", len(fields)))
+	}
+	return strings.Join(fields, " "), zone, nil
+}
+
+// manifest is obj as YAML under a header naming the app.
+func manifest(obj any, app string) ([]byte, error) {
+	y, err := yaml.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("# Generated by mhrun export kubernetes for "+app+".\n"), y...), nil
+}
+
+// dnsLabel lowercases s and replaces what a DNS label cannot hold with "-".
+func dnsLabel(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}
+
+// ceilSeconds is d in whole seconds, rounded up.
+func ceilSeconds(d time.Duration) int {
+	return int(math.Ceil(d.Seconds()))
+}
+
+func ptr[T any](v T) *T { return &v }

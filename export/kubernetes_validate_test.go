@@ -1,0 +1,144 @@
+package export
+
+import (
+	"strings"
+	"testing"
+
+	"os"
+	"path/filepath"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
+	"k8s.io/kubernetes/pkg/apis/apps"
+	_ "k8s.io/kubernetes/pkg/apis/apps/install"
+	appsvalidation "k8s.io/kubernetes/pkg/apis/apps/validation"
+	"k8s.io/kubernetes/pkg/apis/batch"
+	_ "k8s.io/kubernetes/pkg/apis/batch/install"
+	batchvalidation "k8s.io/kubernetes/pkg/apis/batch/validation"
+	"k8s.io/kubernetes/pkg/apis/core"
+	_ "k8s.io/kubernetes/pkg/apis/core/install"
+	corevalidation "k8s.io/kubernetes/pkg/apis/core/validation"
+
+	"mhrun/formation"
+)
+
+// apiValidate runs the Kubernetes API server's own validation of a new
+// object on obj: the v1 defaults are applied and the object converted to
+// the internal version, as the server does before it validates a create.
+func apiValidate(t *testing.T, obj runtime.Object) field.ErrorList {
+	t.Helper()
+	s := legacyscheme.Scheme
+	s.Default(obj)
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	internal, err := s.New(gvk.GroupKind().WithVersion(runtime.APIVersionInternal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Convert(obj, internal, nil); err != nil {
+		t.Fatalf("convert %s: %v", gvk.Kind, err)
+	}
+	// kubectl sends an object without a namespace to its current one.
+	if m := internal.(metav1.Object); m.GetNamespace() == "" {
+		m.SetNamespace("default")
+	}
+	opts := corevalidation.PodValidationOptions{}
+	switch o := internal.(type) {
+	case *apps.Deployment:
+		return appsvalidation.ValidateDeployment(o, opts)
+	case *batch.CronJob:
+		return batchvalidation.ValidateCronJobCreate(o, opts)
+	case *batch.Job:
+		// What the server's job strategy does before it validates a
+		// create: a uid, and the selector and pod labels derived from it.
+		o.UID = "0ee1a4c2-7c1f-4b39-9e35-6f2f0c3e1a11"
+		o.Spec.ManualSelector = new(bool)
+		ids := map[string]string{batch.LegacyJobNameLabel: o.Name, batch.JobNameLabel: o.Name,
+			batch.LegacyControllerUidLabel: string(o.UID), batch.ControllerUidLabel: string(o.UID)}
+		for k, v := range ids {
+			o.Spec.Template.Labels[k] = v
+		}
+		o.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{batch.ControllerUidLabel: string(o.UID)}}
+		return batchvalidation.ValidateJobCreate(o, batchvalidation.JobValidationOptions{PodValidationOptions: opts, RequirePrefixedLabels: true})
+	case *core.Service:
+		return corevalidation.ValidateServiceCreate(o)
+	case *core.ConfigMap:
+		return corevalidation.ValidateConfigMap(o)
+	}
+	t.Fatalf("no validation for %T", internal)
+	return nil
+}
+
+// TestKubernetesAPIValidation passes every exported object through the
+// validation the API server runs on a create (k8s.io/kubernetes, offline).
+func TestKubernetesAPIValidation(t *testing.T) {
+	s := kubeScheme(t)
+	for _, o := range []KubernetesOptions{testKubernetes, {}} {
+		files, _, err := Kubernetes(testFormation(t), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range keys(files) {
+			obj := decodeStrict(t, s, name, files[name])
+			if errs := apiValidate(t, obj); len(errs) > 0 {
+				t.Errorf("%s fails the API's validation: %v\n%s", name, errs.ToAggregate(), files[name])
+			}
+		}
+	}
+
+	// The validation has teeth: a broken object is refused.
+	files, _, err := Kubernetes(testFormation(t), testKubernetes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(files["shop-report.cronjob.yaml"]), "schedule: 30 3 * * mon-fri", "schedule: 61 3 * * *", 1)
+	if errs := apiValidate(t, decodeStrict(t, s, "shop-report.cronjob.yaml", []byte(bad))); len(errs) == 0 {
+		t.Error("a CronJob with minute 61 passed the API's validation")
+	}
+}
+
+// FuzzKubernetes: for any policy the parsers accept, export either refuses
+// with one line or writes manifests that decode strictly into the official
+// types, re-encode to the same text and pass the API's validation; so the
+// copied types stay true on every path, not only the golden formation's.
+func FuzzKubernetes(f *testing.F) {
+	for _, p := range []string{
+		testPolicy,
+		"web: scale=3 ready=tcp:9000 memory=1.5G balance=80\nworker: ready=exec:\"test -f /tmp/up\" memory=1000001 grace=1500ms\n",
+		"web: ready=tcp scale=0 sticky balance=8080\nreport: schedule=\"@every 2h\" scale=0\n",
+		"*: restart=never\nworker: singleton scale=2 ready-timeout=0s\n",
+		"release: schedule=\"TZ=UTC 0 0 1 * *\" memory=1K\n",
+	} {
+		f.Add(p)
+	}
+	s := kubeScheme(f)
+	f.Fuzz(func(t *testing.T, pol string) {
+		dir := filepath.Join(t.TempDir(), "shop")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, body := range map[string]string{"Procfile": testProcfile, "Procfile.policy": pol, ".env": "RAILS_ENV=production\n"} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fm, err := formation.Load(formation.Options{Dir: dir, Environ: []string{}, CPUs: 2})
+		if err != nil {
+			return
+		}
+		files, _, err := Kubernetes(fm, KubernetesOptions{Image: "shop:1"})
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error of more than one line: %v", err)
+			}
+			return
+		}
+		for _, name := range keys(files) {
+			obj := decodeStrict(t, s, name, files[name])
+			if errs := apiValidate(t, obj); len(errs) > 0 {
+				t.Fatalf("%s fails the API's validation: %v\npolicy:\n%s\n%s", name, errs.ToAggregate(), pol, files[name])
+			}
+		}
+	})
+}
