@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,7 +21,9 @@ const detachedEnv = "MHRUN_DETACHED"
 // detach starts this same command again without -D, in a new session with
 // its stdio away from the terminal, and returns once its control socket
 // answers: the formation is up. If the runner ends first, its reason is
-// the error.
+// the error. Before returning it writes the runner's pid to
+// logDir/runner.pid, which the unit of `mhrun startup` names as PIDFile=:
+// systemd reads it once this process exits.
 func detach(app *App, abs, sock, logDir string) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -67,11 +70,39 @@ func detach(app *App, abs, sock, logDir string) error {
 				continue
 			}
 			conn.Close()
+			if err := writePidFile(logDir, cmd.Process.Pid); err != nil {
+				return fmt.Errorf("the formation runs (pid %d) but %w (stop it with mhrun quit; pass a writable --log-dir)", cmd.Process.Pid, err)
+			}
 			fmt.Fprintf(app.Stdout, "formation running in the background in %s (pid %d)\n  socket %s\n  logs   %s\n  stop it with: mhrun quit\n", abs, cmd.Process.Pid, sock, logDir)
 			cmd.Process.Release()
 			return nil
 		}
 	}
+}
+
+// writePidFile writes pid and a newline to dir/runner.pid through a
+// temporary file renamed over it, so a reader never sees half of it.
+func writePidFile(dir string, pid int) error {
+	path := filepath.Join(dir, "runner.pid")
+	tmp, err := os.CreateTemp(dir, ".runner.pid.*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	_, err = tmp.WriteString(strconv.Itoa(pid) + "\n")
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
 }
 
 // lastLine is the last line written to path after offset, for an error.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +29,18 @@ func TestDetachedFormation(t *testing.T) {
 	}
 	runnerPid, _ := strconv.Atoi(m[1])
 	t.Cleanup(func() { runMhrun(t, dir, "quit") })
+	// runner.pid (PIDFile= of mhrun startup's unit) names the live runner,
+	// written whole: no temporary file is left beside it
+	logDir := filepath.Join(dir, ".mhrun", "logs")
+	if b, err := os.ReadFile(filepath.Join(logDir, "runner.pid")); err != nil || string(b) != m[1]+"\n" {
+		t.Errorf("runner.pid = %q, %v; want %q", b, err, m[1]+"\n")
+	}
+	if err := syscall.Kill(runnerPid, 0); err != nil {
+		t.Errorf("runner pid %d: %v", runnerPid, err)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(logDir, ".runner.pid.*")); len(tmp) > 0 {
+		t.Errorf("temporary pid files left: %v", tmp)
+	}
 
 	waitStatus(t, dir, "both running", func(s map[string]socket.Instance) bool {
 		return s["web.1"].State == "running" && s["worker.1"].State == "running"

@@ -31,7 +31,8 @@ type CLI struct {
 	Quit    QuitCmd    `cmd:"" help:"Stop the running formation gracefully."`
 	Run     RunCmd     `cmd:"" help:"Run one command with the formation's environment (foreman run)."`
 	Check   CheckCmd   `cmd:"" help:"Validate the Procfile, policy and env files and print the formation."`
-	Export  ExportCmd  `cmd:"" help:"Write the formation as systemd units and timers."`
+	Export  ExportCmd  `cmd:"" help:"Write the formation as systemd units and timers, or as Kubernetes manifests."`
+	Startup StartupCmd `cmd:"" help:"Write a systemd unit that starts this project's formation at boot (PM2's startup)."`
 	Version VersionCmd `cmd:"" help:"Print mhrun's version."`
 }
 
