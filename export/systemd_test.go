@@ -8,11 +8,13 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"mhrun/formation"
+	"mhrun/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -240,19 +242,57 @@ func TestConvertCron(t *testing.T) {
 	}
 }
 
-// TestConvertCronAnalyze checks each OnCalendar form with systemd-analyze calendar.
+// TestConvertCronAnalyze asks systemd when each converted OnCalendar=
+// elapses next (systemd-analyze calendar, 8 iterations from a fixed time)
+// and compares with when mhrun's cron parser would fire: the conversion
+// keeps the meaning, not only the syntax.
 func TestConvertCronAnalyze(t *testing.T) {
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Skip("systemd-analyze not on PATH: OnCalendar forms not checked by systemd")
 	}
-	for _, spec := range []string{"*/15 * * * *", "0 8-18/2 * * *", "0 9-17 * * *", "0 0 1 jan,jul *", "0 0 * * mon-fri",
-		"0 0 1/10 * *", "*/10 * * * * *", "@hourly", "@weekly", "CRON_TZ=Europe/Paris 0 3 * * *"} {
+	base := time.Date(2026, 11, 25, 23, 58, 7, 0, time.UTC)
+	for _, spec := range []string{"0 3 * * *", "*/15 * * * *", "0 8-18/2 * * *", "0 9-17 * * *", "5,35 * * * *",
+		"0 0 1 jan,jul *", "0 0 * * mon-fri", "0 0 * * 0", "0 0 * * */2", "0 0 1-5 * ?", "0 0 1/10 * *",
+		"30 0 3 * * *", "*/10 * * * * *", "@yearly", "@monthly", "@weekly", "@daily", "@hourly",
+		"CRON_TZ=Europe/Paris 0 3 * * *", "TZ=America/New_York 30 2 * mar sun", "0 12 29 feb *"} {
 		got, err := ConvertCron(spec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out, err := exec.Command("systemd-analyze", "calendar", got.OnCalendar).CombinedOutput(); err != nil {
+		cmd := exec.Command("systemd-analyze", "calendar", "--iterations=8", "--base-time="+base.Format("2006-01-02 15:04:05 UTC"), got.OnCalendar)
+		cmd.Env = append(os.Environ(), "TZ=UTC", "LC_ALL=C")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
 			t.Errorf("%q → %q: systemd-analyze calendar: %v\n%s", spec, got.OnCalendar, err, out)
+			continue
+		}
+		var elapses []time.Time
+		for _, line := range strings.Split(string(out), "\n") {
+			_, v, ok := strings.Cut(line, ": ")
+			if !ok || !(strings.Contains(line, "Next elapse:") || strings.Contains(line, "Iter. #")) {
+				continue
+			}
+			e, err := time.Parse("Mon 2006-01-02 15:04:05 MST", strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("systemd-analyze line %q: %v", line, err)
+			}
+			elapses = append(elapses, e)
+		}
+		sched, err := policy.ParseSchedule(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(elapses) != 8 {
+			t.Errorf("%q → %q: %d elapses from systemd-analyze:\n%s", spec, got.OnCalendar, len(elapses), out)
+			continue
+		}
+		next := base
+		for i, e := range elapses {
+			next = sched.Next(next)
+			if !next.Equal(e) {
+				t.Errorf("%q → %q: elapse %d is %v in systemd, %v in cron", spec, got.OnCalendar, i+1, e, next.UTC())
+				break
+			}
 		}
 	}
 }
@@ -309,4 +349,31 @@ func ignorableVerify(line string) bool {
 		}
 	}
 	return false
+}
+
+// FuzzConvertCron: every spec the policy accepts converts to exactly one
+// of OnCalendar= or a period, or is refused in one line that names it.
+// (TestConvertCronAnalyze checks the meaning with systemd itself.)
+func FuzzConvertCron(f *testing.F) {
+	for _, s := range []string{"0 3 * * *", "*/10 * * * * *", "@every 90s", "CRON_TZ=UTC 0 3 1 * mon", "0 8-18/2 * jan-mar mon,fri", "@weekly"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		if _, err := policy.ParseSchedule(spec); err != nil {
+			return
+		}
+		got, err := ConvertCron(spec)
+		if err != nil {
+			if !strings.Contains(err.Error(), strconv.Quote(spec)) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("refusal of %q is not one line naming it: %v", spec, err)
+			}
+			return
+		}
+		if (got.OnCalendar == "") == (got.Every == 0) {
+			t.Fatalf("%q became %+v", spec, got)
+		}
+		if strings.ContainsAny(got.OnCalendar, "\n\r") {
+			t.Fatalf("%q became a multi-line OnCalendar %q", spec, got.OnCalendar)
+		}
+	})
 }
