@@ -187,10 +187,15 @@ func unitPath(path, exeDir string) string {
 	if path == "" {
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	}
-	if !slices.Contains(filepath.SplitList(path), exeDir) {
-		path += string(filepath.ListSeparator) + exeDir
+	// Each dir once, absolute ones only: a relative entry (".") would be
+	// looked up from the unit's working dir, as root for a system unit.
+	var dirs []string
+	for _, d := range append(filepath.SplitList(path), exeDir) {
+		if filepath.IsAbs(d) && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
 	}
-	return path
+	return strings.Join(dirs, string(filepath.ListSeparator))
 }
 
 // defaultUnitDir is /etc/systemd/system, or the user manager's unit dir.

@@ -371,3 +371,17 @@ func unquoteEnv(t *testing.T, v string) string {
 	}
 	return strings.ReplaceAll(v, "%%", "%")
 }
+
+// The unit's PATH keeps the caller's dirs once each, drops relative ones,
+// and adds mhrun's own dir.
+func TestStartupUnitPath(t *testing.T) {
+	for _, tt := range []struct{ path, exe, want string }{
+		{"/usr/local/go/bin:/usr/bin:/usr/local/go/bin:.::bin", "/opt/mhrun", "/usr/local/go/bin:/usr/bin:/opt/mhrun"},
+		{"/usr/bin:/opt/mhrun", "/opt/mhrun", "/usr/bin:/opt/mhrun"},
+		{"", "/opt/mhrun", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/mhrun"},
+	} {
+		if got := unitPath(tt.path, tt.exe); got != tt.want {
+			t.Errorf("unitPath(%q, %q) = %q, want %q", tt.path, tt.exe, got, tt.want)
+		}
+	}
+}
