@@ -3,7 +3,6 @@ package export
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,47 +31,6 @@ func TestKubernetesGolden(t *testing.T) {
 	}
 	files["warnings.txt"] = []byte(strings.Join(warnings, "\n") + "\n")
 	compareGolden(t, filepath.Join("testdata", "kubernetes"), files)
-}
-
-// compareGolden checks files against the directory golden, or rewrites it
-// with -update.
-func compareGolden(t *testing.T, golden string, files map[string][]byte) {
-	t.Helper()
-	if *update {
-		os.RemoveAll(golden)
-		for name, body := range files {
-			p := filepath.Join(golden, name)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, body, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	var want []string
-	err := filepath.WalkDir(golden, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			rel, _ := filepath.Rel(golden, p)
-			want = append(want, rel)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := keys(files); !slices.Equal(got, want) {
-		t.Fatalf("files = %q, golden has %q (go test ./export -update rewrites it)", got, want)
-	}
-	for _, name := range want {
-		body, err := os.ReadFile(filepath.Join(golden, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(files[name], body) {
-			t.Errorf("%s differs from the golden file (go test ./export -update rewrites it):\n%s", name, files[name])
-		}
-	}
 }
 
 // kubeScheme knows the kinds export writes, in their v1 versions.

@@ -4,9 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"os"
-	"path/filepath"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -114,16 +111,7 @@ func FuzzKubernetes(f *testing.F) {
 	}
 	s := kubeScheme(f)
 	f.Fuzz(func(t *testing.T, pol string) {
-		dir := filepath.Join(t.TempDir(), "shop")
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for name, body := range map[string]string{"Procfile": testProcfile, "Procfile.policy": pol, ".env": "RAILS_ENV=production\n"} {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		fm, err := formation.Load(formation.Options{Dir: dir, Environ: []string{}, CPUs: 2})
+		fm, err := formation.Load(formation.Options{Dir: writeProject(t, pol), Environ: []string{}, CPUs: 2})
 		if err != nil {
 			return
 		}

@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -32,19 +33,26 @@ worker:  after=web restart=always ready=notify stop-signal=QUIT optional singlet
 report:  schedule="CRON_TZ=Europe/Paris 30 3 * * mon-fri"
 `
 
-// testFormation loads a formation that uses every policy key.
-func testFormation(t *testing.T) *formation.Formation {
+// writeProject writes a project dir named shop with testProcfile, the
+// policy pol and a .env file, and returns the dir.
+func writeProject(t *testing.T, pol string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "shop")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string]string{"Procfile": testProcfile, "Procfile.policy": testPolicy, ".env": "RAILS_ENV=production\n"} {
+	for name, body := range map[string]string{"Procfile": testProcfile, "Procfile.policy": pol, ".env": "RAILS_ENV=production\n"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	f, err := formation.Load(formation.Options{Dir: dir, Environ: []string{}, CPUs: 2})
+	return dir
+}
+
+// testFormation loads a formation that uses every policy key.
+func testFormation(t *testing.T) *formation.Formation {
+	t.Helper()
+	f, err := formation.Load(formation.Options{Dir: writeProject(t, testPolicy), Environ: []string{}, CPUs: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,44 +66,7 @@ func TestSystemdGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	files["warnings.txt"] = []byte(strings.Join(warnings, "\n") + "\n")
-	golden := filepath.Join("testdata", "systemd")
-	if *update {
-		os.RemoveAll(golden)
-		for name, body := range files {
-			p := filepath.Join(golden, name)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, body, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	var want []string
-	filepath.WalkDir(golden, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			rel, _ := filepath.Rel(golden, p)
-			want = append(want, rel)
-		}
-		return nil
-	})
-	var got []string
-	for name, body := range files {
-		got = append(got, name)
-		g, err := os.ReadFile(filepath.Join(golden, name))
-		if err != nil {
-			t.Errorf("%s: no golden file (run go test ./export -update): %v", name, err)
-			continue
-		}
-		if !bytes.Equal(g, body) {
-			t.Errorf("%s differs from golden (run go test ./export -update)\n--- got\n%s\n--- want\n%s", name, body, g)
-		}
-	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("files = %v, golden has %v", got, want)
-	}
+	compareGolden(t, filepath.Join("testdata", "systemd"), files)
 }
 
 func TestSystemdMapping(t *testing.T) {
@@ -325,20 +296,72 @@ func TestSystemdVerify(t *testing.T) {
 		}
 	}
 	slices.Sort(args)
-	cmd := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, args...)...)
+	if bad := verifyUnits(t, dir, args); bad != "" {
+		t.Errorf("systemd-analyze verify:\n%s", bad)
+	}
+}
+
+// verifyUnits runs systemd-analyze verify on the unit files paths, with
+// dir on the unit path, and returns what it said beyond what the test
+// machine causes: "" when the units are sound. A non-zero exit with only
+// ignorable lines is the machine's fault, not the units'.
+func verifyUnits(t *testing.T, dir string, paths []string) string {
+	t.Helper()
+	cmd := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, paths...)...)
 	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
 	out, err := cmd.CombinedOutput()
+	t.Logf("systemd-analyze verify output:\n%s", out)
 	var bad []string
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if line == "" || ignorableVerify(line) {
-			continue
+		if line != "" && !ignorableVerify(line) {
+			bad = append(bad, line)
 		}
-		bad = append(bad, line)
 	}
-	if len(bad) > 0 { // a non-zero exit with only ignorable lines is the machine's fault
-		t.Errorf("systemd-analyze verify: %v\n%s", err, strings.Join(bad, "\n"))
+	if len(bad) == 0 {
+		return ""
 	}
-	t.Logf("systemd-analyze verify output:\n%s", out)
+	return fmt.Sprintf("%v\n%s", err, strings.Join(bad, "\n"))
+}
+
+// compareGolden checks files against the directory golden, or rewrites it
+// with -update.
+func compareGolden(t *testing.T, golden string, files map[string][]byte) {
+	t.Helper()
+	if *update {
+		os.RemoveAll(golden)
+		for name, body := range files {
+			p := filepath.Join(golden, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var want []string
+	err := filepath.WalkDir(golden, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(golden, p)
+			want = append(want, rel)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(files); !slices.Equal(got, want) {
+		t.Fatalf("files = %q, golden has %q (go test ./export -update rewrites it)", got, want)
+	}
+	for _, name := range want {
+		body, err := os.ReadFile(filepath.Join(golden, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(files[name], body) {
+			t.Errorf("%s differs from the golden file (go test ./export -update rewrites it):\n%s", name, files[name])
+		}
+	}
 }
 
 // ignorableVerify reports messages caused by the test machine, not the units.
