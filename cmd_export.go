@@ -49,6 +49,7 @@ type ExportKubernetesCmd struct {
 	ExportFlags
 	Image     string `placeholder:"IMAGE" help:"Image of the containers, one holding the project (default: APP:latest)."`
 	Namespace string `placeholder:"NS" help:"Namespace of every object (default: none, so kubectl's current one)."`
+	Workdir   string `placeholder:"DIR" help:"workingDir of the containers, where the project is in the image (default: the image's WORKDIR)."`
 }
 
 // Run writes the manifests.
@@ -57,7 +58,7 @@ func (c *ExportKubernetesCmd) Run(app *App) error {
 	if err != nil {
 		return err
 	}
-	files, warnings, err := export.Kubernetes(f, export.KubernetesOptions{App: c.App, Image: c.Image, Namespace: c.Namespace})
+	files, warnings, err := export.Kubernetes(f, export.KubernetesOptions{App: c.App, Image: c.Image, Namespace: c.Namespace, WorkDir: c.Workdir})
 	if err != nil {
 		return err
 	}

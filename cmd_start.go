@@ -60,7 +60,7 @@ func (c *StartCmd) Run(app *App) error {
 	if c.Detach {
 		logDir := c.LogDir
 		if logDir == "" {
-			logDir = filepath.Join(f.Dir, ".mhrun", "logs")
+			logDir = defaultLogDir(f.Dir)
 		}
 		return detach(app, abs, path, logDir)
 	}
@@ -150,7 +150,7 @@ func (c *StartCmd) openLogs(f *formation.Formation) (*logfile.Sink, string, erro
 		return nil, "", nil
 	}
 	if dir == "" {
-		dir = filepath.Join(f.Dir, ".mhrun", "logs")
+		dir = defaultLogDir(f.Dir)
 	}
 	size, err := policy.ParseSize(c.LogMaxSize)
 	if err != nil {
@@ -164,4 +164,10 @@ func (c *StartCmd) openLogs(f *formation.Formation) (*logfile.Sink, string, erro
 		return nil, "", err
 	}
 	return sink, dir, nil
+}
+
+// defaultLogDir is where start writes log files (and -D its runner.pid,
+// which the unit of mhrun startup names) when --log-dir is not given.
+func defaultLogDir(projectDir string) string {
+	return filepath.Join(projectDir, ".mhrun", "logs")
 }

@@ -53,7 +53,7 @@ func (c *StartupCmd) Run(app *App) error {
 	}
 	logDir := c.LogDir
 	if logDir == "" {
-		logDir = filepath.Join(f.Dir, ".mhrun", "logs") // as start -D
+		logDir = defaultLogDir(f.Dir) // as start -D
 	}
 	if logDir, err = filepath.Abs(logDir); err != nil {
 		return fmt.Errorf("--log-dir %s: %w", c.LogDir, err)
@@ -68,8 +68,9 @@ func (c *StartupCmd) Run(app *App) error {
 		LogDir:   logDir,
 		Path:     unitPath(os.Getenv("PATH"), filepath.Dir(exe)),
 		// The processes stop in reverse after= order, each within its
-		// grace: their sum bounds the graceful stop; at least systemd's 90s.
-		StopTimeout: max(90*time.Second, totalGrace(f)+10*time.Second),
+		// grace (two for a balanced one: drain, then stop): their sum
+		// bounds the graceful stop; at least systemd's 90s.
+		StopTimeout: max(90*time.Second, stopBound(f)+10*time.Second),
 	}
 	switch {
 	case c.User: // the user manager runs it as its own user: no User=
@@ -236,12 +237,16 @@ func shellJoin(words []string) string {
 	return strings.Join(q, " ")
 }
 
-// totalGrace is the sum of every process's grace, the longest a graceful
-// stop of the formation can take.
-func totalGrace(f *formation.Formation) time.Duration {
+// stopBound is the longest a graceful stop of the formation can take: the
+// processes stop one after another at worst, each within its grace, or
+// twice its grace when balanced (the drain, then the signal).
+func stopBound(f *formation.Formation) time.Duration {
 	var d time.Duration
 	for _, p := range f.Processes {
 		d += p.Policy.Grace
+		if p.Policy.Balance != 0 {
+			d += p.Policy.Grace
+		}
 	}
 	return d
 }

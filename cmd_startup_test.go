@@ -36,7 +36,7 @@ func testExe(t *testing.T) string {
 func TestStartupPrint(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"Procfile":        "web: sleep 1000\n",
-		"Procfile.policy": "web: grace=100s\n",
+		"Procfile.policy": "web: grace=100s balance=4400\n",
 		"conf/prod.env":   "A=1\n",
 	})
 	stdout, stderr, code := runMhrun(t, filepath.Dir(dir), "startup", "--print", "-d", filepath.Base(dir),
@@ -53,7 +53,7 @@ func TestStartupPrint(t *testing.T) {
 			" '-e' '" + filepath.Join(dir, "conf", "prod.env") + "' '-m' 'web=2' '-p' '6000'\n",
 		"ExecStop=-'" + exe + "' quit -d '" + dir + "'\n",
 		"WantedBy=multi-user.target\n",
-		"TimeoutStopSec=110s\n", // the sum of the graces, plus 10s
+		"TimeoutStopSec=210s\n", // two graces for a balanced process (drain, stop), plus 10s
 	} {
 		if !strings.Contains(stdout, line) {
 			t.Errorf("unit lacks %q:\n%s", line, stdout)

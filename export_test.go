@@ -46,7 +46,7 @@ func TestExportKubernetes(t *testing.T) {
 		".env":            "GREETING=hello\n",
 	})
 	out := filepath.Join(t.TempDir(), "k8s")
-	stdout, stderr, code := runMhrun(t, dir, "export", "kubernetes", out, "--app", "shop", "--image", "shop:1.4", "--namespace", "prod")
+	stdout, stderr, code := runMhrun(t, dir, "export", "kubernetes", out, "--app", "shop", "--image", "shop:1.4", "--namespace", "prod", "--workdir", "/app")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -55,6 +55,9 @@ func TestExportKubernetes(t *testing.T) {
 		if err != nil || !strings.Contains(stdout, f) || !strings.Contains(string(body), "namespace: prod\n") {
 			t.Errorf("%s not written, not listed or without the namespace: %v\n%s", f, err, stdout)
 		}
+	}
+	if web, _ := os.ReadFile(filepath.Join(out, "shop-web.deployment.yaml")); !strings.Contains(string(web), "workingDir: /app\n") {
+		t.Errorf("--workdir is not the containers' workingDir:\n%s", web)
 	}
 	if !strings.Contains(stderr, "mhrun: warning: web: watch=*.go not exported") {
 		t.Errorf("no warning about watch: %q", stderr)

@@ -121,6 +121,10 @@ func splitZone(spec string) (zone, rest string, err error) {
 		return "", "", fmt.Errorf("a time zone but no schedule")
 	}
 	_, zone, _ = strings.Cut(s[:i], "=")
+	if strings.EqualFold(zone, "Local") {
+		// This machine's zone, which the engine's machine need not share.
+		return "", "", fmt.Errorf("time zone Local names no zone elsewhere: name it, e.g. CRON_TZ=Europe/Paris")
+	}
 	if _, err := time.LoadLocation(zone); err != nil || zone == "" {
 		return "", "", fmt.Errorf("unknown time zone %q", zone)
 	}

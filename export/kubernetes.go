@@ -42,6 +42,7 @@ type KubernetesOptions struct {
 	App       string // name prefix of every object; "" = base name of the project dir
 	Image     string // the containers' image; "" = APP:latest, with a warning
 	Namespace string // metadata.namespace of every object; "" = none (kubectl's current one)
+	WorkDir   string // workingDir of the containers; "" = the image's WORKDIR
 }
 
 // Label keys of every object; the selector of a process is name+component.
@@ -170,15 +171,27 @@ func Kubernetes(f *formation.Formation, o KubernetesOptions) (files map[string][
 		if pol.Balance != 0 && kind != "Deployment" {
 			warn("balance="+strconv.Itoa(pol.Balance), "a "+kind+" gets no Service")
 		}
+		if kind == "Deployment" {
+			defaults := policy.Default().Fields()
+			for i, kv := range pol.Fields() {
+				switch kv.Key {
+				case "backoff", "stable", "max-restarts":
+					if kv.Value != defaults[i].Value {
+						warn(kv.Key+"="+kv.Value, "the kubelet restarts a container with its own back-off (10s doubling to 5m) and never gives up")
+					}
+				}
+			}
+		}
 		if pol.Scale == policy.ScaleMax {
 			warnings = append(warnings, fmt.Sprintf("%s: scale=max became %d replicas, this machine's CPU count; a HorizontalPodAutoscaler may suit better", p.Name, p.Scale))
 		}
 
 		port := p.Port(f.BasePort, 1)
 		c := container{
-			Name:    component,
-			Image:   image,
-			Command: []string{"/bin/sh", "-c", procfile.ShellCommand(p.Command)},
+			Name:       component,
+			Image:      image,
+			Command:    []string{"/bin/sh", "-c", procfile.ShellCommand(p.Command)},
+			WorkingDir: o.WorkDir,
 			Env: []envVar{
 				{Name: "PORT", Value: strconv.Itoa(port)},
 				{Name: "PS", ValueFrom: &envVarSource{FieldRef: &objectFieldSelector{FieldPath: "metadata.name"}}},
@@ -196,10 +209,16 @@ func Kubernetes(f *formation.Formation, o KubernetesOptions) (files map[string][
 				c.Ports = []containerPort{{Name: portName, ContainerPort: int32(port), Protocol: "TCP"}}
 			}
 			if h := readyProbe(pol.Ready); h != nil {
+				timeout := int32(min(max(1, ceilSeconds(pol.ReadyTimeout)), math.MaxInt32))
+				if h.Exec != nil {
+					// mhrun gives an exec check the whole ready-timeout,
+					// the kubelet 1s a try unless told.
+					h.TimeoutSeconds = timeout
+				}
 				c.ReadinessProbe = h
 				startup := *h
 				startup.PeriodSeconds = 1
-				startup.FailureThreshold = int32(max(1, ceilSeconds(pol.ReadyTimeout)))
+				startup.FailureThreshold = timeout
 				c.StartupProbe = &startup
 			}
 		}

@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -222,6 +223,46 @@ func TestKubernetesMapping(t *testing.T) {
 	}
 }
 
+// An exec check gets the whole ready-timeout per try, as in mhrun; a
+// tcp:PORT check probes that port; --workdir becomes workingDir; a huge
+// ready-timeout is capped, not wrapped.
+func TestKubernetesProbes(t *testing.T) {
+	f := testFormation(t)
+	web := f.Process("web")
+	web.Policy.Ready = policy.Ready{Kind: policy.ReadyExec, Command: "curl -fs localhost:$PORT/up"}
+	web.Policy.ReadyTimeout = 90 * time.Second
+	worker := f.Process("worker")
+	worker.Policy.Ready = policy.Ready{Kind: policy.ReadyTCP, Port: 9000}
+	worker.Policy.ReadyTimeout = 1000000 * time.Hour
+	o := testKubernetes
+	o.WorkDir = "/app"
+	files, _, err := Kubernetes(f, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := kubeScheme(t)
+	wc := decodeStrict(t, s, "shop-web.deployment.yaml", files["shop-web.deployment.yaml"]).(*appsv1.Deployment).Spec.Template.Spec.Containers[0]
+	if p := wc.ReadinessProbe; p == nil || p.Exec == nil || p.TimeoutSeconds != 90 || p.Exec.Command[2] != "curl -fs localhost:$PORT/up" {
+		t.Errorf("web exec readiness = %+v", p)
+	}
+	if p := wc.StartupProbe; p == nil || p.TimeoutSeconds != 90 || p.FailureThreshold != 90 || p.PeriodSeconds != 1 {
+		t.Errorf("web exec startup probe = %+v", p)
+	}
+	if wc.WorkingDir != "/app" {
+		t.Errorf("workingDir = %q", wc.WorkingDir)
+	}
+	kc := decodeStrict(t, s, "shop-worker.deployment.yaml", files["shop-worker.deployment.yaml"]).(*appsv1.Deployment).Spec.Template.Spec.Containers[0]
+	if p := kc.ReadinessProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.IntVal != 9000 || p.TimeoutSeconds != 0 {
+		t.Errorf("worker tcp readiness = %+v", p)
+	}
+	if p := kc.StartupProbe; p == nil || p.FailureThreshold != math.MaxInt32 {
+		t.Errorf("worker startup probe = %+v, want failureThreshold capped at %d", p, math.MaxInt32)
+	}
+	if len(kc.Ports) != 0 {
+		t.Errorf("worker probing a fixed port declares its PORT: %+v", kc.Ports)
+	}
+}
+
 func TestKubernetesDefaults(t *testing.T) {
 	f := testFormation(t)
 	f.FileEnv = nil
@@ -294,7 +335,7 @@ func TestCronJobSchedule(t *testing.T) {
 			t.Errorf("CronJobSchedule(%q) = %q, %q, %v; want %q, %q", tt.spec, s, z, err, tt.schedule, tt.zone)
 		}
 	}
-	for _, spec := range []string{"*/10 * * * * *", "30 0 3 * * *", "@every 90s", "@every -1m", "@reboot", "1 2 3", "CRON_TZ=Nowhere/X 0 3 * * *"} {
+	for _, spec := range []string{"*/10 * * * * *", "30 0 3 * * *", "@every 90s", "@every -1m", "@reboot", "1 2 3", "CRON_TZ=Nowhere/X 0 3 * * *", "CRON_TZ=Local 0 3 * * *"} {
 		if _, _, err := CronJobSchedule(spec); err == nil || !strings.Contains(err.Error(), spec) || !strings.Contains(err.Error(), "CronJobs take") {
 			t.Errorf("CronJobSchedule(%q) err = %v, want a refusal naming it and what works", spec, err)
 		}
@@ -305,7 +346,7 @@ func TestCronJobSchedule(t *testing.T) {
 // keeps is a schedule Kubernetes' parser (robfig/cron's standard parser)
 // accepts, firing at the same times as mhrun would.
 func FuzzCronJobSchedule(f *testing.F) {
-	for _, s := range []string{"0 3 * * *", "0 30 3 * * *", "@every 5m", "CRON_TZ=UTC 0 3 * * mon", "@weekly", "0 0 1 jan,jul *"} {
+	for _, s := range []string{"0 3 * * *", "0 30 3 * * *", "@every 5m", "CRON_TZ=UTC 0 3 * * mon", "@weekly", "0 0 1 jan,jul *", "CRON_TZ=Local 0 3 * * *"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {

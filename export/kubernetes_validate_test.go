@@ -106,6 +106,7 @@ func FuzzKubernetes(f *testing.F) {
 		"web: ready=tcp scale=0 sticky balance=8080\nreport: schedule=\"@every 2h\" scale=0\n",
 		"*: restart=never\nworker: singleton scale=2 ready-timeout=0s\n",
 		"release: schedule=\"TZ=UTC 0 0 1 * *\" memory=1K\n",
+		"web: ready=exec:\"sleep 2\" ready-timeout=1000000h\nreport: schedule=\"CRON_TZ=Local 0 3 * * *\"\n",
 	} {
 		f.Add(p)
 	}

@@ -205,6 +205,7 @@ func TestConvertCron(t *testing.T) {
 		"0 5-2 * * *",   // backwards
 		"0 3 * * L",     // not a cron form robfig knows either
 		"CRON_TZ=Nowhere/X 0 3 * * *",
+		"CRON_TZ=Local 0 3 * * *", // this machine's zone, not the engine's
 		"*/0 * * * *",
 	} {
 		if _, err := ConvertCron(spec); err == nil || !strings.Contains(err.Error(), spec) || !strings.Contains(err.Error(), "supported:") {
@@ -378,7 +379,7 @@ func ignorableVerify(line string) bool {
 // of OnCalendar= or a period, or is refused in one line that names it.
 // (TestConvertCronAnalyze checks the meaning with systemd itself.)
 func FuzzConvertCron(f *testing.F) {
-	for _, s := range []string{"0 3 * * *", "*/10 * * * * *", "@every 90s", "CRON_TZ=UTC 0 3 1 * mon", "0 8-18/2 * jan-mar mon,fri", "@weekly"} {
+	for _, s := range []string{"0 3 * * *", "*/10 * * * * *", "@every 90s", "CRON_TZ=UTC 0 3 1 * mon", "0 8-18/2 * jan-mar mon,fri", "@weekly", "CRON_TZ=Local 0 3 * * *"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
