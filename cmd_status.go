@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"mhrun/runner"
 	"mhrun/socket"
 )
 
@@ -46,7 +47,7 @@ func printStatus(w io.Writer, rows []socket.Instance, now time.Time) error {
 			pid = strconv.Itoa(r.PID)
 			up = formatUptime(now.Sub(r.Started))
 			cpu = fmt.Sprintf("%.1f%%", r.CPU)
-			rss = formatSize(r.RSS)
+			rss = runner.FormatBytes(r.RSS)
 		}
 		var last []string
 		if r.LastExit != "" {
@@ -77,14 +78,4 @@ func formatUptime(d time.Duration) string {
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
-}
-
-func formatSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1fG", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%dK", n>>10)
 }

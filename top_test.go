@@ -93,8 +93,8 @@ func TestTopRender(t *testing.T) {
 			if !strings.Contains(lines[0], "2/3 running") {
 				t.Errorf("totals line %q: want 2/3 running", lines[0])
 			}
-			if tc.width >= 100 && (!strings.Contains(lines[0], "CPU 3.5%") || !strings.Contains(lines[0], "RSS 4.0M")) {
-				t.Errorf("totals line %q: want CPU 3.5%% and RSS 4.0M", lines[0])
+			if tc.width >= 100 && (!strings.Contains(lines[0], "CPU 3.5%") || !strings.Contains(lines[0], "RSS 4M")) {
+				t.Errorf("totals line %q: want CPU 3.5%% and RSS 4M", lines[0])
 			}
 			for _, n := range tc.wantNames {
 				if !strings.Contains(text, n) {

@@ -267,12 +267,17 @@ func (f *Formation) selectOnly(only []string) error {
 	return errors.Join(errs...)
 }
 
-func unknown(what, name string, names []string) error {
-	msg := fmt.Sprintf("%s: unknown process %q", what, name)
+// UnknownProcess is the error for a process name that is not one of
+// names: the nearest name as a suggestion, else every name.
+func UnknownProcess(name string, names []string) error {
 	if s := policy.Suggest(name, names); s != "" {
-		return fmt.Errorf("%s (did you mean %q?)", msg, s)
+		return fmt.Errorf("unknown process %q (did you mean %q?)", name, s)
 	}
-	return fmt.Errorf("%s (the Procfile has %s)", msg, strings.Join(names, ", "))
+	return fmt.Errorf("unknown process %q (the formation has %s)", name, strings.Join(names, ", "))
+}
+
+func unknown(what, name string, names []string) error {
+	return fmt.Errorf("%s: %w", what, UnknownProcess(name, names))
 }
 
 // basePort is foreman's: PORT from the env files, else from the environment, else 5000.

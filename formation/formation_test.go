@@ -180,7 +180,7 @@ func TestLoadScaleErrors(t *testing.T) {
 		want  string
 	}{
 		{[]string{"wbe=2"}, nil, `scale: unknown process "wbe" (did you mean "web"?)`},
-		{[]string{"zzzzzz=2"}, nil, `scale: unknown process "zzzzzz" (the Procfile has web, agent)`},
+		{[]string{"zzzzzz=2"}, nil, `scale: unknown process "zzzzzz" (the formation has web, agent)`},
 		{[]string{"web"}, nil, `scale "web": want NAME=N, e.g. web=2`},
 		{[]string{"agent=2"}, nil, "agent"},
 		{nil, []string{"wbe"}, `process: unknown process "wbe" (did you mean "web"?)`},

@@ -228,12 +228,10 @@ func instancesOf(name string, n int) string {
 	return fmt.Sprintf("%s has instances 1–%d", name, n)
 }
 
+// unknownProcess is the error for NAME or NAME.N whose process does not exist.
 func unknownProcess(a string, names []string) error {
 	name, _, _ := strings.Cut(a, ".")
-	if s := policy.Suggest(name, names); s != "" {
-		return fmt.Errorf("unknown process %q (did you mean %q?)", name, s)
-	}
-	return fmt.Errorf("unknown process %q (the formation has %s)", name, strings.Join(names, ", "))
+	return formation.UnknownProcess(name, names)
 }
 
 // nameFilter is which lines `logs NAME…` shows: a process's instances, an

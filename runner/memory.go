@@ -63,15 +63,15 @@ func (r *Runner) sampleMemory() {
 		}
 		in.rss = s.RSS
 		if limit := in.proc.Policy.Memory; s.RSS > limit {
-			r.out.Event("%s over memory cap: %s > %s, restarting", in.name, formatBytes(s.RSS), formatBytes(limit))
+			r.out.Event("%s over memory cap: %s > %s, restarting", in.name, FormatBytes(s.RSS), FormatBytes(limit))
 			r.stopInstance(in, "memory")
 		}
 	}
 }
 
-// formatBytes prints a size as the policy writes it, with one decimal
-// where it helps: 1.2G, 300M, 512K.
-func formatBytes(n int64) string {
+// FormatBytes prints a size as the policy writes it, with one decimal
+// where it helps: 1.2G, 300M, 512K; for events, status and top alike.
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%dB", n)

@@ -43,8 +43,8 @@ func TestFormatBytes(t *testing.T) {
 		512: "512B", 1024: "1K", 300 << 20: "300M", 1 << 30: "1G",
 		1288490188: "1.2G", 1536 << 20: "1.5G", 3 << 40: "3T",
 	} {
-		if got := formatBytes(n); got != want {
-			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
 }
