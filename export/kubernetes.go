@@ -113,6 +113,10 @@ func Kubernetes(f *formation.Formation, o KubernetesOptions) (files map[string][
 		}
 	}
 
+	shared := container{Image: image, WorkingDir: o.WorkDir}
+	if envName != "" {
+		shared.EnvFrom = []envFromSource{{ConfigMapRef: &localObjectReference{Name: envName}}}
+	}
 	seen := map[string]string{}
 	for _, p := range f.Processes {
 		pol := p.Policy
@@ -129,99 +133,10 @@ func Kubernetes(f *formation.Formation, o KubernetesOptions) (files map[string][
 		if component == "" || len(name) > limit {
 			return nil, nil, fmt.Errorf("process %s: the Kubernetes name %q is not 1-%d characters of letters, digits and - (pass a shorter --app)", p.Name, name, limit)
 		}
-		warn := func(key, why string) {
-			warnings = append(warnings, fmt.Sprintf("%s: %s not exported: %s", p.Name, key, why))
-		}
+		kind := kubeKind(pol)
+		warnings = append(warnings, kubeWarnings(p, kind)...)
 
-		kind := "Deployment"
-		switch {
-		case pol.Schedule != "":
-			kind = "CronJob"
-		case pol.Restart == policy.RestartNever:
-			kind = "Job"
-		}
-
-		// What Kubernetes has no field for.
-		switch pol.Ready.Kind {
-		case policy.ReadyLog, policy.ReadyNotify:
-			warn("ready="+pol.Ready.String(), "Kubernetes probes are tcp, http or exec; the pod is ready once it runs")
-		case policy.ReadyTCP, policy.ReadyHTTP, policy.ReadyExec:
-			if kind != "Deployment" {
-				warn("ready="+pol.Ready.String(), "a "+kind+" has no readiness to wait for")
-			}
-		}
-		if len(pol.After) > 0 {
-			warn("after="+strings.Join(pol.After, ","), "Kubernetes starts every object at once; the process must wait for or retry what it needs")
-		}
-		if pol.StopSignal != "TERM" {
-			warn("stop-signal="+pol.StopSignal, "pods get SIGTERM (Kubernetes' stopSignal field is alpha and off by default); add STOPSIGNAL SIG"+pol.StopSignal+" to the image")
-		}
-		if len(pol.Watch) > 0 {
-			warn("watch="+strings.Join(pol.Watch, ","), "Kubernetes does not restart on file changes; roll out a new image instead")
-		}
-		if pol.CronRestart != "" {
-			warn(fmt.Sprintf("cron-restart=%q", pol.CronRestart), "Kubernetes has no timed restart; a CronJob running kubectl rollout restart could")
-		}
-		if pol.Optional {
-			warn("optional", "each object fails on its own in Kubernetes; nothing is taken down with it")
-		}
-		if pol.Log != "" {
-			warn("log="+pol.Log, "output goes to the container log (kubectl logs)")
-		}
-		if pol.Balance != 0 && kind != "Deployment" {
-			warn("balance="+strconv.Itoa(pol.Balance), "a "+kind+" gets no Service")
-		}
-		if kind == "Deployment" {
-			defaults := policy.Default().Fields()
-			for i, kv := range pol.Fields() {
-				switch kv.Key {
-				case "backoff", "stable", "max-restarts":
-					if kv.Value != defaults[i].Value {
-						warn(kv.Key+"="+kv.Value, "the kubelet restarts a container with its own back-off (10s doubling to 5m) and never gives up")
-					}
-				}
-			}
-		}
-		if pol.Scale == policy.ScaleMax {
-			warnings = append(warnings, fmt.Sprintf("%s: scale=max became %d replicas, this machine's CPU count; a HorizontalPodAutoscaler may suit better", p.Name, p.Scale))
-		}
-
-		port := p.Port(f.BasePort, 1)
-		c := container{
-			Name:       component,
-			Image:      image,
-			Command:    []string{"/bin/sh", "-c", procfile.ShellCommand(p.Command)},
-			WorkingDir: o.WorkDir,
-			Env: []envVar{
-				{Name: "PORT", Value: strconv.Itoa(port)},
-				{Name: "PS", ValueFrom: &envVarSource{FieldRef: &objectFieldSelector{FieldPath: "metadata.name"}}},
-			},
-		}
-		if envName != "" {
-			c.EnvFrom = []envFromSource{{ConfigMapRef: &localObjectReference{Name: envName}}}
-		}
-		if pol.Memory > 0 {
-			c.Resources.Limits = map[string]string{"memory": quantity(pol.Memory)}
-		}
-		usesPort := pol.Balance != 0 || (pol.Ready.Kind == policy.ReadyTCP && pol.Ready.Port == 0) || pol.Ready.Kind == policy.ReadyHTTP
-		if kind == "Deployment" {
-			if usesPort {
-				c.Ports = []containerPort{{Name: portName, ContainerPort: int32(port), Protocol: "TCP"}}
-			}
-			if h := readyProbe(pol.Ready); h != nil {
-				timeout := int32(min(max(1, ceilSeconds(pol.ReadyTimeout)), math.MaxInt32))
-				if h.Exec != nil {
-					// mhrun gives an exec check the whole ready-timeout,
-					// the kubelet 1s a try unless told.
-					h.TimeoutSeconds = timeout
-				}
-				c.ReadinessProbe = h
-				startup := *h
-				startup.PeriodSeconds = 1
-				startup.FailureThreshold = timeout
-				c.StartupProbe = &startup
-			}
-		}
+		c := kubeContainer(p, kind, p.Port(f.BasePort, 1), shared)
 		selector := map[string]string{labelName: app, labelComponent: component}
 		pod := podTemplateSpec{
 			Metadata: objectMeta{Labels: selector},
@@ -299,6 +214,107 @@ func Kubernetes(f *formation.Formation, o KubernetesOptions) (files map[string][
 	}
 	slices.Sort(warnings)
 	return files, warnings, nil
+}
+
+// kubeContainer is the container of process p, given what every
+// container shares (image, workingDir, envFrom): its command, PORT (port)
+// and PS, its memory limit, and for a Deployment its port and probes.
+func kubeContainer(p *formation.Process, kind string, port int, shared container) container {
+	pol := p.Policy
+	c := shared
+	c.Name = dnsLabel(p.Name)
+	c.Command = []string{"/bin/sh", "-c", procfile.ShellCommand(p.Command)}
+	c.Env = []envVar{
+		{Name: "PORT", Value: strconv.Itoa(port)},
+		{Name: "PS", ValueFrom: &envVarSource{FieldRef: &objectFieldSelector{FieldPath: "metadata.name"}}},
+	}
+	if pol.Memory > 0 {
+		c.Resources.Limits = map[string]string{"memory": quantity(pol.Memory)}
+	}
+	usesPort := pol.Balance != 0 || (pol.Ready.Kind == policy.ReadyTCP && pol.Ready.Port == 0) || pol.Ready.Kind == policy.ReadyHTTP
+	if kind == "Deployment" {
+		if usesPort {
+			c.Ports = []containerPort{{Name: portName, ContainerPort: int32(port), Protocol: "TCP"}}
+		}
+		if h := readyProbe(pol.Ready); h != nil {
+			timeout := int32(min(max(1, ceilSeconds(pol.ReadyTimeout)), math.MaxInt32))
+			if h.Exec != nil {
+				// mhrun gives an exec check the whole ready-timeout,
+				// the kubelet 1s a try unless told.
+				h.TimeoutSeconds = timeout
+			}
+			c.ReadinessProbe = h
+			startup := *h
+			startup.PeriodSeconds = 1
+			startup.FailureThreshold = timeout
+			c.StartupProbe = &startup
+		}
+	}
+	return c
+}
+
+// kubeKind is the kind of object a process becomes.
+func kubeKind(pol policy.Policy) string {
+	switch {
+	case pol.Schedule != "":
+		return "CronJob"
+	case pol.Restart == policy.RestartNever:
+		return "Job"
+	}
+	return "Deployment"
+}
+
+// kubeWarnings lists what of p's policy a kind of object cannot express.
+func kubeWarnings(p *formation.Process, kind string) (w []string) {
+	pol := p.Policy
+	warn := func(key, why string) {
+		w = append(w, fmt.Sprintf("%s: %s not exported: %s", p.Name, key, why))
+	}
+
+	switch pol.Ready.Kind {
+	case policy.ReadyLog, policy.ReadyNotify:
+		warn("ready="+pol.Ready.String(), "Kubernetes probes are tcp, http or exec; the pod is ready once it runs")
+	case policy.ReadyTCP, policy.ReadyHTTP, policy.ReadyExec:
+		if kind != "Deployment" {
+			warn("ready="+pol.Ready.String(), "a "+kind+" has no readiness to wait for")
+		}
+	}
+	if len(pol.After) > 0 {
+		warn("after="+strings.Join(pol.After, ","), "Kubernetes starts every object at once; the process must wait for or retry what it needs")
+	}
+	if pol.StopSignal != "TERM" {
+		warn("stop-signal="+pol.StopSignal, "pods get SIGTERM (Kubernetes' stopSignal field is alpha and off by default); add STOPSIGNAL SIG"+pol.StopSignal+" to the image")
+	}
+	if len(pol.Watch) > 0 {
+		warn("watch="+strings.Join(pol.Watch, ","), "Kubernetes does not restart on file changes; roll out a new image instead")
+	}
+	if pol.CronRestart != "" {
+		warn(fmt.Sprintf("cron-restart=%q", pol.CronRestart), "Kubernetes has no timed restart; a CronJob running kubectl rollout restart could")
+	}
+	if pol.Optional {
+		warn("optional", "each object fails on its own in Kubernetes; nothing is taken down with it")
+	}
+	if pol.Log != "" {
+		warn("log="+pol.Log, "output goes to the container log (kubectl logs)")
+	}
+	if pol.Balance != 0 && kind != "Deployment" {
+		warn("balance="+strconv.Itoa(pol.Balance), "a "+kind+" gets no Service")
+	}
+	if kind == "Deployment" {
+		defaults := policy.Default().Fields()
+		for i, kv := range pol.Fields() {
+			switch kv.Key {
+			case "backoff", "stable", "max-restarts":
+				if kv.Value != defaults[i].Value {
+					warn(kv.Key+"="+kv.Value, "the kubelet restarts a container with its own back-off (10s doubling to 5m) and never gives up")
+				}
+			}
+		}
+	}
+	if pol.Scale == policy.ScaleMax {
+		w = append(w, fmt.Sprintf("%s: scale=max became %d replicas, this machine's CPU count; a HorizontalPodAutoscaler may suit better", p.Name, p.Scale))
+	}
+	return w
 }
 
 // runOnce runs replicas pods of pod once each; a failed pod is not retried,
