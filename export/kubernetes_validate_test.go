@@ -102,11 +102,12 @@ func TestKubernetesAPIValidation(t *testing.T) {
 func FuzzKubernetes(f *testing.F) {
 	for _, p := range []string{
 		testPolicy,
-		"web: scale=3 ready=tcp:9000 memory=1.5G balance=80\nworker: ready=exec:\"test -f /tmp/up\" memory=1000001 grace=1500ms\n",
+		"web: scale=3 ready=tcp:9000 memory=1.5G balance=80\nworker: ready=\"exec:test -f /tmp/up\" memory=1000001 grace=1500ms\n",
 		"web: ready=tcp scale=0 sticky balance=8080\nreport: schedule=\"@every 2h\" scale=0\n",
-		"*: restart=never\nworker: singleton scale=2 ready-timeout=0s\n",
+		"*: restart=never\nworker: singleton ready-timeout=1ms\nweb: restart=always ready=tcp ready-timeout=1ms\n",
 		"release: schedule=\"TZ=UTC 0 0 1 * *\" memory=1K\n",
-		"web: ready=exec:\"sleep 2\" ready-timeout=1000000h\nreport: schedule=\"CRON_TZ=Local 0 3 * * *\"\n",
+		"web: ready=\"exec:sleep 2\" ready-timeout=1000000h\n",
+		"report: schedule=\"CRON_TZ=Local 0 3 * * *\"\n",
 	} {
 		f.Add(p)
 	}
