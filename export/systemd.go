@@ -210,6 +210,14 @@ func Systemd(f *formation.Formation, o SystemdOptions) (files map[string][]byte,
 		}
 		w("KillMode=control-group")
 		w("KillSignal=SIG%s", pol.StopSignal)
+		switch pol.StopSignal {
+		case "TERM", "INT", "HUP":
+		default:
+			// systemd counts only these (and PIPE) as a clean end by
+			// signal; mhrun counts an instance its stop signal ended as
+			// stopped, not failed.
+			w("SuccessExitStatus=SIG%s", pol.StopSignal)
+		}
 		w("TimeoutStopSec=%s", span(pol.Grace))
 
 		if pol.Schedule != "" {
