@@ -25,8 +25,11 @@ import (
 // TestMain lets the test binary be mhrun itself: with MHRUN_TEST_MAIN=1 it
 // runs the command line it was given, so end-to-end tests run real runners.
 func TestMain(m *testing.M) {
-	if os.Getenv("MHRUN_TEST_HELPER") == "serve" { // first: children inherit MHRUN_TEST_MAIN
+	switch os.Getenv("MHRUN_TEST_HELPER") { // first: children inherit MHRUN_TEST_MAIN
+	case "serve":
 		serveHelper()
+	case "dump":
+		dumpHelper()
 	}
 	if os.Getenv("MHRUN_TEST_MAIN") == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))

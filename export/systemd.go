@@ -234,7 +234,10 @@ func Systemd(f *formation.Formation, o SystemdOptions) (files map[string][]byte,
 			} else {
 				fmt.Fprintf(&tb, "OnCalendar=%s\n", t.OnCalendar)
 			}
-			fmt.Fprintf(&tb, "Unit=%s.service\n", base)
+			// systemd's default AccuracySec=1min may start a job up to a
+			// minute late (seen: a 1s timer first fired after 30s); cron
+			// and mhrun fire on the second.
+			fmt.Fprintf(&tb, "AccuracySec=1s\nUnit=%s.service\n", base)
 			files[base+".timer"] = []byte(tb.String())
 			wants = append(wants, base+".timer")
 			continue
