@@ -371,8 +371,9 @@ func TestSystemdLiveExport(t *testing.T) {
 }
 
 // The unit of mhrun startup --user, run by a live systemd: start -D comes
-// up under the PIDFile's pid, `mhrun status` reaches it, and a stop ends
-// the formation gracefully with the unit's result "success".
+// up under the PIDFile's pid, `mhrun status` reaches it, a killed runner
+// is started again, and a stop ends the formation gracefully with the
+// unit's result "success".
 func TestSystemdLiveStartup(t *testing.T) {
 	m := startUserManager(t)
 	dir := writeFiles(t, map[string]string{"Procfile": "sleeper: sleep 1000\n"})
@@ -386,7 +387,28 @@ func TestSystemdLiveStartup(t *testing.T) {
 	if p := m.props("mhrun-live.service", "MainPID", "ActiveState"); p["MainPID"] != strconv.Itoa(pid) || p["ActiveState"] != "active" {
 		t.Errorf("mhrun-live.service: %v, want the runner %d active as the main process", p, pid)
 	}
-	s := waitStatus(t, dir, "sleeper.1 running", func(s map[string]socket.Instance) bool { return s["sleeper.1"].State == "running" })
+	waitStatus(t, dir, "sleeper.1 running", func(s map[string]socket.Instance) bool { return s["sleeper.1"].State == "running" })
+
+	// A runner that dies is started again (Restart=on-failure, 2s later),
+	// and its new pid is the unit's main process.
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitExit(t, pid, 10*time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p := m.props("mhrun-live.service", "MainPID", "ActiveState")
+		if p["ActiveState"] == "active" && p["MainPID"] != "0" && p["MainPID"] != strconv.Itoa(pid) {
+			if again := readPid(t, filepath.Join(dir, ".mhrun", "logs", "runner.pid")); strconv.Itoa(again) != p["MainPID"] {
+				t.Errorf("after the restart runner.pid holds %d, the unit's main process is %s", again, p["MainPID"])
+			}
+			pid, _ = strconv.Atoi(p["MainPID"])
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed runner was not started again within 30s: %v", p)
+		}
+		time.Sleep(50 * time.Millisecond) // systemd has no wait-for-state call; poll its answer
+	}
+	s := waitStatus(t, dir, "sleeper.1 running again", func(s map[string]socket.Instance) bool { return s["sleeper.1"].State == "running" })
 	child := s["sleeper.1"].PID
 
 	m.must("stop", "mhrun-live.service")
