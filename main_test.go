@@ -34,13 +34,6 @@ func TestMain(m *testing.M) {
 	if os.Getenv("MHRUN_TEST_MAIN") == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	// Under -race every process the test binary ends sleeps 1 s at exit
-	// (GORACE atexit_sleep_ms), and these tests run it as mhrun hundreds of
-	// times: 50 ms is time enough to finish a race report, and takes the
-	// package from ~85 s to ~18 s. A GORACE already set is kept.
-	if _, ok := os.LookupEnv("GORACE"); !ok {
-		os.Setenv("GORACE", "atexit_sleep_ms=50")
-	}
 	os.Exit(m.Run())
 }
 
@@ -79,6 +72,13 @@ func mhrunCmd(t *testing.T, dir string, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "MHRUN_TEST_MAIN=1", "NO_COLOR=", "MHRUN_SOCKET=")
+	// Under -race every process of the test binary sleeps 1 s at exit
+	// (GORACE atexit_sleep_ms), and these tests run it as mhrun, and its
+	// helpers under mhrun, hundreds of times: 50 ms is time enough to
+	// finish a race report, and takes the package from ~85 s to ~18 s.
+	if _, ok := os.LookupEnv("GORACE"); !ok {
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=50")
+	}
 	return cmd
 }
 

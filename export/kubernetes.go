@@ -136,7 +136,7 @@ func Kubernetes(f *formation.Formation, o KubernetesOptions) (files map[string][
 		kind := kubeKind(pol)
 		warnings = append(warnings, kubeWarnings(p, kind)...)
 
-		c := kubeContainer(p, kind, p.Port(f.BasePort, 1), shared)
+		c := kubeContainer(p, kind, component, p.Port(f.BasePort, 1), shared)
 		selector := map[string]string{labelName: app, labelComponent: component}
 		pod := podTemplateSpec{
 			Metadata: objectMeta{Labels: selector},
@@ -216,13 +216,13 @@ func Kubernetes(f *formation.Formation, o KubernetesOptions) (files map[string][
 	return files, warnings, nil
 }
 
-// kubeContainer is the container of process p, given what every
+// kubeContainer is the container name of process p, given what every
 // container shares (image, workingDir, envFrom): its command, PORT (port)
 // and PS, its memory limit, and for a Deployment its port and probes.
-func kubeContainer(p *formation.Process, kind string, port int, shared container) container {
+func kubeContainer(p *formation.Process, kind, name string, port int, shared container) container {
 	pol := p.Policy
 	c := shared
-	c.Name = dnsLabel(p.Name)
+	c.Name = name
 	c.Command = []string{"/bin/sh", "-c", procfile.ShellCommand(p.Command)}
 	c.Env = []envVar{
 		{Name: "PORT", Value: strconv.Itoa(port)},

@@ -215,8 +215,12 @@ func Systemd(f *formation.Formation, o SystemdOptions) (files map[string][]byte,
 		default:
 			// systemd counts only these (and PIPE) as a clean end by
 			// signal; mhrun counts an instance its stop signal ended as
-			// stopped, not failed.
+			// stopped, not failed. The same signal from anyone else is a
+			// crash to mhrun, restarted under on-failure: so here too.
 			w("SuccessExitStatus=SIG%s", pol.StopSignal)
+			if pol.Schedule == "" && pol.Restart == policy.RestartOnFailure {
+				w("RestartForceExitStatus=SIG%s", pol.StopSignal)
+			}
 		}
 		w("TimeoutStopSec=%s", span(pol.Grace))
 
