@@ -152,6 +152,40 @@ func keys(m map[string][]byte) []string {
 	return k
 }
 
+// A stop signal systemd does not count as clean is made clean, and under
+// restart=on-failure the same signal from anyone else still restarts.
+func TestSystemdStopSignal(t *testing.T) {
+	f := testFormation(t)
+	worker := f.Process("worker")
+	for _, tt := range []struct {
+		signal  string
+		restart policy.Restart
+		want    []string
+		wantNot []string
+	}{
+		{"QUIT", policy.RestartOnFailure, []string{"KillSignal=SIGQUIT\n", "SuccessExitStatus=SIGQUIT\n", "RestartForceExitStatus=SIGQUIT\n"}, nil},
+		{"USR1", policy.RestartAlways, []string{"SuccessExitStatus=SIGUSR1\n"}, []string{"RestartForceExitStatus"}},
+		{"INT", policy.RestartOnFailure, []string{"KillSignal=SIGINT\n"}, []string{"SuccessExitStatus", "RestartForceExitStatus"}},
+	} {
+		worker.Policy.StopSignal, worker.Policy.Restart = tt.signal, tt.restart
+		files, _, err := Systemd(f, SystemdOptions{App: "shop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		unit := string(files["shop-worker@.service"])
+		for _, w := range tt.want {
+			if !strings.Contains(unit, w) {
+				t.Errorf("stop-signal=%s restart=%s: no %q in\n%s", tt.signal, tt.restart, w, unit)
+			}
+		}
+		for _, w := range tt.wantNot {
+			if strings.Contains(unit, w) {
+				t.Errorf("stop-signal=%s restart=%s: %q in\n%s", tt.signal, tt.restart, w, unit)
+			}
+		}
+	}
+}
+
 func TestSystemdBadSchedule(t *testing.T) {
 	f := testFormation(t)
 	f.Process("report").Policy.Schedule = "0 3 1 * mon"
