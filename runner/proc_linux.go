@@ -42,13 +42,21 @@ func reapOrphans(done <-chan struct{}, known func(pid int) bool) {
 			return
 		case <-ch:
 		}
-		for _, pid := range childrenOf(self) {
-			if known(pid) || !isZombie(pid) {
-				continue
-			}
-			var ws unix.WaitStatus
-			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		reapZombies(self, known)
+	}
+}
+
+// reapZombies waits for every child of self that died and is not in
+// known: adopted orphans, which only mhrun can reap while it lives. Left
+// to init once mhrun exits, they would stay zombies where init reaps
+// nothing (a container's init may not).
+func reapZombies(self int, known func(pid int) bool) {
+	for _, pid := range childrenOf(self) {
+		if known(pid) || !isZombie(pid) {
+			continue
 		}
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 	}
 }
 

@@ -618,12 +618,14 @@ func (r *Runner) alive() int {
 }
 
 // sweep ends what outlived its instance: daemons adopted by mhrun as
-// subreaper. They get SIGTERM, then SIGKILL after the longest grace.
+// subreaper. They get SIGTERM, then SIGKILL after the longest grace; the
+// dead are reaped before mhrun exits.
 func (r *Runner) sweep() {
 	left := descendants(os.Getpid())
 	if len(left) == 0 {
 		return
 	}
+	defer reapZombies(os.Getpid(), r.isKnown)
 	var grace time.Duration
 	for _, in := range r.insts {
 		grace = max(grace, in.proc.Policy.Grace)
