@@ -35,12 +35,31 @@ func (c *ControlFlags) dial() (*socket.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	label := abs
 	if c.Dir == "" {
 		if wd, err := os.Getwd(); err == nil && wd == abs {
-			abs = "this dir"
+			label = "this dir"
 		}
 	}
-	return socket.DialProject(path, abs)
+	conn, err := socket.DialProject(path, label)
+	if err != nil && c.Socket == "" {
+		if other, _ := dialOther(abs); other != nil {
+			return other, nil
+		}
+	}
+	return conn, err
+}
+
+// dialOther connects to a runner of the project in abs that listens in
+// another runtime dir than this process's (a system service's runner seen
+// from a login shell), or returns nil.
+func dialOther(abs string) (*socket.Conn, string) {
+	for _, p := range runner.OtherSocketPaths(abs) {
+		if conn, err := socket.Dial(p); err == nil {
+			return conn, p
+		}
+	}
+	return nil, ""
 }
 
 // call sends one request and returns the answer; a refusal is an error.

@@ -41,7 +41,13 @@ func (c *StartCmd) Run(app *App) error {
 	if err != nil {
 		return err
 	}
-	if conn, err := socket.Dial(path); err == nil {
+	conn, err := socket.Dial(path)
+	if err != nil && c.Socket == "" {
+		if other, p := dialOther(abs); other != nil {
+			conn, path, err = other, p, nil
+		}
+	}
+	if err == nil {
 		defer conn.Close()
 		if len(c.Names) == 0 {
 			return fmt.Errorf("a formation is already running in %s (socket %s): see mhrun status, or name processes to start in it", abs, path)

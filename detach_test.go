@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -107,4 +108,50 @@ func TestLogFileErrorReportedChildrenRun(t *testing.T) {
 	}
 	runMhrun(t, dir, "quit")
 	r.wait(10 * time.Second)
+}
+
+// A runner whose socket is hashed into a runtime dir (a project path too
+// long for a socket of its own) started without XDG_RUNTIME_DIR, as a
+// system service is, is found by commands run from a login shell, which
+// has one: status answers and `start NAME` goes to it, not to a second
+// runner.
+func TestOtherRuntimeDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("p", 100))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Procfile"), []byte("sleeper: exec sleep 1000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	service := func(args ...string) *exec.Cmd {
+		cmd := mhrunCmd(t, dir, args...)
+		cmd.Env = append(cmd.Env, "XDG_RUNTIME_DIR=")
+		return cmd
+	}
+	shell := func(args ...string) (string, int) {
+		cmd := mhrunCmd(t, dir, args...)
+		cmd.Env = append(cmd.Env, "XDG_RUNTIME_DIR="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if err != nil {
+			code = cmd.ProcessState.ExitCode()
+		}
+		return string(out), code
+	}
+	if out, err := service("start", "-D").CombinedOutput(); err != nil {
+		t.Fatalf("start -D without XDG_RUNTIME_DIR: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { service("quit").Run() })
+	if out, code := shell("status"); code != 0 || !strings.Contains(out, "sleeper.1") {
+		t.Fatalf("status from a shell with XDG_RUNTIME_DIR: exit %d\n%s", code, out)
+	}
+	if out, code := shell("stop", "sleeper"); code != 0 {
+		t.Fatalf("stop sleeper from the shell: exit %d\n%s", code, out)
+	}
+	if out, code := shell("start", "sleeper"); code != 0 || strings.Contains(out, "running in the background") {
+		t.Fatalf("start sleeper from the shell: exit %d\n%s", code, out)
+	}
+	if out, code := shell("quit"); code != 0 {
+		t.Fatalf("quit from the shell: exit %d\n%s", code, out)
+	}
 }

@@ -25,6 +25,28 @@ func SocketPath(dir string) string {
 	return filepath.Join(runtimeDir(), "mhrun-"+projectHash(dir)+".sock")
 }
 
+// OtherSocketPaths are where a runner of the project in dir may listen
+// when its runtime dir was not this process's: a hashed socket lives in
+// $XDG_RUNTIME_DIR, which a login shell has and a system service does not,
+// so a client looks in the other place too. None for an unhashed socket.
+func OtherSocketPaths(dir string) []string {
+	if len(filepath.Join(dir, ".mhrun.sock")) <= maxSocketPath {
+		return nil
+	}
+	name := "mhrun-" + projectHash(dir) + ".sock"
+	here := runtimeDir()
+	var other []string
+	for _, d := range []string{
+		filepath.Join(os.TempDir(), "mhrun-"+strconv.Itoa(os.Getuid())), // without XDG_RUNTIME_DIR
+		filepath.Join("/run/user", strconv.Itoa(os.Getuid())),           // a login's XDG_RUNTIME_DIR
+	} {
+		if d != here {
+			other = append(other, filepath.Join(d, name))
+		}
+	}
+	return other
+}
+
 // runtimeDir is where mhrun keeps per-user runtime files (hashed sockets,
 // singleton locks, notify sockets): $XDG_RUNTIME_DIR, else a private dir
 // in the temp dir.
