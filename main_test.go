@@ -203,8 +203,18 @@ func (r *liveRunner) wait(d time.Duration) (int, []string) {
 	return r.cmd.ProcessState.ExitCode(), r.all
 }
 
-// readPid waits for a file holding a pid, written by a child.
+// readPid reads a pid file written by a child, and SIGKILLs that pid when
+// the test ends, passed or failed.
 func readPid(t *testing.T, path string) int {
+	t.Helper()
+	pid := pidIn(t, path)
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	return pid
+}
+
+// pidIn reads a pid file, without readPid's SIGKILL at the end of the test
+// (for pids the test sees exit, which may be reused by then).
+func pidIn(t *testing.T, path string) int {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -214,7 +224,6 @@ func readPid(t *testing.T, path string) int {
 	if err != nil {
 		t.Fatalf("%s: %q", path, b)
 	}
-	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
 	return pid
 }
 

@@ -400,21 +400,6 @@ func waitDump(t *testing.T, w *fsnotify.Watcher, path string) dumped {
 	}
 }
 
-// pidIn reads a pid file (readPid would SIGKILL the pid at the end of the
-// test, and these pids may be reused by then).
-func pidIn(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatalf("%s: %q", path, b)
-	}
-	return pid
-}
-
 // The units of mhrun export systemd, run by a live systemd: every
 // instance starts with the argv mhrun would give it (quoting, %, $, \),
 // its own PORT and PS, as the main process of its unit; ready=notify is
