@@ -155,13 +155,9 @@ func dayList(set map[int]bool) string {
 func convertField(f string, lo, hi int, names map[string]int) (string, error) {
 	var parts []string
 	for _, item := range strings.Split(f, ",") {
-		rng, step, hasStep := strings.Cut(item, "/")
-		n := 1
-		if hasStep {
-			var err error
-			if n, err = strconv.Atoi(step); err != nil || n <= 0 {
-				return "", fmt.Errorf("step %q is not a positive number", step)
-			}
+		rng, n, hasStep, err := cutStep(item)
+		if err != nil {
+			return "", err
 		}
 		switch {
 		case rng == "*" || rng == "?":
@@ -205,6 +201,19 @@ func convertField(f string, lo, hi int, names map[string]int) (string, error) {
 	return strings.Join(parts, ","), nil
 }
 
+// cutStep splits a cron list item "range/step" into the range and the
+// step, 1 when there is none.
+func cutStep(item string) (rng string, step int, hasStep bool, err error) {
+	rng, s, hasStep := strings.Cut(item, "/")
+	if !hasStep {
+		return rng, 1, false, nil
+	}
+	if step, err = strconv.Atoi(s); err != nil || step <= 0 {
+		return "", 0, false, fmt.Errorf("step %q is not a positive number", s)
+	}
+	return rng, step, true, nil
+}
+
 // expandField returns every value a cron field matches, or nil for "*".
 func expandField(f string, lo, hi int, names map[string]int) ([]int, error) {
 	if f == "*" || f == "?" {
@@ -212,13 +221,9 @@ func expandField(f string, lo, hi int, names map[string]int) ([]int, error) {
 	}
 	set := map[int]bool{}
 	for _, item := range strings.Split(f, ",") {
-		rng, step, hasStep := strings.Cut(item, "/")
-		n := 1
-		if hasStep {
-			var err error
-			if n, err = strconv.Atoi(step); err != nil || n <= 0 {
-				return nil, fmt.Errorf("step %q is not a positive number", step)
-			}
+		rng, n, hasStep, err := cutStep(item)
+		if err != nil {
+			return nil, err
 		}
 		x, y := lo, hi
 		if rng != "*" && rng != "?" {
