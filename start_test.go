@@ -157,8 +157,8 @@ func TestStartStopsDoubleForkedTree(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("stopped in %s, before the grace that the grandchild needed", d)
 	}
-	if !slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "outlived their instance") }) {
-		t.Errorf("no event about the leftover daemon:\n%s", strings.Join(out, "\n"))
+	if !slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "tree.1 still running after grace 300ms: killing it") }) {
+		t.Errorf("no event about the daemon killed with its instance:\n%s", strings.Join(out, "\n"))
 	}
 }
 

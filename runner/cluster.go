@@ -124,11 +124,11 @@ func (r *Runner) drainThenSignal(in *instance) bool {
 // onDrained sends the stop signal to a run whose connections are drained.
 func (r *Runner) onDrained(d drained) {
 	in := d.inst
-	if in.run != d.run || in.state != StateStopping || in.killed {
-		return
+	if in.run != d.run || in.state != StateStopping || in.killed || d.run.exited {
+		return // its leader exited meanwhile: onExit stops what is left
 	}
 	in.deadline = time.Now().Add(in.proc.Policy.Grace)
-	in.run.signal(parseSignal(in.proc.Policy.StopSignal))
+	in.run.stop(parseSignal(in.proc.Policy.StopSignal), nil)
 	r.armKill()
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,6 +44,9 @@ type control struct{ r *Runner }
 // ask hands a request to the supervisor and waits for its answer.
 func (r *Runner) ask(ctx context.Context, req socket.Request) (answer, bool) {
 	q := request{req: req, reply: make(chan answer, 1)}
+	if r.o.answered != nil {
+		defer func(t0 time.Time) { r.o.answered(req.Cmd, time.Since(t0)) }(time.Now())
+	}
 	select {
 	case r.requests <- q:
 	case <-r.loopDone:
@@ -72,6 +76,9 @@ func (h control) Serve(ctx context.Context, req socket.Request, c *socket.Conn) 
 		h.r.serveLogs(ctx, c, req, a.keep)
 	case "attach":
 		h.r.serveAttach(ctx, c, req, a.hub, a.name)
+	case "status":
+		h.r.stats.fill(a.resp.Status)
+		c.Reply(a.resp)
 	default:
 		c.Reply(a.resp)
 	}
@@ -138,17 +145,11 @@ func (r *Runner) handle(req socket.Request) answer {
 	return fail("unknown command %q (want status, scale, restart, stop, start, signal, reload, logs, attach or quit)", req.Cmd)
 }
 
-// status is one row per instance.
+// status is one row per instance, from the supervisor's state only: the
+// CPU and RSS of each tree are read from /proc on the connection's
+// goroutine (statusSampler.fill), never in the loop.
 func (r *Runner) status() []socket.Instance {
-	var roots []int
-	for _, in := range r.insts {
-		if in.hasProcess() {
-			roots = append(roots, in.run.pid)
-		}
-	}
-	samples := r.sampler.Sample(roots)
 	stats := map[string]map[string]balance.Stats{}
-	now := time.Now()
 	out := make([]socket.Instance, 0, len(r.insts))
 	for _, in := range r.insts {
 		row := socket.Instance{
@@ -163,23 +164,61 @@ func (r *Runner) status() []socket.Instance {
 			row.Port = in.run.port
 			row.Conns, row.Served = r.poolStats(in, stats)
 		}
-		if in.hasProcess() {
+		if in.hasProcess() && !in.run.exited {
 			row.PID, row.Started = in.run.pid, in.run.started
-			if s, ok := samples[in.run.pid]; ok {
-				row.RSS = s.RSS
-				since, was := in.run.started, time.Duration(0)
-				if !in.sampledAt.IsZero() && in.sampledPID == in.run.pid {
-					since, was = in.sampledAt, in.sampledCPU
-				}
-				if d := now.Sub(since); d > 0 {
-					row.CPU = 100 * float64(s.CPU-was) / float64(d)
-				}
-				in.sampledAt, in.sampledCPU, in.sampledPID = now, s.CPU, in.run.pid
-			}
 		}
 		out = append(out, row)
 	}
 	return out
+}
+
+// statusSampler fills in the CPU% and RSS of status rows. CPU% is over
+// the time since the last status of the same process (since its start
+// for the first), so that top's refreshes show the present.
+type statusSampler struct {
+	mu   sync.Mutex
+	s    Sampler
+	last map[int]cpuMark // by pid, the processes of the last status
+}
+
+type cpuMark struct {
+	at  time.Time
+	cpu time.Duration
+}
+
+// fill reads every row's tree once and sets its RSS and CPU%.
+func (ss *statusSampler) fill(rows []socket.Instance) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var roots []int
+	for _, row := range rows {
+		if row.PID > 0 {
+			roots = append(roots, row.PID)
+		}
+	}
+	if len(roots) == 0 {
+		return
+	}
+	samples := ss.s.Sample(roots)
+	now := time.Now()
+	next := make(map[int]cpuMark, len(roots))
+	for i := range rows {
+		row := &rows[i]
+		s, ok := samples[row.PID]
+		if row.PID == 0 || !ok {
+			continue
+		}
+		row.RSS = s.RSS
+		since, was := row.Started, time.Duration(0)
+		if m, ok := ss.last[row.PID]; ok {
+			since, was = m.at, m.cpu
+		}
+		if d := now.Sub(since); d > 0 {
+			row.CPU = 100 * float64(s.CPU-was) / float64(d)
+		}
+		next[row.PID] = cpuMark{now, s.CPU}
+	}
+	ss.last = next
 }
 
 // resolve turns names (web, web.2) into instances, with errors that say
@@ -277,7 +316,7 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 				r.out.Event("%s: restart requested", in.name)
 				r.stopInstance(in, "restart requested")
 			case in.state == StateStopping:
-				in.restart = "restart requested"
+				r.stopInstance(in, "restart requested") // restarts after the stop
 			default:
 				r.startNow(in, "restart requested")
 			}
@@ -287,7 +326,7 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 				r.out.Event("%s: stop requested", in.name)
 				r.stopInstance(in, "")
 			case StateStopping:
-				in.restart = ""
+				r.stopInstance(in, "") // stays stopped after the stop
 			default:
 				in.gen++ // cancels a pending restart or standby poll
 				in.state = StateStopped
@@ -296,6 +335,14 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 			in.held = true
 			in.reason = "stopped on request"
 		case "start":
+			if in.state == StateStopping && !in.removed {
+				// a stop under way (mhrun stop, then start): start again after it
+				in.held = false
+				r.stopInstance(in, "start requested")
+				r.out.Event("%s: start requested, once it has stopped", in.name)
+				done = append(done, in.name)
+				continue
+			}
 			if in.hasProcess() {
 				continue
 			}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,10 +31,14 @@ const (
 	StateStopped   State = "stopped"
 )
 
-// drainTimeout bounds how long an exit report waits for the pty to reach
-// its end after the process itself is gone: a descendant that keeps the
-// pty open must not hold the report back for ever.
-const drainTimeout = 500 * time.Millisecond
+// endPoll is how often a run whose leader exited looks for its leftover
+// processes to be gone: they are not mhrun's children to wait for.
+const endPoll = 20 * time.Millisecond
+
+// killWait bounds how long a run waits for SIGKILLed processes to vanish
+// before it reports its end anyway (a process stuck in the kernel, in
+// state D, cannot die until the kernel lets it).
+const killWait = 2 * time.Second
 
 // instance is one slot of a process (web.2) across its runs; only the
 // supervisor goroutine touches it.
@@ -60,46 +63,57 @@ type instance struct {
 	rss      int64     // the tree's RSS at the last sample
 	ready    bool      // the current run passed its ready= check
 	failed   bool      // while stopping: the run failed its start (not ready in time)
+	exited   bool      // while stopping: the leader exited by itself; the restart policy decides at the run's end
 	lock     *os.File  // the singleton lock, held while the instance lives
 	next     time.Time // a job's next tick
 	held     bool      // stopped on request: stays stopped, and keeps the runner up
 	fresh    bool      // a reload's replacement: runs on a free port beside the old one
 	shared   bool      // its stream and hub live on in another instance (a reload)
 	removed  bool      // scaled away: forgotten once its process is gone
-
-	sampledAt  time.Time // the last status sample, for CPU%
-	sampledCPU time.Duration
-	sampledPID int
 }
 
 // run is one run of an instance: a process under its own pty. The reader
 // and the waiter goroutines use only this, never the instance.
+//
+// A run ends in two steps, each an event for the supervisor: the leader's
+// exit (the moment wait returns), then the run's end, once no member of the
+// run is left (see members.go) and its pty reached its end. Between the
+// two the supervisor stops the leftovers (stop-signal, grace, SIGKILL), as
+// systemd does on a main process's exit, and their output is still shown.
 type run struct {
-	cmd      *exec.Cmd
-	id       string        // unique per run: web.2#7, its name in a balancer's pool
-	port     int           // its $PORT
-	pooled   bool          // in its balancer's pool
-	matcher  *logMatcher   // sees the raw output too (ready=log), or nil
-	notify   *notifySocket // ready=notify, or nil
-	cancel   func()        // ends the ready check, if any
-	closing  sync.Once
-	pid      int
-	pty      *os.File
-	started  time.Time
-	drained  chan struct{} // closed when the reader reached the pty's end
-	lastRead atomic.Int64  // unix nanoseconds of the reader's last read
+	cmd     *exec.Cmd
+	id      string        // unique per run: web.2#7, its name in a balancer's pool
+	ident   string        // the run's identity, MHRUN_RUN's value
+	port    int           // its $PORT
+	pooled  bool          // in its balancer's pool
+	matcher *logMatcher   // sees the raw output too (ready=log), or nil
+	notify  *notifySocket // ready=notify, or nil
+	cancel  func()        // ends the ready check, if any
+	closing sync.Once
+	pid     int
+	pty     *os.File
+	started time.Time
+	drained chan struct{} // closed when the reader reached the pty's end
+
+	exited     bool             // the leader's exit was reported (supervisor only)
+	status     *os.ProcessState // the leader's exit status, once exited
+	abandon    chan struct{}    // closed by the supervisor: leftovers were SIGKILLed, stop waiting for the drain
+	abandoning sync.Once
 }
 
-// exit is what a run's waiter reports to the supervisor.
+// exit is what a run's waiter reports to the supervisor: the leader's
+// exit, then (end set) the run's end.
 type exit struct {
 	inst  *instance
 	run   *run
 	state *os.ProcessState
+	left  []int // at the leader's exit: the members of the run still alive
+	end   bool
 }
 
 // startRun starts cmd under a new pty; register wraps the start so that
 // the orphan reaper never sees the pid before it is known. The waiter
-// reports on exits once the pty is drained.
+// reports the leader's exit at once, then the run's end.
 func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, done <-chan struct{}, register func(func() (int, error)) error) error {
 	cmd := r.cmd
 	var ptmx *os.File
@@ -114,18 +128,65 @@ func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, done <
 	if err != nil {
 		return fmt.Errorf("start %s: %w", in.name, err)
 	}
-	r.pid, r.pty, r.started, r.drained = cmd.Process.Pid, ptmx, time.Now(), make(chan struct{})
-	r.lastRead.Store(time.Now().UnixNano())
+	r.pid, r.pty, r.started, r.drained, r.abandon = cmd.Process.Pid, ptmx, time.Now(), make(chan struct{}), make(chan struct{})
 	go r.read(in.stream, in.hub)
 	go func() {
 		cmd.Wait()
-		r.waitDrained()
-		select { // the supervisor outlives every run; done only guards that
-		case exits <- exit{inst: in, run: r, state: cmd.ProcessState}:
+		left := members(r.pid, r.ident) // read here, off the supervisor's loop
+		select {                        // the supervisor outlives every run; done only guards that
+		case exits <- exit{inst: in, run: r, state: cmd.ProcessState, left: left}:
+		case <-done:
+			return
+		}
+		r.waitEnd()
+		select {
+		case exits <- exit{inst: in, run: r, state: cmd.ProcessState, end: true}:
 		case <-done:
 		}
 	}()
 	return nil
+}
+
+// waitEnd waits, once the leader has exited, until no member of the run
+// is left and the pty has reached its end; after the supervisor abandons
+// the run (its members were SIGKILLed), only until the members are gone,
+// and at most killWait: a process that escaped every search may hold the
+// pty open for ever, and a SIGKILLed one in state D cannot die at once.
+// It only watches: the supervisor decides every signal but the repeat of
+// its SIGKILL to a member forked since.
+func (r *run) waitEnd() {
+	tick := time.NewTicker(endPoll)
+	defer tick.Stop()
+	drained, abandon := r.drained, r.abandon
+	var killedAt time.Time
+	for {
+		left := members(r.pid, r.ident)
+		if abandon == nil { // SIGKILLed: repeat it for what forked meanwhile
+			for _, pid := range left {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			if len(left) == 0 || time.Since(killedAt) > killWait {
+				return
+			}
+		}
+		if len(left) == 0 && drained == nil {
+			return
+		}
+		select {
+		case <-drained:
+			drained = nil
+		case <-abandon:
+			abandon, killedAt = nil, time.Now()
+		case <-tick.C:
+		}
+	}
+}
+
+// giveUpDrain tells the waiter to stop waiting for the pty's end.
+func (r *run) giveUpDrain() {
+	if r.abandon != nil {
+		r.abandoning.Do(func() { close(r.abandon) })
+	}
 }
 
 // setSize sets a pty's window size. The pty master stays in blocking
@@ -154,10 +215,8 @@ func (r *run) read(s *Stream, h *hub) {
 	for {
 		s.Reading()
 		n, err := r.pty.Read(buf)
-		r.lastRead.Store(time.Now().UnixNano())
 		if n > 0 {
 			s.Write(buf[:n]) // may wait while a slow stdout still moves
-			r.lastRead.Store(time.Now().UnixNano())
 			if r.matcher != nil {
 				r.matcher.Write(buf[:n])
 			}
@@ -172,28 +231,10 @@ func (r *run) read(s *Stream, h *hub) {
 	}
 }
 
-// waitDrained waits for the reader to reach the pty's end, for as long as
-// output keeps coming; it gives up after drainTimeout without any, which
-// means a descendant holds the pty open without writing.
-func (r *run) waitDrained() bool {
-	t := time.NewTimer(drainTimeout)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.drained:
-			return true
-		case <-t.C:
-			idle := time.Since(time.Unix(0, r.lastRead.Load()))
-			if idle >= drainTimeout {
-				return false
-			}
-			t.Reset(drainTimeout - idle)
-		}
-	}
-}
-
-// close ends the ready check, waits for the pty's end while output keeps
-// coming, then closes the pty.
+// close ends the ready check and the notify socket, and closes the pty.
+// It never waits: at a run's end the pty has been read to its end, or
+// the run was abandoned, and a reader still blocked in read closes the
+// descriptor when its read returns.
 func (r *run) close() { r.closing.Do(r.doClose) }
 
 func (r *run) doClose() {
@@ -203,17 +244,8 @@ func (r *run) doClose() {
 	if r.notify != nil {
 		r.notify.Close()
 	}
-	if r.pty == nil {
-		return
-	}
-	r.waitDrained()
-	r.pty.Close()
-	// A blocking read is not interrupted by Close: if a process that
-	// escaped every stop still holds the terminal open, its reader ends
-	// only with it, and nobody waits for that.
-	select {
-	case <-r.drained:
-	case <-time.After(drainTimeout):
+	if r.pty != nil {
+		r.pty.Close()
 	}
 }
 
@@ -221,6 +253,22 @@ func (r *run) doClose() {
 func (r *run) signal(sig syscall.Signal) {
 	if r != nil && r.pid > 0 {
 		syscall.Kill(-r.pid, sig)
+	}
+}
+
+// stop sends the stop signal to the run's process group, then SIGCONT, so
+// that a stopped process (SIGSTOP, Ctrl-Z) can act on it instead of
+// waiting for SIGKILL; with leftovers, to every member found too.
+func (r *run) stop(sig syscall.Signal, leftovers []int) {
+	r.signal(sig)
+	for _, pid := range leftovers {
+		syscall.Kill(pid, sig)
+	}
+	if sig != syscall.SIGKILL && sig != syscall.SIGCONT {
+		r.signal(syscall.SIGCONT)
+		for _, pid := range leftovers {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
 	}
 }
 

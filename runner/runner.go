@@ -8,6 +8,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -56,6 +57,11 @@ type Options struct {
 	// `mhrun logs -n` beyond what memory holds.
 	Logs   LogSink
 	LogDir string
+
+	// answered, in tests, is told how long the supervisor took to answer
+	// each control request, from the hand-over to the reply: the loop must
+	// never block.
+	answered func(cmd string, d time.Duration)
 }
 
 // LogSink is where the log files are written (logfile.Sink).
@@ -90,6 +96,7 @@ type Runner struct {
 	balancers map[string]*balance.Balancer // by process name
 	balanceWG sync.WaitGroup
 	seq       int           // numbers runs
+	token     string        // this runner's identity, see members.go
 	loopDone  chan struct{} // closed when the supervisor stops answering
 	logs      *logbook
 	done      chan struct{} // closed when the supervisor returns
@@ -106,6 +113,7 @@ type Runner struct {
 
 	watchC  <-chan string // processes whose watched files changed
 	sampler Sampler       // reads instance trees for memory caps
+	stats   statusSampler // fills status rows, off the loop
 	roots   []int         // reused by sampleMemory
 }
 
@@ -123,7 +131,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
-	r := &Runner{f: f, o: o, exits: make(chan exit), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), drains: make(chan drained), balancers: map[string]*balance.Balancer{}, loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}}
+	r := &Runner{f: f, o: o, exits: make(chan exit), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), drains: make(chan drained), balancers: map[string]*balance.Balancer{}, loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}, token: newToken()}
 	width := len("mhrun")
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
@@ -229,17 +237,13 @@ func (r *Runner) loop(ctx context.Context) {
 	for r.alive() > 0 {
 		select {
 		case e := <-r.exits:
-			r.onExit(e)
+			if e.end {
+				r.onEnd(e)
+			} else {
+				r.onExit(e)
+			}
 		case w := <-r.wakes:
-			if w.gen != w.inst.gen {
-				continue
-			}
-			switch w.inst.state {
-			case StateBackoff:
-				r.start(w.inst)
-			case StateStandby:
-				r.launch(w.inst)
-			}
+			r.onWake(w)
 		case e := <-r.ready:
 			r.onReady(e)
 		case d := <-r.drains:
@@ -274,6 +278,20 @@ func (r *Runner) loop(ctx context.Context) {
 		case <-r.killTimer.C:
 			r.killOverdue()
 		}
+	}
+}
+
+// onWake is a timer for an instance: the end of a backoff, or another
+// try of a singleton lock; a wake from before a stop or start is stale.
+func (r *Runner) onWake(w wake) {
+	if w.gen != w.inst.gen {
+		return
+	}
+	switch w.inst.state {
+	case StateBackoff:
+		r.start(w.inst)
+	case StateStandby:
+		r.launch(w.inst)
 	}
 }
 
@@ -317,8 +335,9 @@ func (r *Runner) start(in *instance) {
 	cmd.Env = r.f.Env(in.proc, in.n, r.o.Socket)
 	port, err := r.portFor(in)
 	r.seq++
-	run := &run{cmd: cmd, id: in.name + "#" + strconv.Itoa(r.seq), port: port}
-	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port)) // exec keeps the last PORT
+	run := &run{cmd: cmd, id: in.name + "#" + strconv.Itoa(r.seq), ident: r.token + "." + strconv.Itoa(r.seq), port: port}
+	// exec keeps the last of a name: PORT and the identity are mhrun's
+	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port), identityEnv+"="+run.ident)
 	if err == nil {
 		err = r.prepareReady(in, run)
 	}
@@ -332,6 +351,10 @@ func (r *Runner) start(in *instance) {
 		if in.proc.Policy.Schedule != "" { // a job is not retried: its next tick is
 			in.release()
 			in.state = StateScheduled
+			return
+		}
+		if permanent(err) { // the same start would fail the same way
+			r.giveUp(in, 127, "cannot be started: "+err.Error())
 			return
 		}
 		r.afterFailure(in, 127)
@@ -352,6 +375,12 @@ func (r *Runner) start(in *instance) {
 		return
 	}
 	r.checkReady(in, run)
+}
+
+// permanent reports whether a start failed in a way no retry can fix:
+// exec refused the command or the environment as too large or invalid.
+func permanent(err error) bool {
+	return errors.Is(err, syscall.E2BIG) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENAMETOOLONG)
 }
 
 // markReady makes a started instance running, puts it in its balancer's
@@ -402,7 +431,7 @@ func (r *Runner) stopAll() {
 			in.state = StateStopped
 			in.release()
 		case StateStopping:
-			in.restart = ""
+			in.restart, in.exited = "", false
 		}
 	}
 	r.advanceStop()
@@ -419,11 +448,17 @@ func (r *Runner) advanceStop() {
 }
 
 // stopInstance sends the instance its stop-signal and arms SIGKILL after
-// its grace; restart, when set, is why it starts again after the exit.
+// its grace; restart, when set, is why it starts again after the exit. On
+// an instance already stopping it only changes what follows the stop.
 func (r *Runner) stopInstance(in *instance, restart string) {
+	if in.state == StateStopping {
+		in.restart, in.exited, in.failed = restart, false, false
+		return
+	}
 	in.state = StateStopping
 	in.restart = restart
 	in.failed = false
+	in.exited = false
 	in.killed = false
 	if r.drainThenSignal(in) {
 		// the signal waits for the drain: SIGKILL at most two graces away
@@ -432,7 +467,7 @@ func (r *Runner) stopInstance(in *instance, restart string) {
 		return
 	}
 	in.deadline = time.Now().Add(in.proc.Policy.Grace)
-	in.run.signal(parseSignal(in.proc.Policy.StopSignal))
+	in.run.stop(parseSignal(in.proc.Policy.StopSignal), nil)
 	r.armKill()
 }
 
@@ -451,7 +486,7 @@ func (r *Runner) armKill() {
 }
 
 // killOverdue SIGKILLs every stopping instance past its grace: its group
-// and every descendant, wherever it went.
+// and every member of its run, wherever it went.
 func (r *Runner) killOverdue() {
 	now := time.Now()
 	for _, in := range r.insts {
@@ -462,23 +497,55 @@ func (r *Runner) killOverdue() {
 		if !r.forced {
 			r.out.Event("%s still running after grace %s: killing it", in.name, in.proc.Policy.Grace)
 		}
-		pids := descendants(in.run.pid)
-		in.run.signal(syscall.SIGKILL)
-		for _, pid := range pids {
-			syscall.Kill(pid, syscall.SIGKILL)
+		in.run.stop(syscall.SIGKILL, members(in.run.pid, in.run.ident))
+		if in.run.exited {
+			in.run.giveUpDrain()
 		}
 	}
 	r.armKill()
 }
 
-// onExit is the state machine's answer to a run's end.
+// onExit is the leader's exit, the moment wait returns. The run is not
+// over while processes it left behind live or its pty has output: they
+// are stopped like the instance (stop-signal, then SIGKILL past the
+// grace), and the restart policy applies at the run's end (onEnd).
 func (r *Runner) onExit(e exit) {
+	in, run := e.inst, e.run
+	run.exited, run.status = true, e.state
+	r.forget([]int{run.pid})
+	r.leavePool(in, run)
+	left := e.left
+	if in.state != StateStopping {
+		in.state = StateStopping
+		in.restart, in.failed, in.killed = "", false, false
+		in.exited = true
+		in.deadline = time.Now().Add(in.proc.Policy.Grace)
+		what, _ := describe(e.state)
+		in.reason = what
+		if len(left) > 0 {
+			in.reason = fmt.Sprintf("%s, stopping %s it left", what, plural(len(left), "process"))
+			r.out.Event("%s %s; stopping %s it left running (grace %s)", in.name, what, plural(len(left), "process"), in.proc.Policy.Grace)
+		}
+	}
+	switch {
+	case in.killed:
+		run.stop(syscall.SIGKILL, left)
+		run.giveUpDrain()
+	case len(left) > 0:
+		run.stop(parseSignal(in.proc.Policy.StopSignal), left)
+	}
+	r.armKill()
+}
+
+// onEnd is the state machine's answer to a run's end: the leader gone,
+// nothing of it left, its output read.
+func (r *Runner) onEnd(e exit) {
 	in := e.inst
-	r.forget([]int{e.run.pid})
-	e.run.close() // drained already: ends its ready check, notify socket and pty
-	r.leavePool(in, e.run)
+	e.run.close()
 	in.hub.unsetPTY(e.run.pty)
-	if rl := r.reload; rl != nil && in == rl.rep && in.state != StateStopping {
+	own := in.exited
+	in.exited = false
+	if rl := r.reload; rl != nil && in == rl.rep && own {
 		in.lastExit, _ = describe(e.state)
 		in.state = StateStopped
 		r.abortReload(in.name + "'s replacement " + in.lastExit + " before it was ready")
@@ -486,15 +553,13 @@ func (r *Runner) onExit(e exit) {
 	}
 	what, code := describe(e.state)
 	in.lastExit = what
-	if in.state == StateStopping {
+	if !own {
 		restart, failed := in.restart, in.failed
 		in.restart, in.failed = "", false
 		switch {
 		case failed && !r.stopping && !in.removed:
-			e.run.close()
 			r.afterFailure(in, 1)
 		case restart != "" && !r.stopping && !in.removed:
-			e.run.close()
 			r.start(in)
 		default:
 			in.state = StateStopped
@@ -510,6 +575,7 @@ func (r *Runner) onExit(e exit) {
 		}
 		return
 	}
+	in.reason = ""
 	if in.proc.Policy.Schedule != "" {
 		r.jobExited(in, e.run, what, code)
 		return
@@ -528,7 +594,7 @@ func (r *Runner) onExit(e exit) {
 		}
 		// restart=always: a clean exit comes back after MIN and never counts
 		r.out.Event("%s exited with code 0, restarting in %s", in.name, p.BackoffMin)
-		r.restartIn(in, e.run, p.BackoffMin)
+		r.restartIn(in, p.BackoffMin)
 		return
 	}
 	r.out.Event("%s %s", in.name, what)
@@ -536,7 +602,6 @@ func (r *Runner) onExit(e exit) {
 		r.giveUp(in, code, "gave up (restart=never)")
 		return
 	}
-	e.run.close()
 	r.afterFailure(in, code)
 }
 
@@ -555,14 +620,11 @@ func (r *Runner) afterFailure(in *instance, code int) {
 	}
 	d := backoff{p.BackoffMin, p.BackoffMax}.delay(in.inRow, 2*rand.Float64()-1)
 	r.out.Event("%s: restart %d in %s", in.name, in.inRow, d.Round(time.Millisecond))
-	r.restartIn(in, nil, d)
+	r.restartIn(in, d)
 }
 
 // restartIn puts the instance in backoff; the timer's wake restarts it.
-func (r *Runner) restartIn(in *instance, old *run, d time.Duration) {
-	if old != nil {
-		old.close()
-	}
+func (r *Runner) restartIn(in *instance, d time.Duration) {
 	in.state = StateBackoff
 	r.after(in, d)
 }

@@ -15,6 +15,7 @@ import (
 // procEntry is one process of a procTable.
 type procEntry struct {
 	pid, ppid int
+	pgrp, sid int // process group and session
 	state     byte
 	rss       int64  // resident pages
 	ticks     int64  // utime+stime in clock ticks
@@ -162,8 +163,9 @@ func readStat(pid int) (procStat, bool) {
 // parseStat reads state, ppid, utime+stime and rss from the text of
 // /proc/PID/stat into e. The command name is in parentheses and may hold
 // spaces and ')' itself: the fields that follow start after the last ')'.
-// Counted from there, from 0, they are state 0, ppid 1, utime 11, stime 12
-// and rss 21 (fields 3, 4, 14, 15 and 24 of proc(5)).
+// Counted from there, from 0, they are state 0, ppid 1, pgrp 2, session 3,
+// utime 11, stime 12 and rss 21 (fields 3, 4, 5, 6, 14, 15 and 24 of
+// proc(5)).
 func parseStat(b []byte, e *procEntry) bool {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
@@ -183,7 +185,7 @@ func parseStat(b []byte, e *procEntry) bool {
 		switch f {
 		case 0:
 			e.state = tok[0]
-		case 1, 11, 12, 21:
+		case 1, 2, 3, 11, 12, 21:
 			n, ok := atoi(tok)
 			if !ok {
 				return false
@@ -191,6 +193,10 @@ func parseStat(b []byte, e *procEntry) bool {
 			switch f {
 			case 1:
 				e.ppid = int(n)
+			case 2:
+				e.pgrp = int(n)
+			case 3:
+				e.sid = int(n)
 			case 11, 12:
 				e.ticks += n
 			case 21:

@@ -1,0 +1,120 @@
+package runner
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strconv"
+)
+
+// Every process of a run carries the run's identity: the variable
+// MHRUN_RUN=TOKEN.SEQ, where TOKEN is drawn afresh by each runner and SEQ
+// numbers its runs. Children inherit it, so the processes an instance
+// leaves behind are found by it even when they left its session and
+// process group (setsid, a double fork). A run's members are
+//
+//   - its leader, while it lives;
+//   - every process in the leader's session or process group (the leader's
+//     pid names both, as the run starts in a session of its own);
+//   - every descendant of those;
+//   - every descendant of mhrun (its subreaper adopts orphans) whose
+//     environment holds the run's identity.
+//
+// Zombies are not members: they hold nothing and only wait to be reaped.
+// What can escape: a process that cleared or rewrote its environment
+// *and* left the session *and* was adopted by another subreaper or init
+// before mhrun became one; and a process of another user (setuid), whose
+// environment mhrun may not read.
+
+// identityEnv names the variable that carries a run's identity.
+const identityEnv = "MHRUN_RUN"
+
+// newToken draws a runner's identity token.
+func newToken() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// members lists the live processes of the run whose leader is (or was)
+// leader and whose identity is ident; see the rules above.
+func members(leader int, ident string) []int {
+	t := tables.Get().(*procTable)
+	defer tables.Put(t)
+	if t.scan() != nil {
+		return nil
+	}
+	t.newWalk()
+	var found []int32
+	for i := range t.procs {
+		p := &t.procs[i]
+		if p.pid == leader || (t.stats && (p.sid == leader || p.pgrp == leader)) {
+			t.visit(int32(i))
+			found = append(found, int32(i))
+		}
+	}
+	for k := 0; k < len(found); k++ { // found grows: descendants of descendants
+		found = t.below(found, found[k])
+	}
+	if ident != "" && t.stats {
+		if self, ok := t.index[os.Getpid()]; ok {
+			t.newWalk()
+			for _, i := range found {
+				t.visit(i) // members already
+			}
+			t.visit(self)
+			under := t.below(nil, self)
+			want := []byte(identityEnv + "=" + ident + "\x00")
+			var matches []int32
+			for _, i := range under {
+				if t.procs[i].state != 'Z' && environHas(t.procs[i].pid, want, false) {
+					matches = append(matches, i)
+				}
+			}
+			if len(matches) > 0 {
+				t.newWalk()
+				for _, i := range found {
+					t.visit(i)
+				}
+				n := len(found)
+				for _, i := range matches {
+					if t.visit(i) {
+						found = append(found, i)
+					}
+				}
+				for k := n; k < len(found); k++ {
+					found = t.below(found, found[k])
+				}
+			}
+		}
+	}
+	var out []int
+	for _, i := range found {
+		if st := t.procs[i].state; st != 'Z' && st != 'X' {
+			out = append(out, t.procs[i].pid)
+		}
+	}
+	return out
+}
+
+// environHas reports whether /proc/PID/environ holds the NUL-terminated
+// entry want; with prefix, an entry that starts with want (want then has
+// no NUL).
+func environHas(pid int, want []byte, prefix bool) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	if !prefix {
+		return bytes.HasPrefix(b, want) || bytes.Contains(b, append([]byte{0}, want...))
+	}
+	for len(b) > 0 {
+		entry, rest, _ := bytes.Cut(b, []byte{0})
+		if bytes.HasPrefix(entry, want) {
+			return true
+		}
+		b = rest
+	}
+	return false
+}
