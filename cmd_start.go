@@ -84,7 +84,9 @@ func (c *StartCmd) Run(app *App) error {
 	defer lock.Release()
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGWINCH)
+	// SIGHUP (a closed terminal, a dropped ssh, tmux kill-session) is a
+	// graceful stop like INT and TERM, in the foreground and under -D alike.
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGWINCH)
 	defer signal.Stop(sigs)
 
 	out := app.Stdout
@@ -104,6 +106,9 @@ func (c *StartCmd) Run(app *App) error {
 		Signals:     sigs,
 		Subreaper:   true,
 		Sample:      c.Sample,
+	}
+	if exe, err := os.Executable(); err == nil {
+		opts.Guard = exe
 	}
 	if tty {
 		fd := int(out.(*os.File).Fd())

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+
+	"mhrun/runner"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -59,6 +61,9 @@ func (e *exitError) Error() string {
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	if tok, ok := runner.GuardToken(); ok { // started by a runner as its guard
+		os.Exit(runner.Guard(os.Stdin, tok, os.Stderr))
+	}
 	// Commands that run for long (start) take SIGINT and SIGTERM themselves.
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -20,11 +20,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"mhrun/runner"
 )
 
 // TestMain lets the test binary be mhrun itself: with MHRUN_TEST_MAIN=1 it
 // runs the command line it was given, so end-to-end tests run real runners.
 func TestMain(m *testing.M) {
+	if tok, ok := runner.GuardToken(); ok { // the runner's guard: first of all
+		os.Exit(runner.Guard(os.Stdin, tok, os.Stderr))
+	}
 	switch os.Getenv("MHRUN_TEST_HELPER") { // first: children inherit MHRUN_TEST_MAIN
 	case "serve":
 		serveHelper()

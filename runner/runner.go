@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,10 @@ type Options struct {
 	// Subreaper makes mhrun the reaper of orphans in its tree (Linux), so
 	// that daemons double-forked by an instance are stopped with it.
 	Subreaper bool
+	// Guard, when set, is the mhrun executable to start as the formation's
+	// guard (see guard.go): what the runner leaves when it is killed is
+	// stopped by it. Linux only.
+	Guard string
 	// Sample is how often the memory of instance trees is read for
 	// memory= caps; 0 means every second.
 	Sample time.Duration
@@ -111,6 +116,7 @@ type Runner struct {
 	code      int        // mhrun's exit code
 	killTimer *time.Timer
 
+	guard   *guard        // nil without one
 	watchC  <-chan string // processes whose watched files changed
 	sampler Sampler       // reads instance trees for memory caps
 	stats   statusSampler // fills status rows, off the loop
@@ -192,6 +198,16 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 		go func() { defer wg.Done(); reapOrphans(r.done, r.isKnown) }()
 	}
 
+	if o.Guard != "" && hasProc() {
+		g, err := startGuard(o.Guard, r.token)
+		if err != nil {
+			r.out.Event("%v: processes may outlive a runner that is killed", err)
+		} else {
+			r.guard = g
+			r.known[g.pid()] = true // its own waiter reaps it
+			defer g.finish(2 * time.Second)
+		}
+	}
 	for _, in := range r.insts {
 		in.stream = r.out.Stream(in.name, in.color)
 		if in.proc.Policy.Schedule != "" {
@@ -683,7 +699,7 @@ func (r *Runner) alive() int {
 // subreaper. They get SIGTERM, then SIGKILL after the longest grace; the
 // dead are reaped before mhrun exits.
 func (r *Runner) sweep() {
-	left := descendants(os.Getpid())
+	left := slices.DeleteFunc(descendants(os.Getpid()), func(pid int) bool { return pid == r.guard.pid() })
 	if len(left) == 0 {
 		return
 	}
@@ -700,7 +716,9 @@ func (r *Runner) sweep() {
 		return
 	}
 	for _, pid := range descendants(os.Getpid()) {
-		syscall.Kill(pid, syscall.SIGKILL)
+		if pid != r.guard.pid() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 	waitGone(left, 2*time.Second)
 }
@@ -746,6 +764,7 @@ func (r *Runner) register(start func() (int, error)) error {
 		return err
 	}
 	r.known[pid] = true
+	r.guard.tell(pid)
 	return nil
 }
 
