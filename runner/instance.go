@@ -14,7 +14,34 @@ import (
 	"mhrun/formation"
 )
 
-// State is where an instance is in its life.
+// State is where an instance is in its life. Only the supervisor goroutine
+// changes it, in answer to the events below; helper goroutines only report.
+//
+//	state      event                        next state (and what is done)
+//	waiting    dependencies ready           starting (standby without its lock)
+//	standby    lock taken (poll)            starting
+//	scheduled  cron tick                    starting
+//	starting   ready check passed           running
+//	starting   ready check timed out        stopping (a failed start)
+//	starting,  leader exited                stopping (its leftovers get the
+//	running                                   stop-signal; the policy waits)
+//	starting,  stop, restart, scale down,   stopping (stop-signal, SIGCONT,
+//	running      memory, cron-restart,        SIGKILL after grace)
+//	             watch, formation stop
+//	stopping   leader exited                stopping (leftovers signalled)
+//	stopping   grace passed                 stopping (SIGKILL to every member)
+//	stopping   run ended (nothing left,     starting (restart asked), backoff
+//	             pty read to its end)         (failure), exited (exit 0,
+//	                                          one-shot), errored (gave up),
+//	                                          scheduled (a job), stopped
+//	backoff    wake                         starting
+//	exited,    start, restart               starting (or waiting, standby)
+//	errored,
+//	stopped
+//
+// Whether the restart policy decides at a run's end or a request does is
+// instance.exited: set when the leader exited by itself, cleared by any
+// request that arrives before the end.
 type State string
 
 // The states of an instance.
