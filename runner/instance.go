@@ -121,6 +121,7 @@ type run struct {
 	pty     *os.File
 	started time.Time
 	drained chan struct{} // closed when the reader reached the pty's end
+	again   bool          // a restart: the instance ran before
 
 	exited     bool             // the leader's exit was reported (supervisor only)
 	status     *os.ProcessState // the leader's exit status, once exited
@@ -138,29 +139,50 @@ type exit struct {
 	end   bool
 }
 
-// startRun starts cmd under a new pty; register wraps the start so that
-// the orphan reaper never sees the pid before it is known. The waiter
-// reports the leader's exit at once, then the run's end.
-func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, done <-chan struct{}, register func(func() (int, error)) error) error {
-	cmd := r.cmd
-	var ptmx *os.File
-	err := register(func() (int, error) {
-		var err error
-		ptmx, err = pty.StartWithAttrs(cmd, size, procAttr())
-		if err != nil {
-			return 0, err
-		}
-		return cmd.Process.Pid, nil
-	})
-	if err != nil {
-		return fmt.Errorf("start %s: %w", in.name, err)
-	}
-	r.pid, r.pty, r.started, r.drained, r.abandon = cmd.Process.Pid, ptmx, time.Now(), make(chan struct{}), make(chan struct{})
-	go r.read(in.stream, in.hub)
+// spawned is what a run's starter reports: the run's process started
+// (err nil), or could not be.
+type spawned struct {
+	inst *instance
+	run  *run
+	err  error
+}
+
+// spawn starts the run's command under a new pty in a goroutine of its
+// own, so that the supervisor never waits for a fork and an exec (the
+// exec waits for the child to be scheduled, which a loaded machine takes
+// its time over). register wraps the start so that the orphan reaper
+// never sees the pid before it is known. The goroutine reports the start,
+// then stays as the run's waiter: the leader's exit the moment wait
+// returns, then the run's end.
+func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits chan<- exit, done <-chan struct{}, register func(func() (int, error)) error) {
 	go func() {
+		cmd := r.cmd
+		var ptmx *os.File
+		err := register(func() (int, error) {
+			var err error
+			ptmx, err = pty.StartWithAttrs(cmd, size, procAttr())
+			if err != nil {
+				return 0, err
+			}
+			return cmd.Process.Pid, nil
+		})
+		if err != nil {
+			err = fmt.Errorf("start %s: %w", in.name, err)
+		} else {
+			r.pid, r.pty, r.started = cmd.Process.Pid, ptmx, time.Now()
+			go r.read(in.stream, in.hub)
+		}
+		select { // the supervisor outlives every run; done only guards that
+		case spawns <- spawned{inst: in, run: r, err: err}:
+		case <-done:
+			return
+		}
+		if err != nil {
+			return
+		}
 		cmd.Wait()
 		left := members(r.pid, r.ident) // read here, off the supervisor's loop
-		select {                        // the supervisor outlives every run; done only guards that
+		select {
 		case exits <- exit{inst: in, run: r, state: cmd.ProcessState, left: left}:
 		case <-done:
 			return
@@ -171,7 +193,6 @@ func startRun(in *instance, r *run, size *pty.Winsize, exits chan<- exit, done <
 		case <-done:
 		}
 	}()
-	return nil
 }
 
 // waitEnd waits, once the leader has exited, until no member of the run

@@ -40,6 +40,9 @@ func newToken() string {
 // members lists the live processes of the run whose leader is (or was)
 // leader and whose identity is ident; see the rules above.
 func members(leader int, ident string) []int {
+	if leader <= 0 {
+		return nil // not started: and 0 would name the kernel's threads
+	}
 	t := tables.Get().(*procTable)
 	defer tables.Put(t)
 	if t.scan() != nil {

@@ -86,14 +86,15 @@ func (r *Runner) tap(name string, line []byte) {
 
 // Runner runs one formation once.
 type Runner struct {
-	f     *formation.Formation
-	o     Options
-	out   *Output
-	insts []*instance
-	exits chan exit
-	wakes chan wake
-	crons chan *cronJob
-	ready chan readyEvent
+	f      *formation.Formation
+	o      Options
+	out    *Output
+	insts  []*instance
+	exits  chan exit
+	spawns chan spawned
+	wakes  chan wake
+	crons  chan *cronJob
+	ready  chan readyEvent
 
 	requests chan request // from control connections
 	drains   chan drained // balanced runs drained of their connections
@@ -137,7 +138,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
-	r := &Runner{f: f, o: o, exits: make(chan exit), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), drains: make(chan drained), balancers: map[string]*balance.Balancer{}, loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}, token: newToken()}
+	r := &Runner{f: f, o: o, exits: make(chan exit), spawns: make(chan spawned), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), drains: make(chan drained), balancers: map[string]*balance.Balancer{}, loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}, token: newToken()}
 	width := len("mhrun")
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
@@ -252,6 +253,8 @@ func (r *Runner) loop(ctx context.Context) {
 	defer r.killTimer.Stop()
 	for r.alive() > 0 {
 		select {
+		case s := <-r.spawns:
+			r.onSpawned(s)
 		case e := <-r.exits:
 			if e.end {
 				r.onEnd(e)
@@ -351,46 +354,74 @@ func (r *Runner) start(in *instance) {
 	cmd.Env = r.f.Env(in.proc, in.n, r.o.Socket)
 	port, err := r.portFor(in)
 	r.seq++
-	run := &run{cmd: cmd, id: in.name + "#" + strconv.Itoa(r.seq), ident: r.token + "." + strconv.Itoa(r.seq), port: port}
+	run := &run{cmd: cmd, id: in.name + "#" + strconv.Itoa(r.seq), ident: r.token + "." + strconv.Itoa(r.seq), port: port,
+		drained: make(chan struct{}), abandon: make(chan struct{}), again: in.run != nil}
 	// exec keeps the last of a name: PORT and the identity are mhrun's
 	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port), identityEnv+"="+run.ident)
 	if err == nil {
 		err = r.prepareReady(in, run)
 	}
-	if err == nil {
-		err = startRun(in, run, r.ptySize(), r.exits, r.done, r.register)
-	}
 	if err != nil {
-		run.close()
-		r.out.Event("%v", err)
-		in.lastExit = "could not start"
-		if in.proc.Policy.Schedule != "" { // a job is not retried: its next tick is
-			in.release()
-			in.state = StateScheduled
-			return
-		}
-		if permanent(err) { // the same start would fail the same way
-			r.giveUp(in, 127, "cannot be started: "+err.Error())
-			return
-		}
-		r.afterFailure(in, 127)
+		r.startFailed(in, run, err)
 		return
 	}
-	notice := ""
-	if in.run != nil {
-		in.restarts++
-		notice = in.name + " restarted: following the new run"
-	}
-	in.hub.setPTY(run.pty, notice)
 	in.run = run
 	in.reason = ""
 	in.ready = false
 	in.state = StateStarting
+	spawn(in, run, r.ptySize(), r.spawns, r.exits, r.done, r.register)
+}
+
+// onSpawned is a run's process started, or not: a ready check follows,
+// or the stop asked for meanwhile.
+func (r *Runner) onSpawned(s spawned) {
+	in, run := s.inst, s.run
+	if s.err != nil {
+		if in.state == StateStopping { // stopped before it could start
+			in.exited = false
+			r.onEnd(exit{inst: in, run: run, end: true})
+			return
+		}
+		r.startFailed(in, run, s.err)
+		return
+	}
+	notice := ""
+	if run.again {
+		in.restarts++
+		notice = in.name + " restarted: following the new run"
+	}
+	in.hub.setPTY(run.pty, notice)
+	if in.state == StateStopping { // a stop came while it started
+		if in.killed {
+			run.stop(syscall.SIGKILL, nil)
+		} else {
+			run.stop(parseSignal(in.proc.Policy.StopSignal), nil)
+		}
+		return
+	}
 	if r.readyOf(in).Kind == policy.ReadyNone || in.proc.Policy.Schedule != "" {
 		r.markReady(in)
 		return
 	}
 	r.checkReady(in, run)
+}
+
+// startFailed is a start that failed before the process ran: a failed run,
+// given up at once when no retry can help.
+func (r *Runner) startFailed(in *instance, run *run, err error) {
+	run.close()
+	r.out.Event("%v", err)
+	in.lastExit = "could not start"
+	if in.proc.Policy.Schedule != "" { // a job is not retried: its next tick is
+		in.release()
+		in.state = StateScheduled
+		return
+	}
+	if permanent(err) { // the same start would fail the same way
+		r.giveUp(in, 127, "cannot be started: "+err.Error())
+		return
+	}
+	r.afterFailure(in, 127)
 }
 
 // permanent reports whether a start failed in a way no retry can fix:
