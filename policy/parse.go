@@ -558,18 +558,67 @@ func parseSingleton(v string, hasValue bool) (func(*Policy), string) {
 // fields with an optional leading seconds field, descriptors like
 // "@daily" and "@every 5m", and a "CRON_TZ=Europe/Berlin " or "TZ=..."
 // prefix (robfig/cron/v3 with SecondOptional and Descriptor).
-func ParseSchedule(spec string) (s cron.Schedule, err error) {
+//
+// It refuses what the cron library would accept and then never run as
+// written: a spec with no next time (a day no month it names has, like
+// February 30: its Next is the zero time, which would fire at once and
+// forever), and an @every interval under one second or not whole seconds
+// (the library silently rounds those down, to at least 1s). A rare date,
+// like February 29, is fine.
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	return parseSchedule(spec, time.Now())
+}
+
+// scheduleError is a ParseSchedule error that already says what would be
+// right, so the policy parser adds no generic hint to it.
+type scheduleError string
+
+func (e scheduleError) Error() string { return string(e) }
+
+// parseSchedule is ParseSchedule with the time the next tick is looked
+// for from: a spec must have one after now.
+func parseSchedule(spec string, now time.Time) (s cron.Schedule, err error) {
 	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
 		return nil, errors.New("time zone without a schedule after it, e.g. CRON_TZ=UTC 0 3 * * *")
 	}
+	s, err = parseCron(spec)
+	if err != nil {
+		return nil, err
+	}
+	if every, ok := everyOf(spec); ok {
+		d, _ := time.ParseDuration(every) // the cron parser has read it
+		switch {
+		case d < time.Second:
+			return nil, scheduleError(fmt.Sprintf("@every %s: want an interval of at least 1s, e.g. \"@every 30s\"", every))
+		case d%time.Second != 0:
+			return nil, scheduleError(fmt.Sprintf("@every %s: want whole seconds, e.g. \"@every %s\"", every, (d + time.Second - 1).Truncate(time.Second)))
+		}
+	}
+	if s.Next(now).IsZero() {
+		return nil, scheduleError("never fires: no month it names has that day (like February 30); want a date that exists, e.g. \"0 0 28 2 *\"")
+	}
+	return s, nil
+}
+
+// parseCron is the cron library's parser, which has panicked on odd specs
+// before: a spec that makes it panic is a bad spec, not a crash.
+func parseCron(spec string) (s cron.Schedule, err error) {
 	defer func() {
-		// The cron parser has panicked on odd specs before; a spec
-		// that makes it panic is a bad spec, not a crash.
 		if r := recover(); r != nil {
 			s, err = nil, fmt.Errorf("cannot parse %q", spec)
 		}
 	}()
 	return cronParser.Parse(spec)
+}
+
+// everyOf returns the interval of an "@every D" spec, after any time zone
+// prefix, as the cron parser reads it.
+func everyOf(spec string) (string, bool) {
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		_, spec, _ = strings.Cut(spec, " ")
+		spec = strings.TrimSpace(spec)
+	}
+	return strings.CutPrefix(spec, "@every ")
 }
 
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
@@ -578,6 +627,10 @@ func cronKey(field func(*Policy) *string) func(string, bool) (func(*Policy), str
 	return func(v string, _ bool) (func(*Policy), string) {
 		spec := strings.TrimSpace(v)
 		if _, err := ParseSchedule(spec); err != nil {
+			var whole scheduleError
+			if errors.As(err, &whole) {
+				return nil, err.Error()
+			}
 			hint := `want a cron spec like "0 3 * * *" or "@every 5m"`
 			if spec != "" && !strings.ContainsAny(spec, " \t@=") {
 				if _, err := ParseSchedule("@" + spec); err == nil {

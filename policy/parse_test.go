@@ -60,6 +60,11 @@ var validCases = []struct {
 	{`schedule="TZ=UTC @hourly"`, func(p *Policy) { p.Schedule = "TZ=UTC @hourly" }},
 	{`cron-restart="0 4 * * *"`, func(p *Policy) { p.CronRestart = "0 4 * * *" }},
 	{`cron-restart=@weekly`, func(p *Policy) { p.CronRestart = "@weekly" }},
+	{`schedule="0 0 29 2 *"`, func(p *Policy) { p.Schedule = "0 0 29 2 *" }},
+	{`schedule="0 0 30 2 mon"`, func(p *Policy) { p.Schedule = "0 0 30 2 mon" }},
+	{`schedule="0 0 31 */2 *"`, func(p *Policy) { p.Schedule = "0 0 31 */2 *" }},
+	{`schedule="@every 1s"`, func(p *Policy) { p.Schedule = "@every 1s" }},
+	{`cron-restart="CRON_TZ=UTC @every 1h30m"`, func(p *Policy) { p.CronRestart = "CRON_TZ=UTC @every 1h30m" }},
 	{"ready=tcp", func(p *Policy) { p.Ready = Ready{Kind: ReadyTCP} }},
 	{"ready=tcp:8080", func(p *Policy) { p.Ready = Ready{Kind: ReadyTCP, Port: 8080} }},
 	{"ready=http:/healthz", func(p *Policy) { p.Ready = Ready{Kind: ReadyHTTP, Path: "/healthz"} }},
@@ -241,6 +246,14 @@ Procfile.policy:1: unknown key "*"
 Procfile.policy:1: unknown key "*"`},
 	{`web: cron-restart="61 * * * *"`, `Procfile.policy:1: cron-restart="61 * * * *": end of range (61) above maximum (59): 61; want a cron spec like "0 3 * * *" or "@every 5m"`},
 	{`web: cron-restart="*/0 * * * *"`, `Procfile.policy:1: cron-restart="*/0 * * * *": step of range should be a positive number: */0; want a cron spec like "0 3 * * *" or "@every 5m"`},
+	// a spec the cron library accepts but never runs as written
+	{`web: schedule="0 0 30 2 *"`, `Procfile.policy:1: schedule="0 0 30 2 *": never fires: no month it names has that day (like February 30); want a date that exists, e.g. "0 0 28 2 *"`},
+	{`web: cron-restart="CRON_TZ=UTC 0 0 31 4,6,9,11 *"`, `Procfile.policy:1: cron-restart="CRON_TZ=UTC 0 0 31 4,6,9,11 *": never fires: no month it names has that day (like February 30); want a date that exists, e.g. "0 0 28 2 *"`},
+	{`web: schedule="@every 0s"`, `Procfile.policy:1: schedule="@every 0s": @every 0s: want an interval of at least 1s, e.g. "@every 30s"`},
+	{`web: schedule="@every -1s"`, `Procfile.policy:1: schedule="@every -1s": @every -1s: want an interval of at least 1s, e.g. "@every 30s"`},
+	{`web: schedule="@every 1ns"`, `Procfile.policy:1: schedule="@every 1ns": @every 1ns: want an interval of at least 1s, e.g. "@every 30s"`},
+	{`web: cron-restart="TZ=UTC @every 999ms"`, `Procfile.policy:1: cron-restart="TZ=UTC @every 999ms": @every 999ms: want an interval of at least 1s, e.g. "@every 30s"`},
+	{`web: schedule="@every 1500ms"`, `Procfile.policy:1: schedule="@every 1500ms": @every 1500ms: want whole seconds, e.g. "@every 2s"`},
 	// ready
 	{"web: ready=tcp:0", `Procfile.policy:1: ready="tcp:0": want tcp for the instance's $PORT, or tcp:PORT with a port 1..65535`},
 	{"web: ready=tcp:http", `Procfile.policy:1: ready="tcp:http": want tcp for the instance's $PORT, or tcp:PORT with a port 1..65535`},
@@ -552,9 +565,43 @@ func TestParseSchedule(t *testing.T) {
 	if got := s.Next(from); !got.Equal(from.Add(30 * time.Second)) {
 		t.Errorf("seconds field: next = %v", got)
 	}
-	for _, bad := range []string{"", "TZ=UTC", "CRON_TZ=UTC\t0 3 * * *", "* * * *", "@every"} {
+	for _, bad := range []string{"", "TZ=UTC", "CRON_TZ=UTC\t0 3 * * *", "* * * *", "@every",
+		"@every 0s", "@every -5m", "@every 500ms", "@every 1.5s", "0 0 30 2 *"} {
 		if _, err := ParseSchedule(bad); err == nil {
 			t.Errorf("ParseSchedule(%q) succeeded", bad)
+		}
+	}
+}
+
+// Regression: a spec with no next time (February 30) was accepted, and the
+// runner then fired it at once and forever; a leap day, rare but real,
+// must stay valid from any year.
+func TestScheduleNextTime(t *testing.T) {
+	for _, c := range []struct {
+		spec string
+		ok   bool
+	}{
+		{"0 0 29 2 *", true},
+		{"CRON_TZ=Asia/Tokyo 0 0 29 2 *", true},
+		{"59 59 23 29 2 *", true},
+		{"0 0 30 2 1", true}, // day of month OR day of week: Mondays in February
+		{"0 0 30 2 *", false},
+		{"0 0 30,31 2 *", false},
+		{"0 0 31 4 *", false},
+		{"0 0 31 2,4,6,9,11 *", false},
+		{"TZ=UTC 0 0 31 11 *", false},
+	} {
+		for _, year := range []int{2024, 2025, 2026, 2027, 2028, 2095} {
+			for _, at := range []time.Time{
+				time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC),
+				time.Date(year, 2, 29, 0, 0, 1, 0, time.UTC), // after a leap day's tick (or March 1)
+				time.Date(year, 12, 31, 23, 59, 59, 0, time.UTC),
+			} {
+				_, err := parseSchedule(c.spec, at)
+				if (err == nil) != c.ok {
+					t.Errorf("parseSchedule(%q) from %s: %v, want ok=%v", c.spec, at.Format(time.DateTime), err, c.ok)
+				}
+			}
 		}
 	}
 }
