@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"regexp"
 	"strings"
 
 	"github.com/joho/godotenv"
+
+	"mhrun/procfile"
 )
 
 // EnvError is a problem in an env file at one line. Error() is "FILE:LINE: MSG".
@@ -31,7 +32,9 @@ func (e *EnvError) Error() string {
 var envName = regexp.MustCompile(`^(export[ \t]+)?[A-Za-z_][A-Za-z0-9_.]*[ \t]*[=:]`)
 
 // ReadEnvFiles reads env files in order, later files winning, with godotenv's
-// syntax (KEY=value, export, quotes, ${VAR} expansion, # comments).
+// syntax (KEY=value, export, quotes, ${VAR} expansion, # comments). Each is
+// read as every input file is (procfile.ReadFile: a regular file of at
+// most 1 MiB, never a FIFO or a device).
 // A file in optional that does not exist is skipped (the default .env);
 // any other file must exist. Every problem found is returned, each as an
 // *EnvError naming file:line.
@@ -39,12 +42,16 @@ func ReadEnvFiles(optional []string, required []string) (map[string]string, erro
 	vars := map[string]string{}
 	var errs []error
 	read := func(path string, mustExist bool) {
-		data, err := os.ReadFile(path)
+		data, err := procfile.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) && !mustExist {
 			return
 		}
 		if err != nil {
-			errs = append(errs, &EnvError{File: path, Msg: fmt.Sprintf("cannot read env file: %v (pass an existing, readable file to -e)", unwrapPath(err))})
+			hint := "pass an existing, readable file to -e"
+			if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+				hint = "want a regular file of KEY=value lines"
+			}
+			errs = append(errs, &EnvError{File: path, Msg: fmt.Sprintf("cannot read env file: %v (%s)", unwrapPath(err), hint)})
 			return
 		}
 		m, err := parseEnv(data, path)

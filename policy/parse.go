@@ -17,12 +17,12 @@ package policy
 // what was given and what would be right.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math/big"
-	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -65,18 +65,18 @@ func (f *File) Names() []string {
 	return names
 }
 
-// ParseFile parses the policy file at path. A missing file is an empty
-// policy: every process gets the defaults.
+// ParseFile parses the policy file at path, read as every input file is
+// (a regular file of at most 1 MiB; see readFile). A missing file is an
+// empty policy: every process gets the defaults.
 func ParseFile(path string) (*File, error) {
-	fh, err := os.Open(path)
+	data, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &File{name: path, byName: map[string]*entry{}}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read policy: %w", err)
+		return nil, fmt.Errorf("%w (want a policy file with lines like \"web: scale=2\", or pass --policy FILE)", err)
 	}
-	defer fh.Close()
-	return Parse(fh, path)
+	return Parse(bytes.NewReader(data), path)
 }
 
 // Parse parses a policy file read from r; file names it in errors. It
@@ -84,6 +84,10 @@ func ParseFile(path string) (*File, error) {
 // error found (and no File), sorted by line.
 func Parse(r io.Reader, file string) (*File, error) {
 	data, err := io.ReadAll(r)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, err // it names the file already
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", file, err)
 	}

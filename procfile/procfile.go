@@ -32,11 +32,11 @@ package procfile
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -256,19 +256,16 @@ func readError(file string, err error) error {
 	return fmt.Errorf("read %s: %w", file, err)
 }
 
-// ParseFile opens and parses path. A missing file gives a one-line error that
-// says what would be right.
+// ParseFile reads path with ReadFile (a regular file of at most
+// MaxFileSize bytes) and parses it. A missing file, or one that is not a
+// Procfile at all, gives a one-line error that says what would be right.
 func ParseFile(path string) ([]Entry, error) {
-	f, err := os.Open(path)
+	data, err := ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf(`%w (create one with lines like %s, or pass -f FILE)`, err, example)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (want a Procfile with lines like %s, or pass -f FILE)", err, example)
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("read %s: is a directory (want a Procfile with lines like %s, or pass -f FILE)", path, example)
-	}
-	return Parse(f, path)
+	return Parse(bytes.NewReader(data), path)
 }

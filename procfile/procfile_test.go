@@ -210,7 +210,7 @@ func TestParseFile(t *testing.T) {
 	}
 
 	_, err = ParseFile(dir)
-	want = "read " + dir + `: is a directory (want a Procfile with lines like "web: ./server", or pass -f FILE)`
+	want = "read " + dir + `: is a directory, not a file (want a Procfile with lines like "web: ./server", or pass -f FILE)`
 	if err == nil || err.Error() != want {
 		t.Errorf("ParseFile(dir) = %v, want %s", err, want)
 	}

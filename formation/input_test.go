@@ -1,0 +1,100 @@
+package formation
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// loadWithin runs Load with a deadline: an input must never block it.
+func loadWithin(t *testing.T, o Options) (*Formation, error) {
+	t.Helper()
+	type result struct {
+		f   *Formation
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		f, err := Load(o)
+		done <- result{f, err}
+	}()
+	select {
+	case r := <-done:
+		return r.f, r.err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Load(%+v) blocked", o)
+		return nil, nil
+	}
+}
+
+// Every input file, named by a flag or found by default, is read only when
+// it is a regular file of at most 1 MiB: a FIFO never blocks, /dev/zero
+// never grows memory, a directory gives one clean line.
+func TestLoadInputFileKinds(t *testing.T) {
+	dir := project(t, map[string]string{
+		"Procfile": "web: ./web\n",
+		"good.env": "A=1\n",
+		"good.pol": "web: scale=2\n",
+		"big":      strings.Repeat("# padding\n", 1<<17),
+	})
+	if err := os.Mkdir(filepath.Join(dir, "subdir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("good.env", filepath.Join(dir, "link.env")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		o    Options
+		want string // "" = loads
+	}{
+		{"procfile dir", Options{Procfile: "subdir"}, "subdir: is a directory, not a file (want a Procfile"},
+		{"procfile fifo", Options{Procfile: "fifo"}, "fifo: is a named pipe (FIFO), not a regular file (want a Procfile"},
+		{"procfile zero", Options{Procfile: "/dev/zero"}, "read /dev/zero: is a device, not a regular file (want a Procfile"},
+		{"procfile big", Options{Procfile: "big"}, "big: is larger than 1 MiB, the most mhrun reads from an input file"},
+		{"policy dir", Options{Policy: "subdir"}, "subdir: is a directory, not a file (want a policy file"},
+		{"policy fifo", Options{Policy: "fifo"}, "fifo: is a named pipe (FIFO), not a regular file (want a policy file"},
+		{"policy zero", Options{Policy: "/dev/zero"}, "read /dev/zero: is a device, not a regular file (want a policy file"},
+		{"policy good", Options{Policy: "good.pol"}, ""},
+		{"env dir", Options{EnvFiles: []string{"subdir"}}, "subdir: cannot read env file: is a directory, not a file (want a regular file of KEY=value lines)"},
+		{"env fifo", Options{EnvFiles: []string{"fifo"}}, "fifo: cannot read env file: is a named pipe (FIFO), not a regular file (want a regular file of KEY=value lines)"},
+		{"env zero", Options{EnvFiles: []string{"/dev/zero"}}, "/dev/zero: cannot read env file: is a device, not a regular file (want a regular file of KEY=value lines)"},
+		{"env big", Options{EnvFiles: []string{"big"}}, "big: cannot read env file: is larger than 1 MiB, the most mhrun reads from an input file (want a regular file of KEY=value lines)"},
+		{"env missing", Options{EnvFiles: []string{"nope"}}, "nope: cannot read env file: no such file or directory (pass an existing, readable file to -e)"},
+		{"env link", Options{EnvFiles: []string{"link.env"}}, ""},
+	}
+	for _, tt := range tests {
+		tt.o.Dir, tt.o.Environ = dir, []string{}
+		f, err := loadWithin(t, tt.o)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want != "" && err == nil:
+			t.Errorf("%s: loaded, want an error with %q", tt.name, tt.want)
+		case tt.want != "" && (!strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n")):
+			t.Errorf("%s: %v\nwant one line with %q", tt.name, err, tt.want)
+		case tt.want == "" && f == nil:
+			t.Errorf("%s: no formation", tt.name)
+		}
+	}
+
+	// The default .env as a directory or a FIFO is an error, not a hang.
+	for _, kind := range []string{"dir", "fifo"} {
+		d := project(t, map[string]string{"Procfile": "web: ./web\n"})
+		env := filepath.Join(d, ".env")
+		if kind == "dir" {
+			os.Mkdir(env, 0o755)
+		} else if err := syscall.Mkfifo(env, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadWithin(t, Options{Dir: d, Environ: []string{}}); err == nil || !strings.Contains(err.Error(), ".env: cannot read env file: is a") {
+			t.Errorf(".env %s: %v", kind, err)
+		}
+	}
+}
