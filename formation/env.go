@@ -3,10 +3,12 @@ package formation
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/joho/godotenv"
@@ -91,11 +93,19 @@ func parseEnv(data []byte, file string) (map[string]string, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), len(data)+1)
 	line := 0
-	quote := byte(0) // inside a multi-line quoted value
+	keyLine := map[string]int{} // variable → the line that last set it
+	quote := byte(0)            // inside a multi-line quoted value
 	quoteLine := 0
 	for sc.Scan() {
 		line++
 		text := strings.TrimRight(sc.Text(), "\r")
+		if strings.Contains(text, "\r") {
+			// godotenv would end the line there, and count lines otherwise.
+			errs = append(errs, &EnvError{File: file, Line: line, Msg: fmt.Sprintf("carriage return (\\r) inside a line: %q (save the file with LF or CRLF line ends; CR alone does not end a line)", shorten(text))})
+			if quote == 0 {
+				continue
+			}
+		}
 		if quote != 0 {
 			if closesQuote(text, quote) {
 				quote = 0
@@ -111,6 +121,7 @@ func parseEnv(data []byte, file string) (map[string]string, error) {
 			errs = append(errs, &EnvError{File: file, Line: line, Msg: fmt.Sprintf("not a variable line: %q (want KEY=value)", shorten(trimmed))})
 			continue
 		}
+		keyLine[envKey(m)] = line
 		value := strings.TrimLeft(trimmed[len(m):], " \t")
 		if value != "" && (value[0] == '"' || value[0] == '\'') {
 			if !closesQuote(value[1:], value[0]) {
@@ -128,7 +139,45 @@ func parseEnv(data []byte, file string) (map[string]string, error) {
 	if err != nil {
 		return nil, &EnvError{File: file, Msg: err.Error()}
 	}
+	if err := checkValues(m, keyLine, file); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// checkValues refuses, at the line that sets it, a variable no exec can
+// pass: one whose value (after ${VAR} expansion) holds a NUL byte, which
+// would end the string early (Go's exec refuses it, so every start would
+// fail), or whose NAME=value is longer than exec takes in one string
+// (procfile.MaxArgLen, 128 KiB with its NUL: E2BIG).
+func checkValues(m map[string]string, keyLine map[string]int, file string) error {
+	var errs []*EnvError
+	for k, v := range m {
+		switch {
+		case strings.IndexByte(v, 0) >= 0:
+			errs = append(errs, &EnvError{File: file, Line: keyLine[k],
+				Msg: fmt.Sprintf("%s holds a NUL byte, which no environment variable can carry (remove it)", k)})
+		case len(k)+1+len(v) > procfile.MaxArgLen:
+			errs = append(errs, &EnvError{File: file, Line: keyLine[k],
+				Msg: fmt.Sprintf("%s=... is %d bytes, more than exec takes for one variable (128 KiB): put the data in a file and pass its path", k, len(k)+1+len(v))})
+		}
+	}
+	slices.SortFunc(errs, func(a, b *EnvError) int { return cmp.Or(a.Line-b.Line, strings.Compare(a.Msg, b.Msg)) })
+	all := make([]error, len(errs))
+	for i, e := range errs {
+		all[i] = e
+	}
+	return errors.Join(all...)
+}
+
+// envKey is the variable name of a line's start as envName matched it
+// ("export KEY =" gives KEY).
+func envKey(m string) string {
+	m = strings.TrimRight(m[:len(m)-1], " \t") // the = or :
+	if rest, ok := strings.CutPrefix(m, "export"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+		m = strings.TrimLeft(rest, " \t")
+	}
+	return m
 }
 
 // closesQuote reports whether s holds an unescaped closing quote q.

@@ -159,7 +159,7 @@ func Load(o Options) (*Formation, error) {
 		}
 	}
 	if len(errs) == 0 {
-		errs = append(errs, f.checkPorts())
+		errs = append(errs, f.checkPorts(), f.checkExec())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

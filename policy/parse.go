@@ -7,7 +7,9 @@ package policy
 //
 // NAME is `*` (defaults for every process) or letters, digits, `_` and `-`.
 // Blank lines and lines starting with `#` are skipped; CRLF line ends, a
-// last line without a newline and a leading byte order mark are fine.
+// last line without a newline and a leading byte order mark are fine. A
+// carriage return anywhere but at a line's end is an error: CR-only (old
+// Mac) line ends are refused, not read as one line or guessed at.
 // Items are separated by spaces or tabs; an item is `key=value` or a bare
 // `flag`. A value may be double-quoted (`schedule="0 3 * * *"`); inside the
 // quotes `\"` is a quote and `\\` a backslash, any other backslash is kept
@@ -29,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 )
@@ -98,9 +101,13 @@ func Parse(r io.Reader, file string) (*File, error) {
 		fail := func(format string, args ...any) {
 			errs = append(errs, newError(file, n, fmt.Sprintf(format, args...)))
 		}
-		line = strings.TrimSuffix(line, "\r")
+		line = strings.TrimRight(line, "\r")
 		if i == 0 {
 			line = strings.TrimPrefix(line, "\ufeff")
+		}
+		if strings.Contains(line, "\r") {
+			fail("carriage return (\\r) inside a line: %s (save the file with LF or CRLF line ends; CR alone does not end a line)", shortQuote(line))
+			continue
 		}
 		line = strings.TrimLeft(line, " \t")
 		if line == "" || line[0] == '#' {
@@ -141,6 +148,19 @@ func Parse(r io.Reader, file string) (*File, error) {
 		return nil, errs
 	}
 	return f, nil
+}
+
+// shortQuote quotes s for a message, cut to about 60 characters.
+func shortQuote(s string) string {
+	const max = 60
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "..."
 }
 
 // item is one `key=value` or `flag` of a line.
@@ -255,7 +275,7 @@ func (f *File) parseItem(e *entry, line int, it item) string {
 		var m string
 		apply, m = k.parse(it.value, it.hasValue)
 		if m != "" {
-			msg = fmt.Sprintf("%s=%q: %s", it.key, it.value, m)
+			msg = fmt.Sprintf("%s=%s: %s", it.key, shortQuote(it.value), m)
 		}
 	}
 	switch {
@@ -696,6 +716,9 @@ func parseReady(v string) (Ready, string) {
 		if cmd == "" {
 			return Ready{}, `want exec:CMD, e.g. ready="exec:curl -fs localhost:4321"`
 		}
+		if len(cmd) > maxArgLen {
+			return Ready{}, fmt.Sprintf("the command is %d bytes, more than exec takes in one argument (128 KiB): move it into a script and run that", len(cmd))
+		}
 		return Ready{Kind: ReadyExec, Command: cmd}, ""
 	}
 	return Ready{}, readyForms + didYouMean(kind, []string{"tcp", "http", "log", "notify", "exec"})
@@ -731,6 +754,10 @@ func parseAfter(v string, _ bool) (func(*Policy), string) {
 	}
 	return func(p *Policy) { p.After = slices.Clone(names) }, ""
 }
+
+// maxArgLen is the longest string exec takes as one argument on Linux
+// (MAX_ARG_STRLEN less its NUL), as procfile.MaxArgLen.
+const maxArgLen = 32*4096 - 1
 
 var signals = []string{"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"}
 

@@ -60,6 +60,7 @@ var validCases = []struct {
 	{`schedule="TZ=UTC @hourly"`, func(p *Policy) { p.Schedule = "TZ=UTC @hourly" }},
 	{`cron-restart="0 4 * * *"`, func(p *Policy) { p.CronRestart = "0 4 * * *" }},
 	{`cron-restart=@weekly`, func(p *Policy) { p.CronRestart = "@weekly" }},
+	{"grace=2s\r\r", func(p *Policy) { p.Grace = 2 * time.Second }}, // CR CR LF: still a line end
 	{`schedule="0 0 29 2 *"`, func(p *Policy) { p.Schedule = "0 0 29 2 *" }},
 	{`schedule="0 0 30 2 mon"`, func(p *Policy) { p.Schedule = "0 0 30 2 mon" }},
 	{`schedule="0 0 31 */2 *"`, func(p *Policy) { p.Schedule = "0 0 31 */2 *" }},
@@ -267,6 +268,7 @@ Procfile.policy:1: unknown key "*"`},
 	{"web: ready=htp:/x", `Procfile.policy:1: ready="htp:/x": want tcp, tcp:PORT, http:/PATH, log:REGEX, notify or exec:CMD (did you mean "http"?)`},
 	{"web: ready=yes", `Procfile.policy:1: ready="yes": want tcp, tcp:PORT, http:/PATH, log:REGEX, notify or exec:CMD`},
 	{"web: ready", `Procfile.policy:1: ready needs a value, e.g. ready=http:/healthz`},
+	{"web: ready=exec:" + strings.Repeat("x", 131072), `Procfile.policy:1: ready="exec:` + strings.Repeat("x", 52) + `"...: the command is 131072 bytes, more than exec takes in one argument (128 KiB): move it into a script and run that`},
 	// ready-timeout
 	{"web: ready-timeout=0s", `Procfile.policy:1: ready-timeout="0s": want a duration > 0, like 30s`},
 	{"web: ready-timeout=30", `Procfile.policy:1: ready-timeout="30": missing unit, e.g. 30s`},
@@ -305,6 +307,10 @@ Procfile.policy:1: unknown key "*"`},
 	// log
 	{"web: log=", `Procfile.policy:1: log="": want a file path, e.g. log=log/web.log`},
 	{`web: log=" "`, `Procfile.policy:1: log=" ": want a file path, e.g. log=log/web.log`},
+	// Carriage returns: only as a line's end (CRLF).
+	{"web: scale=2\rworker: optional\r", `Procfile.policy:1: carriage return (\r) inside a line: "web: scale=2\rworker: optional" (save the file with LF or CRLF line ends; CR alone does not end a line)`},
+	{"# defaults\r*: grace=1s\r", `Procfile.policy:1: carriage return (\r) inside a line: "# defaults\r*: grace=1s" (save the file with LF or CRLF line ends; CR alone does not end a line)`},
+	{"web: scale=2\nworker: log=\"a\rb\"\r\n", `Procfile.policy:2: carriage return (\r) inside a line: "worker: log=\"a\rb\"" (save the file with LF or CRLF line ends; CR alone does not end a line)`},
 	// Every error of a file, in line order.
 	{"*: scale=2 bogus\nweb: memory=lots\n\n# comment\nweb: grace=5 restart=no\n: x\nworker scale=2\nweb: scale=3 scale=4\r\n", `Procfile.policy:1: unknown key "bogus"
 Procfile.policy:2: memory="lots": want a size like 300M or 1G
@@ -488,7 +494,7 @@ func TestFormatOddValues(t *testing.T) {
 	// Values only quotes can carry must come back the same.
 	for _, p := range []Policy{
 		func() Policy { p := Default(); p.Log = `C:\logs\"x" y`; return p }(),
-		func() Policy { p := Default(); p.Log = "a\rb"; return p }(),
+		func() Policy { p := Default(); p.Log = "a\vb\x01"; return p }(), // not "\r": the parser refuses one inside a line
 		func() Policy { p := Default(); p.Log = "#x"; return p }(),
 		func() Policy { p := Default(); p.Singleton, p.SingletonPath = true, "yes"; return p }(),
 		func() Policy {
