@@ -152,7 +152,9 @@ func Load(o Options) (*Formation, error) {
 	}
 
 	f.BasePort = o.BasePort
-	if f.BasePort == 0 {
+	if f.BasePort < 0 || f.BasePort > 65535 {
+		errs = append(errs, fmt.Errorf("-p %d: want a port number 1..65535", f.BasePort))
+	} else if f.BasePort == 0 {
 		f.BasePort, err = basePort(f.FileEnv, f.Environ)
 		if err != nil {
 			errs = append(errs, err)
@@ -233,7 +235,7 @@ func (f *Formation) applyScale(values []string, cpus int) error {
 		}
 		n := scales[name]
 		if n == policy.ScaleMax {
-			n = cpus
+			n = min(max(cpus, 1), policy.MaxScale)
 		}
 		if err := policy.CheckScale(name, p.Policy, n); err != nil {
 			errs = append(errs, err)

@@ -98,3 +98,43 @@ func TestLoadInputFileKinds(t *testing.T) {
 		}
 	}
 }
+
+// Out-of-range values are refused with the bound in the message: a scale
+// past policy.MaxScale (by the policy or by -m), a base port outside
+// 1..65535, an instance's port past 65535.
+func TestLoadBounds(t *testing.T) {
+	dir := project(t, map[string]string{
+		"Procfile":        "web: ./web\nworker: ./worker\n",
+		"Procfile.policy": "worker: scale=max\n",
+	})
+	tests := []struct {
+		o    Options
+		want string // "" = loads
+	}{
+		{Options{Scale: []string{"web=1000"}}, ""},
+		{Options{Scale: []string{"web=60000"}}, `scale web=60000: scale "60000": want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`},
+		{Options{BasePort: -5}, "-p -5: want a port number 1..65535"},
+		{Options{BasePort: 70000}, "-p 70000: want a port number 1..65535"},
+		{Options{BasePort: 65535}, "worker.2 would get PORT 65636, past 65535 (lower the base port with -p or set port= in the policy)"},
+		{Options{BasePort: 65000, Scale: []string{"web=537"}}, "web.537 would get PORT 65536, past 65535"},
+		{Options{BasePort: 65000, Scale: []string{"web=536"}}, ""},
+	}
+	for _, tt := range tests {
+		tt.o.Dir, tt.o.Environ, tt.o.CPUs = dir, []string{}, 2
+		_, err := Load(tt.o)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%+v: %v", tt.o, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%+v: %v, want %q", tt.o, err, tt.want)
+		}
+	}
+	// One instance per CPU, up to the bound.
+	f, err := Load(Options{Dir: dir, Environ: []string{}, CPUs: 5000, Scale: []string{"web=max"}, BasePort: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, k := f.Process("web").Scale, f.Process("worker").Scale; w != 1000 || k != 1000 {
+		t.Errorf("scale=max on 5000 CPUs: web %d, worker %d instances, want 1000", w, k)
+	}
+}

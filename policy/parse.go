@@ -124,7 +124,9 @@ func Parse(r io.Reader, file string) (*File, error) {
 		case name == "":
 			fail("missing process name before %q", ":"+body)
 		case name != "*" && !validName(name):
-			fail("bad process name %q: use letters, digits, _ and -, or * for every process", name)
+			fail("bad process name %s: use letters, digits, _ and -, or * for every process", shortQuote(name))
+		case len(name) > maxNameLen:
+			fail("process name %s is %d characters long; a Procfile name has at most %d", shortQuote(name), len(name), maxNameLen)
 		default:
 			e = f.byName[name]
 			if e == nil {
@@ -388,15 +390,29 @@ func parseScale(s string) (int, string) {
 		return ScaleMax, ""
 	}
 	n, ok := parseUint(s)
-	if !ok {
+	if !ok && !isDigits(s) {
 		msg := "want a whole number >= 0, or max for one per CPU"
-		if Suggest(s, []string{"max"}) == "max" && !isDigits(s) {
+		if Suggest(s, []string{"max"}) == "max" {
 			msg += ` (did you mean "max"?)`
 		}
 		return 0, msg
 	}
+	if !ok || n > MaxScale {
+		return 0, tooMany
+	}
 	return n, ""
 }
+
+// MaxScale is the most instances of one process: 1000. Each instance holds
+// a pty, and Linux has 4096 in all by default (kernel.pty.max), shared by
+// every terminal of the host; foreman's ports give a process 100 before
+// they run into the next one's; and no host has the cores to make more
+// than a few hundred instances of one program useful. scale=max, one per
+// CPU, is capped at it too.
+const MaxScale = 1000
+
+// tooMany is the message for a scale past MaxScale.
+var tooMany = "want at most " + strconv.Itoa(MaxScale) + " instances (each has its own pty and process tree), or max for one per CPU"
 
 func isDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -800,6 +816,9 @@ func parseLog(v string, _ bool) (func(*Policy), string) {
 	}
 	return func(p *Policy) { p.Log = v }, ""
 }
+
+// maxNameLen is the longest process name, as procfile.MaxNameLen.
+const maxNameLen = 63
 
 // validName reports whether s is a Procfile process name.
 func validName(s string) bool {

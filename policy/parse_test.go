@@ -23,6 +23,7 @@ var validCases = []struct {
 	{"", func(p *Policy) {}},
 	{"scale=0", func(p *Policy) { p.Scale = 0 }},
 	{"scale=3", func(p *Policy) { p.Scale = 3 }},
+	{"scale=1000", func(p *Policy) { p.Scale = 1000 }},
 	{"scale=max", func(p *Policy) { p.Scale = ScaleMax }},
 	{"restart=always", func(p *Policy) { p.Restart = RestartAlways }},
 	{"restart=on-failure", func(p *Policy) { p.Restart = RestartOnFailure }},
@@ -177,6 +178,8 @@ var errorCases = []struct {
 	{"scale=2", `Procfile.policy:1: want NAME: key=value ..., e.g. web: scale=2, not "scale=2"`},
 	{": scale=2", `Procfile.policy:1: missing process name before ": scale=2"`},
 	{"web.1: scale=2", `Procfile.policy:1: bad process name "web.1": use letters, digits, _ and -, or * for every process`},
+	{strings.Repeat("w", 64) + ": scale=2", `Procfile.policy:1: process name "` + strings.Repeat("w", 57) + `"... is 64 characters long; a Procfile name has at most 63`},
+	{strings.Repeat("w", 100000) + ".x: scale=2", `Procfile.policy:1: bad process name "` + strings.Repeat("w", 57) + `"...: use letters, digits, _ and -, or * for every process`},
 	{"web worker: scale=2", `Procfile.policy:1: bad process name "web worker": use letters, digits, _ and -, or * for every process`},
 	{`web: schedule="0 3 * * *`, `Procfile.policy:1: schedule: unterminated quote; end the value with "`},
 	{`web: schedule="0 3 * * *\"`, `Procfile.policy:1: schedule: unterminated quote; end the value with "`},
@@ -196,6 +199,9 @@ var errorCases = []struct {
 	{"web: scale=-1", `Procfile.policy:1: scale="-1": want a whole number >= 0, or max for one per CPU`},
 	{"web: scale=MAX", `Procfile.policy:1: scale="MAX": want a whole number >= 0, or max for one per CPU (did you mean "max"?)`},
 	{"web: scale=", `Procfile.policy:1: scale="": want a whole number >= 0, or max for one per CPU`},
+	{"web: scale=60000", `Procfile.policy:1: scale="60000": want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`},
+	{"web: scale=1001", `Procfile.policy:1: scale="1001": want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`},
+	{"web: scale=99999999999999999999", `Procfile.policy:1: scale="99999999999999999999": want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`},
 	{"web: scale", `Procfile.policy:1: scale needs a value, e.g. scale=2`},
 	// restart
 	{"web: restart=onfailure", `Procfile.policy:1: restart="onfailure": want always, on-failure or never (did you mean "on-failure"?)`},
@@ -524,7 +530,7 @@ func TestReadyString(t *testing.T) {
 }
 
 func TestInstances(t *testing.T) {
-	for _, c := range []struct{ scale, cpus, want int }{{1, 8, 1}, {0, 8, 0}, {3, 1, 3}, {ScaleMax, 8, 8}, {ScaleMax, 0, 1}, {-5, 8, 0}} {
+	for _, c := range []struct{ scale, cpus, want int }{{1, 8, 1}, {0, 8, 0}, {3, 1, 3}, {ScaleMax, 8, 8}, {ScaleMax, 0, 1}, {-5, 8, 0}, {ScaleMax, 5000, MaxScale}, {1000, 1, 1000}} {
 		if got := (Policy{Scale: c.scale}).Instances(c.cpus); got != c.want {
 			t.Errorf("scale %d on %d CPUs: %d instances, want %d", c.scale, c.cpus, got, c.want)
 		}
@@ -538,9 +544,10 @@ func TestParseScale(t *testing.T) {
 		}
 	}
 	for s, want := range map[string]string{
-		"-1":  `scale "-1": want a whole number >= 0, or max for one per CPU`,
-		"Max": `scale "Max": want a whole number >= 0, or max for one per CPU (did you mean "max"?)`,
-		"":    `scale "": want a whole number >= 0, or max for one per CPU`,
+		"-1":    `scale "-1": want a whole number >= 0, or max for one per CPU`,
+		"Max":   `scale "Max": want a whole number >= 0, or max for one per CPU (did you mean "max"?)`,
+		"":      `scale "": want a whole number >= 0, or max for one per CPU`,
+		"60000": `scale "60000": want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`,
 	} {
 		if _, err := ParseScale(s); err == nil || err.Error() != want {
 			t.Errorf("ParseScale(%q) = %v, want %s", s, err, want)
@@ -656,6 +663,8 @@ func TestCheckScale(t *testing.T) {
 		{single, 2, "organizer is a singleton: scale it to 0 or 1, not 2"},
 		{single, ScaleMax, "organizer is a singleton: scale it to 0 or 1, not max"},
 		{Default(), -3, "organizer: scale -3: want a whole number >= 0, or max"},
+		{Default(), 1000, ""},
+		{Default(), 60000, "organizer: scale 60000: want at most 1000 instances (each has its own pty and process tree), or max for one per CPU"},
 	} {
 		err := CheckScale("organizer", c.p, c.n)
 		if got := errString(err); got != c.want {

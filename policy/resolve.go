@@ -176,6 +176,8 @@ func CheckScale(name string, p Policy, n int) error {
 	switch {
 	case n < 0 && n != ScaleMax:
 		return fmt.Errorf("%s: scale %d: want a whole number >= 0, or max", name, n)
+	case n > MaxScale:
+		return fmt.Errorf("%s: scale %d: %s", name, n, tooMany)
 	case p.Singleton && (n > 1 || n == ScaleMax):
 		return fmt.Errorf("%s is a singleton: scale it to 0 or 1, not %s", name, formatScale(n))
 	}

@@ -20,6 +20,7 @@ package procfile
 //   - a line that is not "name: command" (a missing colon, a space before the
 //     colon, a missing name, a name with characters other than letters,
 //     digits, "_" and "-", a name with no command);
+//   - a name longer than MaxNameLen (63) characters;
 //   - a process line that holds a NUL byte or is not valid UTF-8;
 //   - a command longer than exec takes in one argument (MaxArgLen);
 //   - a name defined twice;
@@ -88,6 +89,12 @@ func (l ErrorList) Unwrap() []error {
 	}
 	return errs
 }
+
+// MaxNameLen is the longest process name: 63 characters, a DNS label's
+// limit (RFC 1123), which Kubernetes sets for container names and which
+// mhrun export kubernetes uses the name as; a systemd unit name, which
+// export systemd builds from it, allows 255.
+const MaxNameLen = 63
 
 // MaxArgLen is the longest string Linux's exec takes as one argument or one
 // NAME=value of the environment: MAX_ARG_STRLEN, 32 pages of 4 KiB (131072
@@ -195,6 +202,8 @@ func parseLine(line string, n int) (Entry, string) {
 			msg += ", like " + strconv.Quote(s)
 		}
 		return Entry{}, msg + ")"
+	case len(name) > MaxNameLen:
+		return Entry{}, fmt.Sprintf("process name is %d characters long: %s (want at most %d: mhrun export makes it a Kubernetes container name and part of systemd unit names)", len(name), q, MaxNameLen)
 	case cmd == "":
 		return Entry{}, name + " has no command: " + q + " (want " + quote(name+": command") + ")"
 	case len(ShellCommand(cmd)) > MaxArgLen:

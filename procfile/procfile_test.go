@@ -119,6 +119,14 @@ var parseCases = []parseCase{
 	{name: "errors only: no extra empty-file error", input: "web ./server\n",
 		err: `Procfile:1: not a process line: "web ./server" (want "name: command")`},
 
+	// Name length: what mhrun export can make a Kubernetes name of.
+	{name: "name of 63 characters", input: strings.Repeat("n", 63) + ": x\n",
+		want: []Entry{{strings.Repeat("n", 63), "x", 1}}},
+	{name: "name of 64 characters", input: strings.Repeat("n", 64) + ": x\n",
+		err: `Procfile:1: process name is 64 characters long: "` + strings.Repeat("n", 57) + `"... (want at most 63: mhrun export makes it a Kubernetes container name and part of systemd unit names)`},
+	{name: "name of 100000 characters", input: "web: a\n" + strings.Repeat("n", 100000) + ": x\n",
+		err: `Procfile:2: process name is 100000 characters long: "` + strings.Repeat("n", 57) + `"... (want at most 63: mhrun export makes it a Kubernetes container name and part of systemd unit names)`},
+
 	// Carriage returns: CRLF and a trailing CR are line ends; a CR anywhere
 	// else (CR-only old Mac files, a stray ^M) is refused, not read as one
 	// line as foreman would.
