@@ -5,6 +5,7 @@ package formation
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -146,6 +147,9 @@ func Load(o Options) (*Formation, error) {
 				errs = append(errs, err)
 			}
 			if err := f.selectOnly(o.Only); err != nil {
+				errs = append(errs, err)
+			}
+			if err := f.checkSingletons(pf); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -313,6 +317,43 @@ func (f *Formation) checkPorts() error {
 		}
 	}
 	return nil
+}
+
+// checkSingletons refuses a singleton= lock path that no start could
+// open: one in a directory that does not exist (mhrun does not create
+// directories for a path the policy names: a typo would make them, and the
+// lock would guard nothing another program agrees on), or one that is a
+// directory or another non-regular file. Errors are at the policy line
+// that set singleton=.
+func (f *Formation) checkSingletons(pf *policy.File) error {
+	var errs []error
+	for _, p := range f.Processes {
+		lock := p.Policy.SingletonPath
+		if lock == "" {
+			continue
+		}
+		path := lock
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(f.Dir, path)
+		}
+		dir := filepath.Dir(path)
+		var msg string
+		if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			msg = fmt.Sprintf("directory %s does not exist: create it, or choose a lock file in an existing directory (mhrun does not create it)", dir)
+		} else if err != nil {
+			msg = fmt.Sprintf("cannot use directory %s: %v", dir, unwrapPath(err))
+		} else if !fi.IsDir() {
+			msg = fmt.Sprintf("%s is not a directory: choose a lock file in an existing directory", dir)
+		} else if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			msg = fmt.Sprintf("%s is a directory: want a lock file path, e.g. %s", path, filepath.Join(path, p.Name+".lock"))
+		} else if err == nil && !fi.Mode().IsRegular() {
+			msg = fmt.Sprintf("%s is not a regular file: want a lock file path", path)
+		}
+		if msg != "" {
+			errs = append(errs, &policy.SyntaxError{File: pf.Name(), Line: pf.KeyLine(p.Name, "singleton"), Msg: p.Name + ": singleton=" + lock + ": " + msg})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Names lists the processes in Procfile order.

@@ -138,3 +138,53 @@ func TestLoadBounds(t *testing.T) {
 		t.Errorf("scale=max on 5000 CPUs: web %d, worker %d instances, want 1000", w, k)
 	}
 }
+
+// Regression: singleton=/nonexistent/dir/lock passed check, and mhrun then
+// made the directories. A lock path must be in a directory that exists,
+// and not be a directory itself; the error is at the policy line.
+func TestLoadSingletonLockPath(t *testing.T) {
+	dir := project(t, map[string]string{"Procfile": "web: ./web\nagent: ./agent\n", "file": "x"})
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(dir, "locks"), 0o755)
+	tests := []struct {
+		policy, want string // "" = loads
+	}{
+		{"agent: singleton\n", ""},
+		{"agent: singleton=locks/agent.lock\n", ""},
+		{"agent: singleton=" + filepath.Join(dir, "locks", "agent.lock") + "\n", ""},
+		{"agent: singleton=file\n", ""}, // an existing file is fine: flock needs no more
+		{"*: grace=1s\nagent: singleton=/nonexistent/dir/agent.lock\n",
+			"Procfile.policy:2: agent: singleton=/nonexistent/dir/agent.lock: directory /nonexistent/dir does not exist: create it, or choose a lock file in an existing directory (mhrun does not create it)"},
+		{"agent: singleton=missing/agent.lock\n",
+			"Procfile.policy:1: agent: singleton=missing/agent.lock: directory " + filepath.Join(dir, "missing") + " does not exist"},
+		{"agent: singleton=file/agent.lock\n",
+			"Procfile.policy:1: agent: singleton=file/agent.lock: " + filepath.Join(dir, "file") + " is not a directory: choose a lock file in an existing directory"},
+		{"agent: singleton=locks\n",
+			"Procfile.policy:1: agent: singleton=locks: " + filepath.Join(dir, "locks") + " is a directory: want a lock file path, e.g. " + filepath.Join(dir, "locks", "agent.lock")},
+		{"agent: singleton=fifo\n",
+			"Procfile.policy:1: agent: singleton=fifo: " + filepath.Join(dir, "fifo") + " is not a regular file: want a lock file path"},
+		{"*: singleton=nope/x.lock\nweb: optional\n",
+			"Procfile.policy:1: web: singleton=nope/x.lock: directory"},
+	}
+	for _, tt := range tests {
+		os.WriteFile(filepath.Join(dir, "Procfile.policy"), []byte(tt.policy), 0o644)
+		wd, _ := os.Getwd()
+		os.Chdir(dir) // so that messages name Procfile.policy as mhrun check in the project does
+		_, err := loadWithin(t, Options{Dir: dir, Environ: []string{}})
+		os.Chdir(wd)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%q: %v", tt.policy, err)
+		case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
+			t.Errorf("%q: %v\nwant %s", tt.policy, err, tt.want)
+		}
+	}
+	if _, err := os.Stat("/nonexistent"); err == nil {
+		t.Error("/nonexistent was made")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing")); err == nil {
+		t.Error("the missing lock dir was made")
+	}
+}

@@ -29,18 +29,7 @@ func (f *File) Resolve(names []string) (map[string]Policy, error) {
 	}
 
 	star := f.byName["*"]
-	// lineOf returns the line that set key for name: its own, else "*"'s.
-	lineOf := func(name, key string) int {
-		if e := f.byName[name]; e != nil {
-			if s, ok := e.set[key]; ok {
-				return s.line
-			}
-		}
-		if star != nil {
-			return star.set[key].line
-		}
-		return 0
-	}
+	lineOf := f.KeyLine
 
 	policies := make(map[string]Policy, len(names))
 	balancers := map[int][]string{}
@@ -100,6 +89,24 @@ func (f *File) Resolve(names []string) (map[string]Policy, error) {
 	}
 	return policies, nil
 }
+
+// KeyLine returns the line that set key for the process name: a line of
+// its own, else the "*" line's, else 0. Checks made after Resolve (of
+// the files a policy names) use it to report FILE:LINE.
+func (f *File) KeyLine(name, key string) int {
+	if e := f.byName[name]; e != nil {
+		if s, ok := e.set[key]; ok {
+			return s.line
+		}
+	}
+	if star := f.byName["*"]; star != nil {
+		return star.set[key].line
+	}
+	return 0
+}
+
+// Name is the file name the policy was parsed as, for messages.
+func (f *File) Name() string { return f.name }
 
 // apply sets the keys of e in p; e may be nil.
 func (e *entry) apply(p *Policy) {
