@@ -211,7 +211,8 @@ func ParseScale(values []string) (map[string]int, error) {
 			}
 			k, err := policy.ParseScale(n)
 			if err != nil {
-				return nil, fmt.Errorf("scale %s: %w", item, err)
+				// Name the item once: "scale web=x: want ...".
+				return nil, fmt.Errorf("scale %s: %s", item, strings.TrimPrefix(err.Error(), "scale "+strconv.Quote(n)+": "))
 			}
 			out[name] = k
 		}

@@ -112,7 +112,7 @@ func TestLoadBounds(t *testing.T) {
 		want string // "" = loads
 	}{
 		{Options{Scale: []string{"web=1000"}}, ""},
-		{Options{Scale: []string{"web=60000"}}, `scale web=60000: scale "60000": want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`},
+		{Options{Scale: []string{"web=60000"}}, `scale web=60000: want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`},
 		{Options{BasePort: -5}, "-p -5: want a port number 1..65535"},
 		{Options{BasePort: 70000}, "-p 70000: want a port number 1..65535"},
 		{Options{BasePort: 65535}, "worker.2 would get PORT 65636, past 65535 (lower the base port with -p or set port= in the policy)"},
