@@ -3,14 +3,17 @@ package formation
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/joho/godotenv"
+
+	"mhrun/procfile"
 )
 
 // EnvError is a problem in an env file at one line. Error() is "FILE:LINE: MSG".
@@ -31,7 +34,9 @@ func (e *EnvError) Error() string {
 var envName = regexp.MustCompile(`^(export[ \t]+)?[A-Za-z_][A-Za-z0-9_.]*[ \t]*[=:]`)
 
 // ReadEnvFiles reads env files in order, later files winning, with godotenv's
-// syntax (KEY=value, export, quotes, ${VAR} expansion, # comments).
+// syntax (KEY=value, export, quotes, ${VAR} expansion, # comments). Each is
+// read as every input file is (procfile.ReadFile: a regular file of at
+// most 1 MiB, never a FIFO or a device).
 // A file in optional that does not exist is skipped (the default .env);
 // any other file must exist. Every problem found is returned, each as an
 // *EnvError naming file:line.
@@ -39,12 +44,16 @@ func ReadEnvFiles(optional []string, required []string) (map[string]string, erro
 	vars := map[string]string{}
 	var errs []error
 	read := func(path string, mustExist bool) {
-		data, err := os.ReadFile(path)
+		data, err := procfile.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) && !mustExist {
 			return
 		}
 		if err != nil {
-			errs = append(errs, &EnvError{File: path, Msg: fmt.Sprintf("cannot read env file: %v (pass an existing, readable file to -e)", unwrapPath(err))})
+			hint := "pass an existing, readable file to -e"
+			if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+				hint = "want a regular file of KEY=value lines"
+			}
+			errs = append(errs, &EnvError{File: path, Msg: fmt.Sprintf("cannot read env file: %v (%s)", unwrapPath(err), hint)})
 			return
 		}
 		m, err := parseEnv(data, path)
@@ -84,11 +93,19 @@ func parseEnv(data []byte, file string) (map[string]string, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), len(data)+1)
 	line := 0
-	quote := byte(0) // inside a multi-line quoted value
+	keyLine := map[string]int{} // variable → the line that last set it
+	quote := byte(0)            // inside a multi-line quoted value
 	quoteLine := 0
 	for sc.Scan() {
 		line++
 		text := strings.TrimRight(sc.Text(), "\r")
+		if strings.Contains(text, "\r") {
+			// godotenv would end the line there, and count lines otherwise.
+			errs = append(errs, &EnvError{File: file, Line: line, Msg: fmt.Sprintf("carriage return (\\r) inside a line: %q (save the file with LF or CRLF line ends; CR alone does not end a line)", shorten(text))})
+			if quote == 0 {
+				continue
+			}
+		}
 		if quote != 0 {
 			if closesQuote(text, quote) {
 				quote = 0
@@ -104,6 +121,7 @@ func parseEnv(data []byte, file string) (map[string]string, error) {
 			errs = append(errs, &EnvError{File: file, Line: line, Msg: fmt.Sprintf("not a variable line: %q (want KEY=value)", shorten(trimmed))})
 			continue
 		}
+		keyLine[envKey(m)] = line
 		value := strings.TrimLeft(trimmed[len(m):], " \t")
 		if value != "" && (value[0] == '"' || value[0] == '\'') {
 			if !closesQuote(value[1:], value[0]) {
@@ -121,7 +139,45 @@ func parseEnv(data []byte, file string) (map[string]string, error) {
 	if err != nil {
 		return nil, &EnvError{File: file, Msg: err.Error()}
 	}
+	if err := checkValues(m, keyLine, file); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// checkValues refuses, at the line that sets it, a variable no exec can
+// pass: one whose value (after ${VAR} expansion) holds a NUL byte, which
+// would end the string early (Go's exec refuses it, so every start would
+// fail), or whose NAME=value is longer than exec takes in one string
+// (procfile.MaxArgLen, 128 KiB with its NUL: E2BIG).
+func checkValues(m map[string]string, keyLine map[string]int, file string) error {
+	var errs []*EnvError
+	for k, v := range m {
+		switch {
+		case strings.IndexByte(v, 0) >= 0:
+			errs = append(errs, &EnvError{File: file, Line: keyLine[k],
+				Msg: fmt.Sprintf("%s holds a NUL byte, which no environment variable can carry (remove it)", k)})
+		case len(k)+1+len(v) > procfile.MaxArgLen:
+			errs = append(errs, &EnvError{File: file, Line: keyLine[k],
+				Msg: fmt.Sprintf("%s=... is %d bytes, more than exec takes for one variable (128 KiB): put the data in a file and pass its path", k, len(k)+1+len(v))})
+		}
+	}
+	slices.SortFunc(errs, func(a, b *EnvError) int { return cmp.Or(a.Line-b.Line, strings.Compare(a.Msg, b.Msg)) })
+	all := make([]error, len(errs))
+	for i, e := range errs {
+		all[i] = e
+	}
+	return errors.Join(all...)
+}
+
+// envKey is the variable name of a line's start as envName matched it
+// ("export KEY =" gives KEY).
+func envKey(m string) string {
+	m = strings.TrimRight(m[:len(m)-1], " \t") // the = or :
+	if rest, ok := strings.CutPrefix(m, "export"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+		m = strings.TrimLeft(rest, " \t")
+	}
+	return m
 }
 
 // closesQuote reports whether s holds an unescaped closing quote q.

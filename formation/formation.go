@@ -5,6 +5,7 @@ package formation
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -148,18 +149,23 @@ func Load(o Options) (*Formation, error) {
 			if err := f.selectOnly(o.Only); err != nil {
 				errs = append(errs, err)
 			}
+			if err := f.checkSingletons(pf); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 
 	f.BasePort = o.BasePort
-	if f.BasePort == 0 {
+	if f.BasePort < 0 || f.BasePort > 65535 {
+		errs = append(errs, fmt.Errorf("-p %d: want a port number 1..65535", f.BasePort))
+	} else if f.BasePort == 0 {
 		f.BasePort, err = basePort(f.FileEnv, f.Environ)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) == 0 {
-		errs = append(errs, f.checkPorts())
+		errs = append(errs, f.checkPorts(), f.checkExec())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -205,7 +211,8 @@ func ParseScale(values []string) (map[string]int, error) {
 			}
 			k, err := policy.ParseScale(n)
 			if err != nil {
-				return nil, fmt.Errorf("scale %s: %w", item, err)
+				// Name the item once: "scale web=x: want ...".
+				return nil, fmt.Errorf("scale %s: %s", item, strings.TrimPrefix(err.Error(), "scale "+strconv.Quote(n)+": "))
 			}
 			out[name] = k
 		}
@@ -233,7 +240,7 @@ func (f *Formation) applyScale(values []string, cpus int) error {
 		}
 		n := scales[name]
 		if n == policy.ScaleMax {
-			n = cpus
+			n = min(max(cpus, 1), policy.MaxScale)
 		}
 		if err := policy.CheckScale(name, p.Policy, n); err != nil {
 			errs = append(errs, err)
@@ -311,6 +318,43 @@ func (f *Formation) checkPorts() error {
 		}
 	}
 	return nil
+}
+
+// checkSingletons refuses a singleton= lock path that no start could
+// open: one in a directory that does not exist (mhrun does not create
+// directories for a path the policy names: a typo would make them, and the
+// lock would guard nothing another program agrees on), or one that is a
+// directory or another non-regular file. Errors are at the policy line
+// that set singleton=.
+func (f *Formation) checkSingletons(pf *policy.File) error {
+	var errs []error
+	for _, p := range f.Processes {
+		lock := p.Policy.SingletonPath
+		if lock == "" {
+			continue
+		}
+		path := lock
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(f.Dir, path)
+		}
+		dir := filepath.Dir(path)
+		var msg string
+		if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			msg = fmt.Sprintf("directory %s does not exist: create it, or choose a lock file in an existing directory (mhrun does not create it)", dir)
+		} else if err != nil {
+			msg = fmt.Sprintf("cannot use directory %s: %v", dir, unwrapPath(err))
+		} else if !fi.IsDir() {
+			msg = fmt.Sprintf("%s is not a directory: choose a lock file in an existing directory", dir)
+		} else if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			msg = fmt.Sprintf("%s is a directory: want a lock file path, e.g. %s", path, filepath.Join(path, p.Name+".lock"))
+		} else if err == nil && !fi.Mode().IsRegular() {
+			msg = fmt.Sprintf("%s is not a regular file: want a lock file path", path)
+		}
+		if msg != "" {
+			errs = append(errs, &policy.SyntaxError{File: pf.Name(), Line: pf.KeyLine(p.Name, "singleton"), Msg: p.Name + ": singleton=" + lock + ": " + msg})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Names lists the processes in Procfile order.

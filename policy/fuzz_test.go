@@ -77,6 +77,11 @@ func FuzzParse(f *testing.F) {
 			checkErrorList(t, err, strings.Count(in, "\n")+1)
 			return
 		}
+		for i, l := range strings.Split(in, "\n") {
+			if strings.Contains(strings.TrimRight(l, "\r"), "\r") {
+				t.Fatalf("line %d holds a carriage return that ends no line, and was accepted: %q", i+1, l)
+			}
+		}
 		names := file.Names()
 		m, err := file.Resolve(names)
 		if err != nil {

@@ -7,7 +7,9 @@ package policy
 //
 // NAME is `*` (defaults for every process) or letters, digits, `_` and `-`.
 // Blank lines and lines starting with `#` are skipped; CRLF line ends, a
-// last line without a newline and a leading byte order mark are fine.
+// last line without a newline and a leading byte order mark are fine. A
+// carriage return anywhere but at a line's end is an error: CR-only (old
+// Mac) line ends are refused, not read as one line or guessed at.
 // Items are separated by spaces or tabs; an item is `key=value` or a bare
 // `flag`. A value may be double-quoted (`schedule="0 3 * * *"`); inside the
 // quotes `\"` is a quote and `\\` a backslash, any other backslash is kept
@@ -17,18 +19,19 @@ package policy
 // what was given and what would be right.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math/big"
-	"os"
 	"path"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 )
@@ -65,18 +68,18 @@ func (f *File) Names() []string {
 	return names
 }
 
-// ParseFile parses the policy file at path. A missing file is an empty
-// policy: every process gets the defaults.
+// ParseFile parses the policy file at path, read as every input file is
+// (a regular file of at most 1 MiB; see readFile). A missing file is an
+// empty policy: every process gets the defaults.
 func ParseFile(path string) (*File, error) {
-	fh, err := os.Open(path)
+	data, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &File{name: path, byName: map[string]*entry{}}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read policy: %w", err)
+		return nil, fmt.Errorf("%w (want a policy file with lines like \"web: scale=2\", or pass --policy FILE)", err)
 	}
-	defer fh.Close()
-	return Parse(fh, path)
+	return Parse(bytes.NewReader(data), path)
 }
 
 // Parse parses a policy file read from r; file names it in errors. It
@@ -84,6 +87,10 @@ func ParseFile(path string) (*File, error) {
 // error found (and no File), sorted by line.
 func Parse(r io.Reader, file string) (*File, error) {
 	data, err := io.ReadAll(r)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, err // it names the file already
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", file, err)
 	}
@@ -94,9 +101,13 @@ func Parse(r io.Reader, file string) (*File, error) {
 		fail := func(format string, args ...any) {
 			errs = append(errs, newError(file, n, fmt.Sprintf(format, args...)))
 		}
-		line = strings.TrimSuffix(line, "\r")
+		line = strings.TrimRight(line, "\r")
 		if i == 0 {
 			line = strings.TrimPrefix(line, "\ufeff")
+		}
+		if strings.Contains(line, "\r") {
+			fail("carriage return (\\r) inside a line: %s (save the file with LF or CRLF line ends; CR alone does not end a line)", shortQuote(line))
+			continue
 		}
 		line = strings.TrimLeft(line, " \t")
 		if line == "" || line[0] == '#' {
@@ -113,7 +124,9 @@ func Parse(r io.Reader, file string) (*File, error) {
 		case name == "":
 			fail("missing process name before %q", ":"+body)
 		case name != "*" && !validName(name):
-			fail("bad process name %q: use letters, digits, _ and -, or * for every process", name)
+			fail("bad process name %s: use letters, digits, _ and -, or * for every process", shortQuote(name))
+		case len(name) > maxNameLen:
+			fail("process name %s is %d characters long; a Procfile name has at most %d", shortQuote(name), len(name), maxNameLen)
 		default:
 			e = f.byName[name]
 			if e == nil {
@@ -137,6 +150,19 @@ func Parse(r io.Reader, file string) (*File, error) {
 		return nil, errs
 	}
 	return f, nil
+}
+
+// shortQuote quotes s for a message, cut to about 60 characters.
+func shortQuote(s string) string {
+	const max = 60
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "..."
 }
 
 // item is one `key=value` or `flag` of a line.
@@ -251,7 +277,7 @@ func (f *File) parseItem(e *entry, line int, it item) string {
 		var m string
 		apply, m = k.parse(it.value, it.hasValue)
 		if m != "" {
-			msg = fmt.Sprintf("%s=%q: %s", it.key, it.value, m)
+			msg = fmt.Sprintf("%s=%s: %s", it.key, shortQuote(it.value), m)
 		}
 	}
 	switch {
@@ -364,15 +390,29 @@ func parseScale(s string) (int, string) {
 		return ScaleMax, ""
 	}
 	n, ok := parseUint(s)
-	if !ok {
+	if !ok && !isDigits(s) {
 		msg := "want a whole number >= 0, or max for one per CPU"
-		if Suggest(s, []string{"max"}) == "max" && !isDigits(s) {
+		if Suggest(s, []string{"max"}) == "max" {
 			msg += ` (did you mean "max"?)`
 		}
 		return 0, msg
 	}
+	if !ok || n > MaxScale {
+		return 0, tooMany
+	}
 	return n, ""
 }
+
+// MaxScale is the most instances of one process: 1000. Each instance holds
+// a pty, and Linux has 4096 in all by default (kernel.pty.max), shared by
+// every terminal of the host; foreman's ports give a process 100 before
+// they run into the next one's; and no host has the cores to make more
+// than a few hundred instances of one program useful. scale=max, one per
+// CPU, is capped at it too.
+const MaxScale = 1000
+
+// tooMany is the message for a scale past MaxScale.
+var tooMany = "want at most " + strconv.Itoa(MaxScale) + " instances (each has its own pty and process tree), or max for one per CPU"
 
 func isDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -558,18 +598,67 @@ func parseSingleton(v string, hasValue bool) (func(*Policy), string) {
 // fields with an optional leading seconds field, descriptors like
 // "@daily" and "@every 5m", and a "CRON_TZ=Europe/Berlin " or "TZ=..."
 // prefix (robfig/cron/v3 with SecondOptional and Descriptor).
-func ParseSchedule(spec string) (s cron.Schedule, err error) {
+//
+// It refuses what the cron library would accept and then never run as
+// written: a spec with no next time (a day no month it names has, like
+// February 30: its Next is the zero time, which would fire at once and
+// forever), and an @every interval under one second or not whole seconds
+// (the library silently rounds those down, to at least 1s). A rare date,
+// like February 29, is fine.
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	return parseSchedule(spec, time.Now())
+}
+
+// scheduleError is a ParseSchedule error that already says what would be
+// right, so the policy parser adds no generic hint to it.
+type scheduleError string
+
+func (e scheduleError) Error() string { return string(e) }
+
+// parseSchedule is ParseSchedule with the time the next tick is looked
+// for from: a spec must have one after now.
+func parseSchedule(spec string, now time.Time) (s cron.Schedule, err error) {
 	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
 		return nil, errors.New("time zone without a schedule after it, e.g. CRON_TZ=UTC 0 3 * * *")
 	}
+	s, err = parseCron(spec)
+	if err != nil {
+		return nil, err
+	}
+	if every, ok := everyOf(spec); ok {
+		d, _ := time.ParseDuration(every) // the cron parser has read it
+		switch {
+		case d < time.Second:
+			return nil, scheduleError(fmt.Sprintf("@every %s: want an interval of at least 1s, e.g. \"@every 30s\"", every))
+		case d%time.Second != 0:
+			return nil, scheduleError(fmt.Sprintf("@every %s: want whole seconds, e.g. \"@every %s\"", every, (d + time.Second - 1).Truncate(time.Second)))
+		}
+	}
+	if s.Next(now).IsZero() {
+		return nil, scheduleError("never fires: no month it names has that day (like February 30); want a date that exists, e.g. \"0 0 28 2 *\"")
+	}
+	return s, nil
+}
+
+// parseCron is the cron library's parser, which has panicked on odd specs
+// before: a spec that makes it panic is a bad spec, not a crash.
+func parseCron(spec string) (s cron.Schedule, err error) {
 	defer func() {
-		// The cron parser has panicked on odd specs before; a spec
-		// that makes it panic is a bad spec, not a crash.
 		if r := recover(); r != nil {
 			s, err = nil, fmt.Errorf("cannot parse %q", spec)
 		}
 	}()
 	return cronParser.Parse(spec)
+}
+
+// everyOf returns the interval of an "@every D" spec, after any time zone
+// prefix, as the cron parser reads it.
+func everyOf(spec string) (string, bool) {
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		_, spec, _ = strings.Cut(spec, " ")
+		spec = strings.TrimSpace(spec)
+	}
+	return strings.CutPrefix(spec, "@every ")
 }
 
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
@@ -578,6 +667,10 @@ func cronKey(field func(*Policy) *string) func(string, bool) (func(*Policy), str
 	return func(v string, _ bool) (func(*Policy), string) {
 		spec := strings.TrimSpace(v)
 		if _, err := ParseSchedule(spec); err != nil {
+			var whole scheduleError
+			if errors.As(err, &whole) {
+				return nil, err.Error()
+			}
 			hint := `want a cron spec like "0 3 * * *" or "@every 5m"`
 			if spec != "" && !strings.ContainsAny(spec, " \t@=") {
 				if _, err := ParseSchedule("@" + spec); err == nil {
@@ -639,6 +732,9 @@ func parseReady(v string) (Ready, string) {
 		if cmd == "" {
 			return Ready{}, `want exec:CMD, e.g. ready="exec:curl -fs localhost:4321"`
 		}
+		if len(cmd) > maxArgLen {
+			return Ready{}, fmt.Sprintf("the command is %d bytes, more than exec takes in one argument (128 KiB): move it into a script and run that", len(cmd))
+		}
 		return Ready{Kind: ReadyExec, Command: cmd}, ""
 	}
 	return Ready{}, readyForms + didYouMean(kind, []string{"tcp", "http", "log", "notify", "exec"})
@@ -674,6 +770,10 @@ func parseAfter(v string, _ bool) (func(*Policy), string) {
 	}
 	return func(p *Policy) { p.After = slices.Clone(names) }, ""
 }
+
+// maxArgLen is the longest string exec takes as one argument on Linux
+// (MAX_ARG_STRLEN less its NUL), as procfile.MaxArgLen.
+const maxArgLen = 32*4096 - 1
 
 var signals = []string{"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"}
 
@@ -716,6 +816,9 @@ func parseLog(v string, _ bool) (func(*Policy), string) {
 	}
 	return func(p *Policy) { p.Log = v }, ""
 }
+
+// maxNameLen is the longest process name, as procfile.MaxNameLen.
+const maxNameLen = 63
 
 // validName reports whether s is a Procfile process name.
 func validName(s string) bool {

@@ -23,6 +23,7 @@ var validCases = []struct {
 	{"", func(p *Policy) {}},
 	{"scale=0", func(p *Policy) { p.Scale = 0 }},
 	{"scale=3", func(p *Policy) { p.Scale = 3 }},
+	{"scale=1000", func(p *Policy) { p.Scale = 1000 }},
 	{"scale=max", func(p *Policy) { p.Scale = ScaleMax }},
 	{"restart=always", func(p *Policy) { p.Restart = RestartAlways }},
 	{"restart=on-failure", func(p *Policy) { p.Restart = RestartOnFailure }},
@@ -60,6 +61,12 @@ var validCases = []struct {
 	{`schedule="TZ=UTC @hourly"`, func(p *Policy) { p.Schedule = "TZ=UTC @hourly" }},
 	{`cron-restart="0 4 * * *"`, func(p *Policy) { p.CronRestart = "0 4 * * *" }},
 	{`cron-restart=@weekly`, func(p *Policy) { p.CronRestart = "@weekly" }},
+	{"grace=2s\r\r", func(p *Policy) { p.Grace = 2 * time.Second }}, // CR CR LF: still a line end
+	{`schedule="0 0 29 2 *"`, func(p *Policy) { p.Schedule = "0 0 29 2 *" }},
+	{`schedule="0 0 30 2 mon"`, func(p *Policy) { p.Schedule = "0 0 30 2 mon" }},
+	{`schedule="0 0 31 */2 *"`, func(p *Policy) { p.Schedule = "0 0 31 */2 *" }},
+	{`schedule="@every 1s"`, func(p *Policy) { p.Schedule = "@every 1s" }},
+	{`cron-restart="CRON_TZ=UTC @every 1h30m"`, func(p *Policy) { p.CronRestart = "CRON_TZ=UTC @every 1h30m" }},
 	{"ready=tcp", func(p *Policy) { p.Ready = Ready{Kind: ReadyTCP} }},
 	{"ready=tcp:8080", func(p *Policy) { p.Ready = Ready{Kind: ReadyTCP, Port: 8080} }},
 	{"ready=http:/healthz", func(p *Policy) { p.Ready = Ready{Kind: ReadyHTTP, Path: "/healthz"} }},
@@ -171,6 +178,8 @@ var errorCases = []struct {
 	{"scale=2", `Procfile.policy:1: want NAME: key=value ..., e.g. web: scale=2, not "scale=2"`},
 	{": scale=2", `Procfile.policy:1: missing process name before ": scale=2"`},
 	{"web.1: scale=2", `Procfile.policy:1: bad process name "web.1": use letters, digits, _ and -, or * for every process`},
+	{strings.Repeat("w", 64) + ": scale=2", `Procfile.policy:1: process name "` + strings.Repeat("w", 57) + `"... is 64 characters long; a Procfile name has at most 63`},
+	{strings.Repeat("w", 100000) + ".x: scale=2", `Procfile.policy:1: bad process name "` + strings.Repeat("w", 57) + `"...: use letters, digits, _ and -, or * for every process`},
 	{"web worker: scale=2", `Procfile.policy:1: bad process name "web worker": use letters, digits, _ and -, or * for every process`},
 	{`web: schedule="0 3 * * *`, `Procfile.policy:1: schedule: unterminated quote; end the value with "`},
 	{`web: schedule="0 3 * * *\"`, `Procfile.policy:1: schedule: unterminated quote; end the value with "`},
@@ -190,6 +199,9 @@ var errorCases = []struct {
 	{"web: scale=-1", `Procfile.policy:1: scale="-1": want a whole number >= 0, or max for one per CPU`},
 	{"web: scale=MAX", `Procfile.policy:1: scale="MAX": want a whole number >= 0, or max for one per CPU (did you mean "max"?)`},
 	{"web: scale=", `Procfile.policy:1: scale="": want a whole number >= 0, or max for one per CPU`},
+	{"web: scale=60000", `Procfile.policy:1: scale="60000": want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`},
+	{"web: scale=1001", `Procfile.policy:1: scale="1001": want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`},
+	{"web: scale=99999999999999999999", `Procfile.policy:1: scale="99999999999999999999": want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`},
 	{"web: scale", `Procfile.policy:1: scale needs a value, e.g. scale=2`},
 	// restart
 	{"web: restart=onfailure", `Procfile.policy:1: restart="onfailure": want always, on-failure or never (did you mean "on-failure"?)`},
@@ -241,6 +253,14 @@ Procfile.policy:1: unknown key "*"
 Procfile.policy:1: unknown key "*"`},
 	{`web: cron-restart="61 * * * *"`, `Procfile.policy:1: cron-restart="61 * * * *": end of range (61) above maximum (59): 61; want a cron spec like "0 3 * * *" or "@every 5m"`},
 	{`web: cron-restart="*/0 * * * *"`, `Procfile.policy:1: cron-restart="*/0 * * * *": step of range should be a positive number: */0; want a cron spec like "0 3 * * *" or "@every 5m"`},
+	// a spec the cron library accepts but never runs as written
+	{`web: schedule="0 0 30 2 *"`, `Procfile.policy:1: schedule="0 0 30 2 *": never fires: no month it names has that day (like February 30); want a date that exists, e.g. "0 0 28 2 *"`},
+	{`web: cron-restart="CRON_TZ=UTC 0 0 31 4,6,9,11 *"`, `Procfile.policy:1: cron-restart="CRON_TZ=UTC 0 0 31 4,6,9,11 *": never fires: no month it names has that day (like February 30); want a date that exists, e.g. "0 0 28 2 *"`},
+	{`web: schedule="@every 0s"`, `Procfile.policy:1: schedule="@every 0s": @every 0s: want an interval of at least 1s, e.g. "@every 30s"`},
+	{`web: schedule="@every -1s"`, `Procfile.policy:1: schedule="@every -1s": @every -1s: want an interval of at least 1s, e.g. "@every 30s"`},
+	{`web: schedule="@every 1ns"`, `Procfile.policy:1: schedule="@every 1ns": @every 1ns: want an interval of at least 1s, e.g. "@every 30s"`},
+	{`web: cron-restart="TZ=UTC @every 999ms"`, `Procfile.policy:1: cron-restart="TZ=UTC @every 999ms": @every 999ms: want an interval of at least 1s, e.g. "@every 30s"`},
+	{`web: schedule="@every 1500ms"`, `Procfile.policy:1: schedule="@every 1500ms": @every 1500ms: want whole seconds, e.g. "@every 2s"`},
 	// ready
 	{"web: ready=tcp:0", `Procfile.policy:1: ready="tcp:0": want tcp for the instance's $PORT, or tcp:PORT with a port 1..65535`},
 	{"web: ready=tcp:http", `Procfile.policy:1: ready="tcp:http": want tcp for the instance's $PORT, or tcp:PORT with a port 1..65535`},
@@ -254,6 +274,7 @@ Procfile.policy:1: unknown key "*"`},
 	{"web: ready=htp:/x", `Procfile.policy:1: ready="htp:/x": want tcp, tcp:PORT, http:/PATH, log:REGEX, notify or exec:CMD (did you mean "http"?)`},
 	{"web: ready=yes", `Procfile.policy:1: ready="yes": want tcp, tcp:PORT, http:/PATH, log:REGEX, notify or exec:CMD`},
 	{"web: ready", `Procfile.policy:1: ready needs a value, e.g. ready=http:/healthz`},
+	{"web: ready=exec:" + strings.Repeat("x", 131072), `Procfile.policy:1: ready="exec:` + strings.Repeat("x", 52) + `"...: the command is 131072 bytes, more than exec takes in one argument (128 KiB): move it into a script and run that`},
 	// ready-timeout
 	{"web: ready-timeout=0s", `Procfile.policy:1: ready-timeout="0s": want a duration > 0, like 30s`},
 	{"web: ready-timeout=30", `Procfile.policy:1: ready-timeout="30": missing unit, e.g. 30s`},
@@ -292,6 +313,10 @@ Procfile.policy:1: unknown key "*"`},
 	// log
 	{"web: log=", `Procfile.policy:1: log="": want a file path, e.g. log=log/web.log`},
 	{`web: log=" "`, `Procfile.policy:1: log=" ": want a file path, e.g. log=log/web.log`},
+	// Carriage returns: only as a line's end (CRLF).
+	{"web: scale=2\rworker: optional\r", `Procfile.policy:1: carriage return (\r) inside a line: "web: scale=2\rworker: optional" (save the file with LF or CRLF line ends; CR alone does not end a line)`},
+	{"# defaults\r*: grace=1s\r", `Procfile.policy:1: carriage return (\r) inside a line: "# defaults\r*: grace=1s" (save the file with LF or CRLF line ends; CR alone does not end a line)`},
+	{"web: scale=2\nworker: log=\"a\rb\"\r\n", `Procfile.policy:2: carriage return (\r) inside a line: "worker: log=\"a\rb\"" (save the file with LF or CRLF line ends; CR alone does not end a line)`},
 	// Every error of a file, in line order.
 	{"*: scale=2 bogus\nweb: memory=lots\n\n# comment\nweb: grace=5 restart=no\n: x\nworker scale=2\nweb: scale=3 scale=4\r\n", `Procfile.policy:1: unknown key "bogus"
 Procfile.policy:2: memory="lots": want a size like 300M or 1G
@@ -475,7 +500,7 @@ func TestFormatOddValues(t *testing.T) {
 	// Values only quotes can carry must come back the same.
 	for _, p := range []Policy{
 		func() Policy { p := Default(); p.Log = `C:\logs\"x" y`; return p }(),
-		func() Policy { p := Default(); p.Log = "a\rb"; return p }(),
+		func() Policy { p := Default(); p.Log = "a\vb\x01"; return p }(), // not "\r": the parser refuses one inside a line
 		func() Policy { p := Default(); p.Log = "#x"; return p }(),
 		func() Policy { p := Default(); p.Singleton, p.SingletonPath = true, "yes"; return p }(),
 		func() Policy {
@@ -505,7 +530,7 @@ func TestReadyString(t *testing.T) {
 }
 
 func TestInstances(t *testing.T) {
-	for _, c := range []struct{ scale, cpus, want int }{{1, 8, 1}, {0, 8, 0}, {3, 1, 3}, {ScaleMax, 8, 8}, {ScaleMax, 0, 1}, {-5, 8, 0}} {
+	for _, c := range []struct{ scale, cpus, want int }{{1, 8, 1}, {0, 8, 0}, {3, 1, 3}, {ScaleMax, 8, 8}, {ScaleMax, 0, 1}, {-5, 8, 0}, {ScaleMax, 5000, MaxScale}, {1000, 1, 1000}} {
 		if got := (Policy{Scale: c.scale}).Instances(c.cpus); got != c.want {
 			t.Errorf("scale %d on %d CPUs: %d instances, want %d", c.scale, c.cpus, got, c.want)
 		}
@@ -519,9 +544,10 @@ func TestParseScale(t *testing.T) {
 		}
 	}
 	for s, want := range map[string]string{
-		"-1":  `scale "-1": want a whole number >= 0, or max for one per CPU`,
-		"Max": `scale "Max": want a whole number >= 0, or max for one per CPU (did you mean "max"?)`,
-		"":    `scale "": want a whole number >= 0, or max for one per CPU`,
+		"-1":    `scale "-1": want a whole number >= 0, or max for one per CPU`,
+		"Max":   `scale "Max": want a whole number >= 0, or max for one per CPU (did you mean "max"?)`,
+		"":      `scale "": want a whole number >= 0, or max for one per CPU`,
+		"60000": `scale "60000": want at most 1000 instances (each has its own pty and process tree), or max for one per CPU`,
 	} {
 		if _, err := ParseScale(s); err == nil || err.Error() != want {
 			t.Errorf("ParseScale(%q) = %v, want %s", s, err, want)
@@ -552,9 +578,43 @@ func TestParseSchedule(t *testing.T) {
 	if got := s.Next(from); !got.Equal(from.Add(30 * time.Second)) {
 		t.Errorf("seconds field: next = %v", got)
 	}
-	for _, bad := range []string{"", "TZ=UTC", "CRON_TZ=UTC\t0 3 * * *", "* * * *", "@every"} {
+	for _, bad := range []string{"", "TZ=UTC", "CRON_TZ=UTC\t0 3 * * *", "* * * *", "@every",
+		"@every 0s", "@every -5m", "@every 500ms", "@every 1.5s", "0 0 30 2 *"} {
 		if _, err := ParseSchedule(bad); err == nil {
 			t.Errorf("ParseSchedule(%q) succeeded", bad)
+		}
+	}
+}
+
+// Regression: a spec with no next time (February 30) was accepted, and the
+// runner then fired it at once and forever; a leap day, rare but real,
+// must stay valid from any year.
+func TestScheduleNextTime(t *testing.T) {
+	for _, c := range []struct {
+		spec string
+		ok   bool
+	}{
+		{"0 0 29 2 *", true},
+		{"CRON_TZ=Asia/Tokyo 0 0 29 2 *", true},
+		{"59 59 23 29 2 *", true},
+		{"0 0 30 2 1", true}, // day of month OR day of week: Mondays in February
+		{"0 0 30 2 *", false},
+		{"0 0 30,31 2 *", false},
+		{"0 0 31 4 *", false},
+		{"0 0 31 2,4,6,9,11 *", false},
+		{"TZ=UTC 0 0 31 11 *", false},
+	} {
+		for _, year := range []int{2024, 2025, 2026, 2027, 2028, 2095} {
+			for _, at := range []time.Time{
+				time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC),
+				time.Date(year, 2, 29, 0, 0, 1, 0, time.UTC), // after a leap day's tick (or March 1)
+				time.Date(year, 12, 31, 23, 59, 59, 0, time.UTC),
+			} {
+				_, err := parseSchedule(c.spec, at)
+				if (err == nil) != c.ok {
+					t.Errorf("parseSchedule(%q) from %s: %v, want ok=%v", c.spec, at.Format(time.DateTime), err, c.ok)
+				}
+			}
 		}
 	}
 }
@@ -603,6 +663,8 @@ func TestCheckScale(t *testing.T) {
 		{single, 2, "organizer is a singleton: scale it to 0 or 1, not 2"},
 		{single, ScaleMax, "organizer is a singleton: scale it to 0 or 1, not max"},
 		{Default(), -3, "organizer: scale -3: want a whole number >= 0, or max"},
+		{Default(), 1000, ""},
+		{Default(), 60000, "organizer: scale 60000: want at most 1000 instances (each has its own pty and process tree), or max for one per CPU"},
 	} {
 		err := CheckScale("organizer", c.p, c.n)
 		if got := errString(err); got != c.want {

@@ -70,7 +70,7 @@ const ScaleMax = -1
 
 // Policy is the effective policy of one process, defaults applied.
 type Policy struct {
-	Scale       int // >= 0, or ScaleMax
+	Scale       int // 0..MaxScale, or ScaleMax
 	Restart     Restart
 	BackoffMin  time.Duration
 	BackoffMax  time.Duration
@@ -120,11 +120,11 @@ func Default() Policy {
 }
 
 // Instances returns how many instances p asks for on a host with cpus
-// CPUs: Scale, or cpus (at least 1) for ScaleMax.
+// CPUs: Scale, or cpus (at least 1, at most MaxScale) for ScaleMax.
 func (p Policy) Instances(cpus int) int {
 	switch {
 	case p.Scale == ScaleMax:
-		return max(cpus, 1)
+		return min(max(cpus, 1), MaxScale)
 	case p.Scale < 0:
 		return 0
 	}

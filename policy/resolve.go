@@ -29,18 +29,7 @@ func (f *File) Resolve(names []string) (map[string]Policy, error) {
 	}
 
 	star := f.byName["*"]
-	// lineOf returns the line that set key for name: its own, else "*"'s.
-	lineOf := func(name, key string) int {
-		if e := f.byName[name]; e != nil {
-			if s, ok := e.set[key]; ok {
-				return s.line
-			}
-		}
-		if star != nil {
-			return star.set[key].line
-		}
-		return 0
-	}
+	lineOf := f.KeyLine
 
 	policies := make(map[string]Policy, len(names))
 	balancers := map[int][]string{}
@@ -100,6 +89,24 @@ func (f *File) Resolve(names []string) (map[string]Policy, error) {
 	}
 	return policies, nil
 }
+
+// KeyLine returns the line that set key for the process name: a line of
+// its own, else the "*" line's, else 0. Checks made after Resolve (of
+// the files a policy names) use it to report FILE:LINE.
+func (f *File) KeyLine(name, key string) int {
+	if e := f.byName[name]; e != nil {
+		if s, ok := e.set[key]; ok {
+			return s.line
+		}
+	}
+	if star := f.byName["*"]; star != nil {
+		return star.set[key].line
+	}
+	return 0
+}
+
+// Name is the file name the policy was parsed as, for messages.
+func (f *File) Name() string { return f.name }
 
 // apply sets the keys of e in p; e may be nil.
 func (e *entry) apply(p *Policy) {
@@ -176,6 +183,8 @@ func CheckScale(name string, p Policy, n int) error {
 	switch {
 	case n < 0 && n != ScaleMax:
 		return fmt.Errorf("%s: scale %d: want a whole number >= 0, or max", name, n)
+	case n > MaxScale:
+		return fmt.Errorf("%s: scale %d: %s", name, n, tooMany)
 	case p.Singleton && (n > 1 || n == ScaleMax):
 		return fmt.Errorf("%s is a singleton: scale it to 0 or 1, not %s", name, formatScale(n))
 	}

@@ -54,6 +54,11 @@ func FuzzParse(f *testing.F) {
 		if len(entries) == 0 {
 			t.Fatal("no entries and no error")
 		}
+		for i, l := range strings.Split(string(data), "\n") {
+			if strings.Contains(strings.TrimRight(l, blank), "\r") {
+				t.Errorf("line %d holds a carriage return that ends no line, and was accepted: %q", i+1, l)
+			}
+		}
 		seen := map[string]bool{}
 		for _, e := range entries {
 			if !nameRE.MatchString(e.Name) {

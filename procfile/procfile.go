@@ -10,7 +10,9 @@ package procfile
 // UTF-8 included). Lines whose first non-blank character is "#" and blank
 // lines are skipped. CRLF line endings, a UTF-8 byte order mark at the start
 // of the file, a last line without a newline and lines of any length are
-// accepted. Trailing blanks and "\r" are trimmed from commands.
+// accepted. Trailing blanks and "\r" are trimmed from commands. A "\r"
+// anywhere else in a line is an error: CR-only (old Mac) line ends are not
+// read as line breaks, since foreman would read the file as one line.
 //
 // Where foreman silently ignores a line it cannot read, this parser reports
 // it, because a Procfile line that runs nothing is always a mistake:
@@ -18,7 +20,9 @@ package procfile
 //   - a line that is not "name: command" (a missing colon, a space before the
 //     colon, a missing name, a name with characters other than letters,
 //     digits, "_" and "-", a name with no command);
+//   - a name longer than MaxNameLen (63) characters;
 //   - a process line that holds a NUL byte or is not valid UTF-8;
+//   - a command longer than exec takes in one argument (MaxArgLen);
 //   - a name defined twice;
 //   - a file that defines no process at all.
 //
@@ -32,11 +36,11 @@ package procfile
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -86,6 +90,18 @@ func (l ErrorList) Unwrap() []error {
 	return errs
 }
 
+// MaxNameLen is the longest process name: 63 characters, a DNS label's
+// limit (RFC 1123), which Kubernetes sets for container names and which
+// mhrun export kubernetes uses the name as; a systemd unit name, which
+// export systemd builds from it, allows 255.
+const MaxNameLen = 63
+
+// MaxArgLen is the longest string Linux's exec takes as one argument or one
+// NAME=value of the environment: MAX_ARG_STRLEN, 32 pages of 4 KiB (131072
+// bytes), less the NUL that ends it. A longer command, as /bin/sh -c gets
+// it, could never start, so the parser refuses it.
+const MaxArgLen = 32*4096 - 1
+
 // example is the process line that error messages show as a model.
 const example = `"web: ./server"`
 
@@ -120,7 +136,15 @@ func Parse(r io.Reader, file string) ([]Entry, error) {
 		if n == 1 {
 			line = strings.TrimPrefix(line, "\uFEFF")
 		}
-		line = strings.Trim(line, blank)
+		line = strings.TrimRight(line, blank)
+		if strings.IndexByte(line, '\r') >= 0 {
+			fail(n, "%s", bareCR(line))
+			if err == io.EOF {
+				break
+			}
+			continue
+		}
+		line = strings.TrimLeft(line, blank)
 		if line != "" && line[0] != '#' {
 			if e, msg := parseLine(line, n); msg != "" {
 				fail(n, "%s", msg)
@@ -178,10 +202,23 @@ func parseLine(line string, n int) (Entry, string) {
 			msg += ", like " + strconv.Quote(s)
 		}
 		return Entry{}, msg + ")"
+	case len(name) > MaxNameLen:
+		return Entry{}, fmt.Sprintf("process name is %d characters long: %s (want at most %d: mhrun export makes it a Kubernetes container name and part of systemd unit names)", len(name), q, MaxNameLen)
 	case cmd == "":
 		return Entry{}, name + " has no command: " + q + " (want " + quote(name+": command") + ")"
+	case len(ShellCommand(cmd)) > MaxArgLen:
+		return Entry{}, fmt.Sprintf("the command of %s is %d bytes, more than exec takes in one argument (128 KiB): move it into a script and run that", name, len(cmd))
 	}
 	return Entry{Name: name, Command: cmd, Line: n}, ""
+}
+
+// bareCR is the message for a line that holds a carriage return not at its
+// end: a file saved with old Mac line ends (CR alone), which would read as
+// one long line, or a stray ^M. foreman would run it as one command and
+// godotenv splits it; neither is what was meant, so it is refused.
+func bareCR(line string) string {
+	return "carriage return (\\r) inside a line: " + quote(line) +
+		" (save the file with LF or CRLF line ends; CR alone does not end a line)"
 }
 
 // orCommand returns cmd, or a placeholder when it is empty.
@@ -256,19 +293,16 @@ func readError(file string, err error) error {
 	return fmt.Errorf("read %s: %w", file, err)
 }
 
-// ParseFile opens and parses path. A missing file gives a one-line error that
-// says what would be right.
+// ParseFile reads path with ReadFile (a regular file of at most
+// MaxFileSize bytes) and parses it. A missing file, or one that is not a
+// Procfile at all, gives a one-line error that says what would be right.
 func ParseFile(path string) ([]Entry, error) {
-	f, err := os.Open(path)
+	data, err := ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf(`%w (create one with lines like %s, or pass -f FILE)`, err, example)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (want a Procfile with lines like %s, or pass -f FILE)", err, example)
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("read %s: is a directory (want a Procfile with lines like %s, or pass -f FILE)", path, example)
-	}
-	return Parse(f, path)
+	return Parse(bytes.NewReader(data), path)
 }

@@ -3,6 +3,7 @@ package procfile
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -117,6 +118,28 @@ var parseCases = []parseCase{
 			"Procfile:5: duplicate process \"web\" (first defined at line 2)"},
 	{name: "errors only: no extra empty-file error", input: "web ./server\n",
 		err: `Procfile:1: not a process line: "web ./server" (want "name: command")`},
+
+	// Name length: what mhrun export can make a Kubernetes name of.
+	{name: "name of 63 characters", input: strings.Repeat("n", 63) + ": x\n",
+		want: []Entry{{strings.Repeat("n", 63), "x", 1}}},
+	{name: "name of 64 characters", input: strings.Repeat("n", 64) + ": x\n",
+		err: `Procfile:1: process name is 64 characters long: "` + strings.Repeat("n", 57) + `"... (want at most 63: mhrun export makes it a Kubernetes container name and part of systemd unit names)`},
+	{name: "name of 100000 characters", input: "web: a\n" + strings.Repeat("n", 100000) + ": x\n",
+		err: `Procfile:2: process name is 100000 characters long: "` + strings.Repeat("n", 57) + `"... (want at most 63: mhrun export makes it a Kubernetes container name and part of systemd unit names)`},
+
+	// Carriage returns: CRLF and a trailing CR are line ends; a CR anywhere
+	// else (CR-only old Mac files, a stray ^M) is refused, not read as one
+	// line as foreman would.
+	{name: "doubled CR before LF", input: "web: a\r\r\nworker: b\r\n",
+		want: []Entry{{"web", "a", 1}, {"worker", "b", 2}}},
+	{name: "CR-only line ends", input: "web: a\rworker: b\r",
+		err: `Procfile:1: carriage return (\r) inside a line: "web: a\rworker: b" (save the file with LF or CRLF line ends; CR alone does not end a line)`},
+	{name: "CR-only file starting with a comment", input: "# dev\rweb: a\rworker: b\r",
+		err: `Procfile:1: carriage return (\r) inside a line: "# dev\rweb: a\rworker: b" (save the file with LF or CRLF line ends; CR alone does not end a line)`},
+	{name: "stray CR in a command", input: "web: a\nworker: b\rc\n",
+		err: `Procfile:2: carriage return (\r) inside a line: "worker: b\rc" (save the file with LF or CRLF line ends; CR alone does not end a line)`},
+	{name: "CR at a line's start", input: "web: a\n\rworker: b\n",
+		err: `Procfile:2: carriage return (\r) inside a line: "\rworker: b" (save the file with LF or CRLF line ends; CR alone does not end a line)`},
 }
 
 func TestParse(t *testing.T) {
@@ -171,8 +194,10 @@ func TestErrorListUnwrap(t *testing.T) {
 	}
 }
 
+// Lines of any length are read; a command is accepted up to what exec
+// takes in one argument, counting the "exec " that ShellCommand adds.
 func TestParseLongLine(t *testing.T) {
-	cmd := "echo " + strings.Repeat("x", 1<<20)
+	cmd := "./run " + strings.Repeat("x", MaxArgLen-len("exec ./run "))
 	input := "# " + strings.Repeat("c", 1<<20) + "\nweb: " + cmd + "\r\nworker: b"
 	got, err := Parse(strings.NewReader(input), "Procfile")
 	if err != nil {
@@ -181,6 +206,15 @@ func TestParseLongLine(t *testing.T) {
 	want := []Entry{{"web", cmd, 2}, {"worker", "b", 3}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("long line: got %d entries, first command %d bytes", len(got), len(got[0].Command))
+	}
+
+	// Regression: a command exec can never take passed, and every start failed.
+	for _, long := range []string{cmd + "x", "a=1; " + strings.Repeat("x", MaxArgLen), strings.Repeat("x", 1<<20)} {
+		_, err = Parse(strings.NewReader("web: "+long+"\n"), "Procfile")
+		want := fmt.Sprintf("Procfile:1: the command of web is %d bytes, more than exec takes in one argument (128 KiB): move it into a script and run that", len(long))
+		if err == nil || err.Error() != want {
+			t.Errorf("command of %d bytes: %v\nwant %s", len(long), err, want)
+		}
 	}
 }
 
@@ -210,7 +244,7 @@ func TestParseFile(t *testing.T) {
 	}
 
 	_, err = ParseFile(dir)
-	want = "read " + dir + `: is a directory (want a Procfile with lines like "web: ./server", or pass -f FILE)`
+	want = "read " + dir + `: is a directory, not a file (want a Procfile with lines like "web: ./server", or pass -f FILE)`
 	if err == nil || err.Error() != want {
 		t.Errorf("ParseFile(dir) = %v, want %s", err, want)
 	}

@@ -19,22 +19,45 @@ type cronJob struct {
 	next  time.Time
 }
 
-// armCron schedules the next tick and tells the job's instances when.
+// armCron schedules the next tick and tells the job's instances when. A
+// schedule with no next time (the cron library returns the zero time when
+// it finds none within five years) is stopped with one event, never armed
+// for a tick in the past: that would fire at once and forever. The policy
+// parser refuses such specs, so this is a guard, not a path.
 func (r *Runner) armCron(j *cronJob) {
-	j.next = j.sched.Next(time.Now())
+	next, ok := nextTick(j.sched, time.Now())
+	j.next = next
 	if j.job {
 		for _, in := range r.insts {
 			if in.proc == j.proc {
-				in.next = j.next
+				in.next = next
 			}
 		}
 	}
-	time.AfterFunc(time.Until(j.next), func() {
+	if !ok {
+		spec := j.proc.Policy.CronRestart
+		if j.job {
+			spec = j.proc.Policy.Schedule
+		}
+		r.out.Event("%s: schedule %q has no next time: it is stopped (fix the spec; mhrun check refuses it)", j.proc.Name, spec)
+		return
+	}
+	time.AfterFunc(time.Until(next), func() {
 		select {
 		case r.crons <- j:
 		case <-r.done:
 		}
 	})
+}
+
+// nextTick is sched's next time after now, and false when there is none:
+// the zero time, or one not after now, which a correct schedule never gives.
+func nextTick(sched cron.Schedule, now time.Time) (time.Time, bool) {
+	next := sched.Next(now)
+	if next.IsZero() || !next.After(now) {
+		return time.Time{}, false
+	}
+	return next, true
 }
 
 // startCrons arms every schedule= and cron-restart= of the formation; the
@@ -92,7 +115,10 @@ func (r *Runner) jobExited(in *instance, run *run, what string, code int) {
 	run.close()
 	in.release()
 	in.state = StateScheduled
-	next := in.next.Format("2006-01-02 15:04:05")
+	next := "none (its schedule is stopped)"
+	if !in.next.IsZero() {
+		next = in.next.Format("2006-01-02 15:04:05")
+	}
 	if code == 0 {
 		in.reason = ""
 		r.out.Event("%s %s, next run %s", in.name, what, next)

@@ -15,7 +15,7 @@ import (
 func TestRegressionNoLaunchAfterStopBegan(t *testing.T) {
 	r, _ := runFormation(t, map[string]string{
 		"Procfile":        "a: echo a\nb: echo b started; exec sleep 100\n",
-		"Procfile.policy": "a: singleton=/proc/no-such-dir/a.lock\n",
+		"Procfile.policy": "a: singleton=/proc/a.lock\n", // /proc takes no new file, not even from root
 	})
 	if code := r.wait(t, 10*time.Second); code != 1 {
 		t.Errorf("exit %d, want 1", code)

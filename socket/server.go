@@ -62,7 +62,8 @@ type Server struct {
 // concurrent runner's socket is never replaced. If a socket file already
 // exists at path: when a dial to it succeeds, another runner owns it and
 // Listen fails with "another mhrun is listening on PATH"; when the dial is
-// refused (nobody listening) it is stale and is replaced.
+// refused (nobody listening) it is stale and is replaced. Anything else at
+// path is an error and is left alone (see RemoveStale).
 func Listen(path string) (*Server, error) {
 	if len(path) > sunPathMax {
 		return nil, fmt.Errorf("control socket path %s is %d bytes, longer than the %d a unix socket allows: choose a shorter one with --socket or MHRUN_SOCKET", path, len(path), sunPathMax)
@@ -73,7 +74,7 @@ func Listen(path string) (*Server, error) {
 		err error
 	)
 	for attempt := 0; ; attempt++ {
-		if err := clearStale(path); err != nil {
+		if _, err := RemoveStale(path); err != nil {
 			return nil, err
 		}
 		if l == nil {
@@ -123,31 +124,61 @@ func Listen(path string) (*Server, error) {
 	}, nil
 }
 
-// clearStale removes a socket at path nobody listens on, and refuses one
-// somebody does, or a file that is not a socket.
-func clearStale(path string) error {
+// RemoveStale removes what a killed runner leaves at a control socket
+// path, a unix socket nobody listens on (a dial is refused), and reports
+// whether there was one. It never removes anything else: a socket that
+// answers is "another mhrun is listening on PATH", and anything that is
+// not a socket, a symbolic link included whatever it points to (lstat, not
+// followed), is an error that says what it is and what to do. A missing
+// path is (false, nil). The runner lock's taker calls it before it reports
+// a stale socket; Listen calls it too.
+func RemoveStale(path string) (bool, error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("check control socket: %w", err)
+		return false, fmt.Errorf("check control socket: %w", err)
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("%s exists and is not a socket: remove it, or choose another path with --socket or MHRUN_SOCKET", path)
+		return false, fmt.Errorf("%s exists and is not a socket (%s): remove it, or choose another path with --socket or MHRUN_SOCKET", path, describe(path, fi))
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return fmt.Errorf("another mhrun is listening on %s", path)
+		return false, fmt.Errorf("another mhrun is listening on %s", path)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // removed since the lstat
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("check control socket %s: %w", path, err)
+		return false, fmt.Errorf("check control socket %s: %w", path, err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove stale control socket: %w", err)
+		return false, fmt.Errorf("remove stale control socket: %w", err)
 	}
-	return nil
+	return true, nil
+}
+
+// describe says what fi, found at path by lstat, is: "a regular file",
+// "a symbolic link to /x".
+func describe(path string, fi fs.FileInfo) string {
+	switch t := fi.Mode().Type(); {
+	case t == 0:
+		return "a regular file"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeSymlink != 0:
+		if to, err := os.Readlink(path); err == nil {
+			return "a symbolic link to " + to
+		}
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
 }
 
 // listenTemp listens on a fresh name beside path, no longer than path's own
