@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -201,10 +202,13 @@ func TestStartKilledRunnerLeavesNoSurvivor(t *testing.T) {
 
 func TestStartRefusesSecondRunnerAndCleansStale(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"Procfile": "web: echo up; exec sleep 1000\n"})
-	// a socket file left by a runner that was killed
-	if err := os.WriteFile(filepath.Join(dir, ".mhrun.sock"), nil, 0o600); err != nil {
+	// a socket left by a runner that was killed: nobody accepts on it
+	l, err := net.Listen("unix", filepath.Join(dir, ".mhrun.sock"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
 	r := startMhrun(t, dir, "start")
 	r.waitLine("web.1 | up")
 	if !slices.ContainsFunc(r.all, func(l string) bool { return strings.Contains(l, "removed a stale control socket") }) {
@@ -217,5 +221,35 @@ func TestStartRefusesSecondRunnerAndCleansStale(t *testing.T) {
 	r.cmd.Process.Signal(syscall.SIGINT)
 	if code, _ := r.wait(10 * time.Second); code != 0 {
 		t.Errorf("exit %d", code)
+	}
+}
+
+// Issue 13, 5: a file of the user's at the socket path (a regular file, a
+// symlink) is an error that names it, and is never deleted.
+func TestStartKeepsWhatIsNotASocket(t *testing.T) {
+	for _, kind := range []string{"file", "symlink"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := writeFiles(t, map[string]string{"Procfile": "web: echo up; exec sleep 1000\n", "precious": "keep me"})
+			sock := filepath.Join(dir, ".mhrun.sock")
+			var err error
+			if kind == "file" {
+				err = os.WriteFile(sock, []byte("mine"), 0o600)
+			} else {
+				err = os.Symlink("precious", sock)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, stderr, code := runMhrun(t, dir, "start")
+			if code != 1 || !strings.Contains(stderr, ".mhrun.sock exists and is not a socket") || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q", code, stderr)
+			}
+			if _, err := os.Lstat(sock); err != nil {
+				t.Errorf("%s at the socket path was removed: %v", kind, err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "precious")); string(b) != "keep me" {
+				t.Errorf("the symlink's target changed: %q", b)
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"mhrun/socket"
 )
 
 // maxSocketPath is the longest unix socket path that works everywhere
@@ -71,14 +73,21 @@ type Lock struct {
 }
 
 // AcquireLock takes the runner lock of the formation whose control socket
-// is socket. While another runner holds it, it says so and who; the lock is
+// is sock. While another runner holds it, it says so and who; the lock is
 // an flock, so a runner that was killed leaves none behind, and its stale
-// socket file is removed here (stale reports whether there was one).
-func AcquireLock(socket string) (l *Lock, stale bool, err error) {
-	if err := os.MkdirAll(filepath.Dir(socket), 0o700); err != nil {
-		return nil, false, fmt.Errorf("create dir for the control socket: %w", err)
+// socket is removed here (stale reports whether there was one). Anything
+// at the socket path that is not a dead socket is an error, never removed.
+// Only the runtime dir, where hashed socket paths live, is created.
+func AcquireLock(sock string) (l *Lock, stale bool, err error) {
+	dir := filepath.Dir(sock)
+	if dir == runtimeDir() {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, false, fmt.Errorf("create the runtime dir for the control socket: %w", err)
+		}
+	} else if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, false, fmt.Errorf("control socket %s: its directory %s does not exist: create it, or choose another path with --socket or MHRUN_SOCKET", sock, dir)
 	}
-	path := socket + ".lock"
+	path := sock + ".lock"
 	f, err := tryLock(path)
 	if err != nil {
 		return nil, false, fmt.Errorf("runner lock %s: %w", path, err)
@@ -90,13 +99,15 @@ func AcquireLock(socket string) (l *Lock, stale bool, err error) {
 		}
 		return nil, false, fmt.Errorf("%s is already running this formation (lock %s): stop it first, or use -d for another project", who, path)
 	}
+	stale, err = socket.RemoveStale(sock)
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, false, err
+	}
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	if _, err := os.Lstat(socket); err == nil {
-		stale = true
-		os.Remove(socket)
-	}
-	return &Lock{f: f, path: path, socket: socket}, stale, nil
+	return &Lock{f: f, path: path, socket: sock}, stale, nil
 }
 
 // Release removes the lock file and frees the lock.

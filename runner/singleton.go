@@ -32,9 +32,6 @@ func singletonPath(f *formation.Formation, p *formation.Process) string {
 // open in mhrun, and dies with mhrun however it ends. The runner lock and
 // the singleton locks both take theirs here; callers name the lock in errors.
 func tryLock(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -56,6 +53,11 @@ func (r *Runner) acquire(in *instance) (bool, error) {
 		return true, nil
 	}
 	path := singletonPath(r.f, in.proc)
+	if in.proc.Policy.SingletonPath == "" { // the default lives in the runtime dir
+		if err := os.MkdirAll(runtimeDir(), 0o700); err != nil {
+			return false, fmt.Errorf("singleton lock %s: %w", path, err)
+		}
+	}
 	f, err := tryLock(path)
 	if err != nil {
 		return false, fmt.Errorf("singleton lock %s: %w", path, err)
