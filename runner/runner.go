@@ -712,6 +712,9 @@ func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
+	if strings.HasSuffix(word, "s") {
+		return strconv.Itoa(n) + " " + word + "es" // processes
+	}
 	return strconv.Itoa(n) + " " + word + "s"
 }
 
