@@ -22,10 +22,13 @@ import (
 //     environment holds the run's identity.
 //
 // Zombies are not members: they hold nothing and only wait to be reaped.
-// What can escape: a process that cleared or rewrote its environment
-// *and* left the session *and* was adopted by another subreaper or init
-// before mhrun became one; and a process of another user (setuid), whose
-// environment mhrun may not read.
+// What escapes a run's end: a process that dropped MHRUN_RUN from its
+// environment (env -i, a daemon that clears it) *and* left the run's
+// session and group (setsid), once its parent is gone: nothing then ties
+// it to the run. mhrun, its subreaper, still stops it with the formation,
+// but not before; and after a SIGKILL of the runner the guard cannot find
+// it either. Also a process of another user (setuid), whose environment
+// mhrun may not read.
 
 // identityEnv names the variable that carries a run's identity.
 const identityEnv = "MHRUN_RUN"
