@@ -3,8 +3,41 @@ package runner
 import (
 	"fmt"
 	"strings"
+	"syscall"
+	"time"
 
 	"mhrun/formation"
+)
+
+// Memory caps. A capped tree is read (RSS summed over the instance's
+// process and every descendant) on a schedule of its own, re-armed after
+// each read:
+//
+//   - every --sample (1s) while it is far under its cap and not growing
+//     towards it;
+//   - every fastSample (100 ms) while its last read was above half its
+//     cap, for a run's first reads, and while it is being stopped for
+//     memory;
+//   - sooner, down to floorSample (20 ms), when the growth between its
+//     last two reads would take it to its cap (or, stopping, to twice its
+//     cap) within two intervals: a read at half the time it has left.
+//
+// Over its cap a running tree gets a graceful restart (stop-signal,
+// grace, SIGKILL); being stopped for memory, past twice its cap it is
+// SIGKILLed at once, group and descendants, without waiting for its grace.
+//
+// Reads happen in the supervisor loop. The periodic read of every capped
+// tree is one pass over all of /proc (Sampler.Sample, about 3-10 µs a
+// process on the machine, milliseconds on a busy one); the fast reads of a
+// few trees walk only those trees (Sampler.SampleTrees, a few files a
+// process in the tree, tens to hundreds of µs), unless that would read
+// more files than a full pass. However fast a tree grows, the loop spends
+// at most 1/sampleBudget of its time reading: the next read is never
+// sooner than sampleBudget times the last read took.
+const (
+	fastSample   = 100 * time.Millisecond
+	floorSample  = 20 * time.Millisecond
+	sampleBudget = 20
 )
 
 // checkMemorySupport refuses memory= where there is no /proc to read, so a
@@ -35,38 +68,235 @@ func (r *Runner) capped() bool {
 	return false
 }
 
-// sampleMemory reads every capped running instance's tree once and
-// restarts, gracefully, the ones over their cap; such restarts never count
-// as failures.
-func (r *Runner) sampleMemory() {
+// pace is how often trees are read: every base (--sample), every fast
+// near the cap, never more often than floor.
+type pace struct{ base, fast, floor time.Duration }
+
+func newPace(base time.Duration) pace {
+	if base <= 0 {
+		base = time.Second
+	}
+	fast := min(fastSample, base)
+	return pace{base: base, fast: fast, floor: min(floorSample, fast)}
+}
+
+// next is how long until a tree is read again, given its last read (rss)
+// and the one before it (prev, gap earlier; prev 0 if there was none), the
+// limit it is held to, and whether it is hot: near its cap, new, or being
+// stopped. A tree growing towards its limit is read again at half the
+// time the growth would take to reach it.
+func (p pace) next(rss, prev int64, gap time.Duration, limit int64, hot bool) time.Duration {
+	d := p.base
+	if hot {
+		d = p.fast
+	}
+	if prev > 0 && rss > prev && gap > 0 {
+		left := float64(limit-rss) / float64(rss-prev) * float64(gap)
+		if left < float64(2*d) {
+			d = time.Duration(left / 2)
+		}
+	}
+	return max(d, p.floor)
+}
+
+// memWatch paces the memory reads: a timer the loop waits on, re-armed
+// by sampleMemory, and what it knows of each capped tree. Only the
+// supervisor goroutine uses it; a nil memWatch (no caps) never fires.
+type memWatch struct {
+	timer *time.Timer
+	pace  pace
+	trees map[*instance]*watched
+
+	periodic time.Time     // the next read of every watched tree
+	cost     time.Duration // how long the last read took
+	last     time.Time     // when it ended
+
+	due []*instance // reused by sampleMemory
+}
+
+// watched is what memWatch knows of one instance's tree.
+type watched struct {
+	run   *run      // the run the figures are of; another run starts afresh
+	at    time.Time // its last read
+	rss   int64     // what it read
+	next  time.Time // when it is due again
+	files int       // /proc files its last walk read
+}
+
+// watchMemory starts the memory reads of a formation with caps, the
+// first a fast interval away; nil without caps.
+func (r *Runner) watchMemory() *memWatch {
+	if !r.capped() {
+		return nil
+	}
+	p := newPace(r.o.Sample)
+	return &memWatch{timer: time.NewTimer(p.fast), pace: p, trees: map[*instance]*watched{}, periodic: time.Now().Add(p.fast)}
+}
+
+// C is the channel the loop waits on; nil (never ready) without caps.
+func (w *memWatch) C() <-chan time.Time {
+	if w == nil {
+		return nil
+	}
+	return w.timer.C
+}
+
+func (w *memWatch) stop() {
+	if w != nil {
+		w.timer.Stop()
+	}
+}
+
+// memLimit is what the instance's tree is held to now: its cap while it
+// runs, twice its cap while it is being stopped for memory and not yet
+// killed; 0 when it is not watched.
+func memLimit(in *instance) int64 {
+	most := in.proc.Policy.Memory
+	switch {
+	case most <= 0 || in.run == nil:
+		return 0
+	case in.state == StateRunning:
+		return most
+	case in.state == StateStopping && in.restart == "memory" && !in.killed:
+		return 2 * most
+	}
+	return 0
+}
+
+// sampleMemory reads the capped trees that are due, restarts the ones
+// over their cap (such restarts never count as failures), kills the ones
+// being restarted for memory that passed twice their cap, and re-arms the
+// timer for the next tree due. It runs when w's timer fires.
+//
+// Every --sample, every watched tree is due, and they are read together
+// (the periodic read); in between, only new runs and hot trees are.
+func (r *Runner) sampleMemory(w *memWatch) {
 	if r.stopping {
+		return // a stop of the formation is final: nothing to restart
+	}
+	now := time.Now()
+	soon := now.Add(w.pace.floor / 2)
+	periodic := !w.periodic.After(soon)
+	if periodic {
+		w.periodic = now.Add(w.pace.base)
+	}
+	wake := minTime(now.Add(w.pace.fast), w.periodic) // look for new runs this often
+	due, files := w.due[:0], 0
+	for _, in := range r.insts {
+		if memLimit(in) == 0 {
+			delete(w.trees, in)
+			continue
+		}
+		t := w.trees[in]
+		if t == nil || t.run != in.run {
+			t = &watched{run: in.run, files: 4} // a new run: read it now
+			w.trees[in] = t
+		}
+		if !periodic && t.next.After(soon) {
+			wake = minTime(wake, t.next)
+			continue
+		}
+		due = append(due, in)
+		files += t.files
+	}
+	w.due = due
+	if len(due) == 0 {
+		w.timer.Reset(max(time.Until(wake), 0))
 		return
 	}
 	roots := r.roots[:0]
-	for _, in := range r.insts {
-		if in.state == StateRunning && in.proc.Policy.Memory > 0 {
-			roots = append(roots, in.run.pid)
-		}
+	for _, in := range due {
+		roots = append(roots, in.run.pid)
 	}
 	r.roots = roots
-	if len(roots) == 0 {
-		return
+	// Walk the due trees, unless that reads more files than one pass
+	// over /proc.
+	start := time.Now()
+	var got map[int]TreeSample
+	if !r.sampler.walks() || files >= r.sampler.processes() {
+		got = r.sampler.Sample(roots)
+	} else {
+		got = r.sampler.SampleTrees(roots)
 	}
-	samples := r.sampler.Sample(roots)
-	for _, in := range r.insts {
-		if in.state != StateRunning || in.proc.Policy.Memory <= 0 {
-			continue
-		}
-		s, ok := samples[in.run.pid]
+	now = time.Now()
+	w.cost, w.last = now.Sub(start), now
+	for _, in := range due {
+		s, ok := got[in.run.pid]
 		if !ok {
-			continue
+			continue // it ended: its exit is on its way
 		}
-		in.rss = s.RSS
-		if limit := in.proc.Policy.Memory; s.RSS > limit {
-			r.out.Event("%s over memory cap: %s > %s, restarting", in.name, FormatBytes(s.RSS), FormatBytes(limit))
+		if next, ok := r.checkMemory(in, w, s, now); ok {
+			wake = minTime(wake, next)
+		}
+	}
+	wake = maxTime(wake, w.last.Add(sampleBudget*w.cost))
+	w.timer.Reset(max(time.Until(wake), 0))
+}
+
+// checkMemory acts on one read of an instance's tree and says when it is
+// due again, or false when it is no longer watched.
+func (r *Runner) checkMemory(in *instance, w *memWatch, s TreeSample, now time.Time) (time.Time, bool) {
+	t := w.trees[in]
+	prev, gap := t.rss, now.Sub(t.at)
+	if t.at.IsZero() {
+		prev, gap = 0, 0
+	}
+	t.at, t.rss = now, s.RSS
+	t.files = s.files
+	if t.files == 0 { // read by a full pass: guess stat, task and two threads a process
+		t.files = 4 * s.Procs
+	}
+	in.rss = s.RSS
+	most := in.proc.Policy.Memory
+	switch in.state {
+	case StateRunning:
+		if s.RSS > most {
+			r.out.Event("%s over memory cap: %s > %s, restarting", in.name, FormatBytes(s.RSS), FormatBytes(most))
 			r.stopInstance(in, "memory")
 		}
+	case StateStopping:
+		if s.RSS > 2*most {
+			r.out.Event("%s passed twice its memory cap while stopping (%s > 2×%s): killing it now", in.name, FormatBytes(s.RSS), FormatBytes(most))
+			r.killTree(in)
+			r.armKill()
+		}
 	}
+	limit := memLimit(in)
+	if limit == 0 {
+		delete(w.trees, in)
+		return time.Time{}, false
+	}
+	hot := prev == 0 || s.RSS > most/2 || in.state == StateStopping
+	// A tree with nothing to hurry waits for the next periodic read.
+	t.next = minTime(now.Add(w.pace.next(s.RSS, prev, gap, limit, hot)), w.periodic)
+	return t.next, true
+}
+
+// killTree SIGKILLs a stopping instance at once: its process group and
+// every descendant, wherever it went (the list is taken before the kill,
+// while they are still below the instance's process). killOverdue does
+// the same past the grace.
+func (r *Runner) killTree(in *instance) {
+	in.killed = true
+	pids := descendants(in.run.pid)
+	in.run.signal(syscall.SIGKILL)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // FormatBytes prints a size as the policy writes it, with one decimal

@@ -213,16 +213,8 @@ func (r *Runner) loop(ctx context.Context) {
 	if r.o.Logs != nil {
 		logErrs = r.o.Logs.Errors()
 	}
-	var samples <-chan time.Time
-	if r.capped() {
-		every := r.o.Sample
-		if every <= 0 {
-			every = time.Second
-		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		samples = t.C
-	}
+	mem := r.watchMemory()
+	defer mem.stop()
 	r.killTimer = time.NewTimer(time.Hour)
 	r.killTimer.Stop()
 	defer r.killTimer.Stop()
@@ -258,8 +250,8 @@ func (r *Runner) loop(ctx context.Context) {
 			q.reply <- r.handle(q.req)
 		case j := <-r.crons:
 			r.onCron(j)
-		case <-samples:
-			r.sampleMemory()
+		case <-mem.C():
+			r.sampleMemory(mem)
 		case name := <-r.watchC:
 			r.onWatch(name)
 		case sig := <-r.o.Signals:
