@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mhrun/formation"
 )
 
 // A helper child for the memory tests (see the helpers in sample_test.go):
@@ -238,5 +240,28 @@ func TestFormatBytes(t *testing.T) {
 		if got := FormatBytes(n); got != want {
 			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// BenchmarkMemoryPoll200 is what a timer firing costs the loop when no
+// tree is due (nine times a second between periodic reads): a look over
+// 200 capped running instances for new runs, no /proc read.
+func BenchmarkMemoryPoll200(b *testing.B) {
+	p := &formation.Process{Name: "s", Scale: 200}
+	p.Policy.Memory = 1 << 30
+	r := &Runner{o: Options{Sample: time.Second}}
+	for n := 1; n <= p.Scale; n++ {
+		r.insts = append(r.insts, &instance{proc: p, n: n, state: StateRunning, run: &run{pid: 1 << 30}})
+	}
+	w := r.watchMemory()
+	defer w.stop()
+	far := time.Now().Add(time.Hour)
+	for _, in := range r.insts {
+		w.trees[in] = &watched{run: in.run, next: far}
+	}
+	w.periodic = far
+	b.ReportAllocs()
+	for b.Loop() {
+		r.sampleMemory(w)
 	}
 }

@@ -339,6 +339,11 @@ func TestSampleTreesMatchesSample(t *testing.T) {
 			t.Errorf("tree of %d: %d files read, want at least stat, task and children", pid, w.files)
 		}
 	}
+	// Where the kernel lists no children, it is a full pass.
+	fb := Sampler{children: -1}
+	if got := fb.SampleTrees([]int{root}); got[root].Procs != full[root].Procs || got[root].files != 0 || fb.processes() == 0 {
+		t.Errorf("without children lists: %+v after %d processes, want a full pass's %+v", got, fb.processes(), full[root])
+	}
 }
 
 // BenchmarkSampleTreesOne reads one tree of two Go processes (a helper and
