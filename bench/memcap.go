@@ -24,7 +24,7 @@ type memcapped struct {
 	peaks  []int64   // each measured run's peak RSS, from its own file
 	rates  []float64 // each measured run's growth, MiB/s
 	seen   []int64   // the RSS each "over memory cap" event gave
-	twice  int       // "passed twice its memory cap" events
+	twice  []int64   // the RSS each "passed twice its memory cap" event gave
 	grace  int       // "still running after grace" events
 	cpu    float64   // mhrun's CPU over the runs, % of one core
 	wall   time.Duration
@@ -129,7 +129,10 @@ func (b *bench) memcapRun(grow string, ignore bool) (memcapped, error) {
 				m.seen = append(m.seen, n)
 			}
 		case strings.Contains(l, "alloc.1 passed twice its memory cap"):
-			m.twice++
+			v, _, _ := strings.Cut(l[strings.Index(l, "stopping (")+len("stopping ("):], " ")
+			if n, ok := parseSize(v); ok {
+				m.twice = append(m.twice, n)
+			}
 		case strings.Contains(l, "alloc.1 still running after grace"):
 			m.grace++
 		}
@@ -144,9 +147,12 @@ func (b *bench) memcapRun(grow string, ignore bool) (memcapped, error) {
 		if i < len(m.seen) {
 			at = mib(m.seen[i])
 		}
-		b.logf("    run %2d: peak %s (%.2f× the cap), grew %.0f MiB/s; mhrun's event saw %s", i+1, mib(p), float64(p)/memcapCap, m.rates[i], at)
+		if ignore && i < len(m.twice) {
+			at += ", then " + mib(m.twice[i]) + " (twice the cap)"
+		}
+		b.logf("    run %2d: peak %s (%.2f× the cap), grew %.0f MiB/s; mhrun's events saw %s", i+1, mib(p), float64(p)/memcapCap, m.rates[i], at)
 	}
-	b.logf("    events: %d over memory cap, %d passed twice the cap, %d after grace", len(m.seen), m.twice, m.grace)
+	b.logf("    events: %d over memory cap, %d passed twice the cap, %d after grace", len(m.seen), len(m.twice), m.grace)
 	return m, nil
 }
 
@@ -215,7 +221,14 @@ func (m memcapped) rows(c config) []row {
 		{"", "the child's growth, median (bench/grow -rate " + strconv.Itoa(c.memRate) + ")", "", fmt.Sprintf("%.0f MiB/s", medianF(m.rates)), "", "", ""},
 	}
 	if m.ignore {
-		rows = append(rows, row{"", "runs killed at twice the cap / after their grace", "", fmt.Sprintf("%d / %d of %d", m.twice, m.grace, len(m.peaks)), "", fmt.Sprintf("%d / 0", len(m.peaks)), met(m.twice >= len(m.peaks) && m.grace == 0)})
+		past := make([]float64, len(m.twice))
+		for i, n := range m.twice {
+			past[i] = float64(n) / (2 * memcapCap)
+		}
+		if len(past) > 0 {
+			rows = append(rows, row{"", "RSS mhrun saw when it killed at twice the cap ÷ twice the cap, worst / median (how late the kill)", "", fmt.Sprintf("%.2f× / %.2f×", slices.Max(past), medianF(past)), "", "", ""})
+		}
+		rows = append(rows, row{"", "runs killed at twice the cap / after their grace", "", fmt.Sprintf("%d / %d of %d", len(m.twice), m.grace, len(m.peaks)), "", fmt.Sprintf("%d / 0", len(m.peaks)), met(len(m.twice) >= len(m.peaks) && m.grace == 0)})
 	}
 	rows = append(rows, row{"", fmt.Sprintf("runner's CPU over the %d runs (%.1f s), %% of one core", len(m.peaks), m.wall.Seconds()), "", fmt.Sprintf("%.2f%%", m.cpu), "", "", ""})
 	return rows
