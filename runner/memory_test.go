@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -20,7 +21,10 @@ import (
 //	grow  print "growing PID", then map and touch MHRUN_TEST_GROW_MBS MiB a
 //	      second, up to MHRUN_TEST_GROW_MAX_MB, then hold. On SIGTERM, print
 //	      "peak N" (its VmHWM in bytes) and exit 0; with
-//	      MHRUN_TEST_IGNORE_TERM=1, print "ignoring TERM" and grow on.
+//	      MHRUN_TEST_IGNORE_TERM=1, print "ignoring TERM" and grow on. With
+//	      MHRUN_TEST_ESCAPE=1 it first starts "sleep 1000" in a session of
+//	      its own, out of the instance's process group, and prints
+//	      "escaped PID".
 func init() {
 	if os.Getenv("MHRUN_TEST_HELPER") != "grow" {
 		return
@@ -30,6 +34,15 @@ func init() {
 	ignore := os.Getenv("MHRUN_TEST_IGNORE_TERM") == "1"
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
+	if os.Getenv("MHRUN_TEST_ESCAPE") == "1" {
+		c := exec.Command("sleep", "1000")
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := c.Start(); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Printf("escaped %d\n", c.Process.Pid)
+	}
 	fmt.Printf("growing %d\n", os.Getpid())
 	start, mapped, said := time.Now(), 0, false
 	tick := time.NewTicker(2 * time.Millisecond)
@@ -135,16 +148,23 @@ func TestMemoryCapCatchesFastGrowth(t *testing.T) {
 	}
 }
 
-// A child that ignores SIGTERM and grows on is SIGKILLed, group and
-// descendants, once it passes twice its cap, long before its grace of an
-// hour, and is started again.
+// A child that ignores SIGTERM and grows on is SIGKILLed once it passes
+// twice its cap, long before its grace of an hour, with its descendant
+// that left its process group, and is started again.
 func TestMemoryCapKillsAtTwiceWhileStopping(t *testing.T) {
 	needProc(t)
 	out, _, _ := runMemory(t, "grow: memory=64M grace=1h\n",
-		"MHRUN_TEST_GROW_MBS=256", "MHRUN_TEST_GROW_MAX_MB=512", "MHRUN_TEST_IGNORE_TERM=1")
+		"MHRUN_TEST_GROW_MBS=256", "MHRUN_TEST_GROW_MAX_MB=512", "MHRUN_TEST_IGNORE_TERM=1", "MHRUN_TEST_ESCAPE=1")
+	t.Cleanup(func() { // whatever a failed test left
+		for _, pid := range escaped(out.String()) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	o := out.waitFor(t, "the kill at twice the cap, and the next run", func(o string) bool {
 		return strings.Contains(o, "passed twice its memory cap") && strings.Count(o, "grow.1 | growing") >= 2
 	})
+	first := escaped(o)[0]
+	out.waitFor(t, fmt.Sprintf("the first run's escaped sleep %d to be gone", first), func(string) bool { return isZombieOrGone(first) })
 	ev := lineWith(o, "passed twice its memory cap")
 	t.Logf("%s", ev)
 	if !strings.HasPrefix(ev[strings.Index(ev, "grow.1"):], "grow.1 passed twice its memory cap while stopping (") ||
@@ -159,6 +179,19 @@ func TestMemoryCapKillsAtTwiceWhileStopping(t *testing.T) {
 	if strings.Contains(o, "after grace") {
 		t.Errorf("killed for its grace, not for twice its cap:\n%s", o)
 	}
+}
+
+// escaped lists the pids the grow helpers printed as "escaped PID".
+func escaped(out string) []int {
+	var pids []int
+	for _, l := range strings.Split(out, "\n") {
+		if _, rest, ok := strings.Cut(l, "| escaped "); ok {
+			if pid, err := strconv.Atoi(strings.TrimSpace(rest)); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
 
 func TestMemoryPace(t *testing.T) {
