@@ -25,6 +25,10 @@
 //     (bench/proxyfloor, a bare io.Copy proxy: what any user-space
 //     balancer must at least do); failed requests during "mhrun reload web"
 //     under a load loop and under wrk. Needs wrk (skipped with a hint).
+//   - memcap (not in the default run): a child growing about 1 GiB/s
+//     (bench/grow) under memory=200M, restarted again and again; each
+//     run's peak RSS ÷ the cap, for a child that dies at SIGTERM and one
+//     that ignores it (grace=2s).
 //   - pm2 (not in the default run): the same on a Node hello-world, mhrun
 //     side by side with PM2's cluster mode (npm installs PM2 if needed).
 //
@@ -70,6 +74,8 @@ type config struct {
 	wrkRuns  int
 	wrkFor   time.Duration
 	pm2      string
+	memRuns  int
+	memRate  int
 }
 
 func main() {
@@ -93,25 +99,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.wrkRuns, "wrkruns", 3, "cluster and pm2: wrk runs of each target, taking turns (median reported)")
 	fs.DurationVar(&c.wrkFor, "wrkfor", 5*time.Second, "cluster and pm2: how long each wrk run lasts (whole seconds)")
 	fs.StringVar(&c.pm2, "pm2", "", "pm2: the pm2 binary (default: pm2 on $PATH, else npm install pm2@latest into the temp dir)")
+	fs.IntVar(&c.memRuns, "memruns", 10, "memcap: memory restarts measured for each shape")
+	fs.IntVar(&c.memRate, "memrate", 1024, "memcap: how fast the child grows, MiB/s")
 	fs.StringVar(&c.mhrun, "mhrun", "", "mhrun binary to measure (default: go build the module at the current dir)")
-	fs.StringVar(&c.only, "run", defaultRun, "benchmarks to run, comma-separated (also: pm2)")
+	fs.StringVar(&c.only, "run", defaultRun, "benchmarks to run, comma-separated (also: memcap, pm2)")
 	fs.BoolVar(&c.verbose, "v", false, "print every run's figures to stderr")
 	fs.BoolVar(&c.keepTemp, "keep", false, "keep the temp dir (outputs, Procfiles) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.listed < 1 || c.queries < 1 || c.wrkRuns < 1 || c.size < 16 || c.idle <= 0 || c.wrkFor < time.Second {
-		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts, -sampled, -listed, -queries and -wrkruns must be at least 1, -size at least 16, -idle positive, -wrkfor at least 1s")
+	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.listed < 1 || c.queries < 1 || c.wrkRuns < 1 || c.memRuns < 1 || c.memRate < 1 || c.size < 16 || c.idle <= 0 || c.wrkFor < time.Second {
+		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts, -sampled, -listed, -queries, -wrkruns, -memruns and -memrate must be at least 1, -size at least 16, -idle positive, -wrkfor at least 1s")
 		return 2
 	}
 	want := map[string]bool{}
 	for _, name := range strings.Split(c.only, ",") {
 		switch name = strings.TrimSpace(name); name {
-		case "throughput", "idle", "startstop", "restart", "sampling", "status", "scale", "cluster", "pm2":
+		case "throughput", "idle", "startstop", "restart", "sampling", "status", "scale", "cluster", "memcap", "pm2":
 			want[name] = true
 		case "":
 		default:
-			fmt.Fprintf(stderr, "bench: unknown benchmark %q in -run (want throughput, idle, startstop, restart, sampling, status, scale, cluster, pm2)\n", name)
+			fmt.Fprintf(stderr, "bench: unknown benchmark %q in -run (want throughput, idle, startstop, restart, sampling, status, scale, cluster, memcap, pm2)\n", name)
 			return 2
 		}
 	}
@@ -138,6 +146,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		{"status", b.statusBench},
 		{"scale", b.scaleBench},
 		{"cluster", b.clusterBench},
+		{"memcap", b.memcapBench},
 		{"pm2", b.pm2Bench},
 	} {
 		if !want[step.name] {

@@ -238,16 +238,8 @@ func (r *Runner) loop(ctx context.Context) {
 	if r.o.Logs != nil {
 		logErrs = r.o.Logs.Errors()
 	}
-	var samples <-chan time.Time
-	if r.capped() {
-		every := r.o.Sample
-		if every <= 0 {
-			every = time.Second
-		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		samples = t.C
-	}
+	mem := r.watchMemory()
+	defer mem.stop()
 	r.killTimer = time.NewTimer(time.Hour)
 	r.killTimer.Stop()
 	defer r.killTimer.Stop()
@@ -281,8 +273,8 @@ func (r *Runner) loop(ctx context.Context) {
 			q.reply <- r.handle(q.req)
 		case j := <-r.crons:
 			r.onCron(j)
-		case <-samples:
-			r.sampleMemory()
+		case <-mem.C():
+			r.sampleMemory(mem)
 		case name := <-r.watchC:
 			r.onWatch(name)
 		case sig := <-r.o.Signals:
@@ -540,14 +532,10 @@ func (r *Runner) killOverdue() {
 		if in.state != StateStopping || in.killed || now.Before(in.deadline) {
 			continue
 		}
-		in.killed = true
 		if !r.forced {
 			r.out.Event("%s still running after grace %s: killing it", in.name, in.proc.Policy.Grace)
 		}
-		in.run.stop(syscall.SIGKILL, members(in.run.pid, in.run.ident))
-		if in.run.exited {
-			in.run.giveUpDrain()
-		}
+		r.killTree(in)
 	}
 	r.armKill()
 }

@@ -21,3 +21,13 @@ func (t *procTable) load() error {
 	}
 	return nil
 }
+
+// Without /proc there are no trees to read one by one: SampleTrees is
+// Sample, which returns nothing here.
+func childrenListed() bool { return false }
+
+func openProc() (int, error) { return -1, fmt.Errorf("no /proc on this system") }
+
+func closeProc(int) {}
+
+func (s *Sampler) readTree(proc, root int, ts *TreeSample) bool { return false }

@@ -297,3 +297,90 @@ func BenchmarkSample200(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(s.t.procs)), "procs")
 }
+
+// SampleTrees, reading only the trees asked for, finds what a full pass
+// finds: the grandchild's memory under the root, the same processes.
+func TestSampleTreesMatchesSample(t *testing.T) {
+	needProc(t)
+	const mb = 64
+	h := startHelper(t, "spawn-alloc", "MHRUN_TEST_ALLOC_MB="+strconv.Itoa(mb))
+	line := h.expect(t, "allocated ")
+	grandchild, err := strconv.Atoi(strings.TrimPrefix(line, "allocated "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := h.cmd.Process.Pid
+	c := exec.Command("true")
+	if err := c.Run(); err != nil {
+		t.Fatal(err)
+	}
+	gone := c.Process.Pid
+
+	var s Sampler
+	if !s.walks() {
+		t.Skip("this kernel does not list children per thread (CONFIG_PROC_CHILDREN)")
+	}
+	full := s.Sample([]int{root, grandchild})
+	some := s.SampleTrees([]int{root, grandchild, gone})
+	t.Logf("full pass %+v, trees %+v (%d processes on the machine)", full, some, s.processes())
+	if _, ok := some[gone]; ok {
+		t.Errorf("exited pid %d present: %v", gone, some)
+	}
+	for _, pid := range []int{root, grandchild} {
+		f, w := full[pid], some[pid]
+		if w.Procs != f.Procs || w.RSS < mb<<20 {
+			t.Errorf("tree of %d: walked %+v, full pass %+v", pid, w, f)
+		}
+		// Taken a moment apart: the Go runtimes may touch a few pages.
+		if d := w.RSS - f.RSS; d < -4<<20 || d > 4<<20 {
+			t.Errorf("tree of %d: walked RSS %d, full pass %d", pid, w.RSS, f.RSS)
+		}
+		if w.files < 3 {
+			t.Errorf("tree of %d: %d files read, want at least stat, task and children", pid, w.files)
+		}
+	}
+	// Where the kernel lists no children, it is a full pass.
+	fb := Sampler{children: -1}
+	if got := fb.SampleTrees([]int{root}); got[root].Procs != full[root].Procs || got[root].files != 0 || fb.processes() == 0 {
+		t.Errorf("without children lists: %+v after %d processes, want a full pass's %+v", got, fb.processes(), full[root])
+	}
+}
+
+// BenchmarkSampleTreesOne reads one tree of two Go processes (a helper and
+// its grandchild) the way a fast memory sample does.
+func BenchmarkSampleTreesOne(b *testing.B) {
+	needProc(b)
+	var s Sampler
+	if !s.walks() {
+		b.Skip("no children lists")
+	}
+	c := exec.Command(os.Args[0], "-test.run=^$")
+	c.Env = append(os.Environ(), "MHRUN_TEST_HELPER=spawn-alloc", "MHRUN_TEST_ALLOC_MB=1")
+	in, _ := c.StdinPipe()
+	out, _ := c.StdoutPipe()
+	if err := c.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		left := descendants(c.Process.Pid)
+		in.Close()
+		c.Process.Kill()
+		for _, pid := range left {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		c.Wait()
+	})
+	bufio.NewReader(out).ReadString('\n') // "allocated PID"
+	roots := []int{c.Process.Pid}
+	got := s.SampleTrees(roots)[roots[0]]
+	if got.Procs != 2 {
+		b.Fatalf("tree %+v, want 2 processes", got)
+	}
+	s.Sample(roots)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.SampleTrees(roots)
+	}
+	b.ReportMetric(float64(got.files), "files")
+	b.ReportMetric(float64(s.processes()), "machine-procs")
+}
