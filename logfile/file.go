@@ -20,7 +20,6 @@ type file struct {
 	dev        *os.File           // anything else (/dev/null, a FIFO), written as it is
 	est        int64              // bytes in the current file as far as we know; -1: not open, probe first
 	lastRotate time.Time
-	rotated    bool // rotated by this sink: settle waits for its backups
 
 	pend      []byte // whole lines not yet written, each ending in '\n'
 	pendLines int
@@ -77,12 +76,12 @@ func (f *file) setOpen(size int64, dev *os.File) {
 	if dev == nil && f.lj == nil {
 		s := f.sink
 		f.lj = &lumberjack.Logger{
-			Filename:   f.path,
-			MaxSize:    int(s.maxBytes / mib),
-			MaxBackups: s.keep,
-			Compress:   s.compress,
+			Filename: f.path,
+			MaxSize:  int(s.maxBytes / mib),
+			// MaxBackups and Compress stay off: the sink's mill prunes and compresses
+			// (mill.go), so that Close can wait for it.
 			// LocalTime stays false: rotated files are named in UTC, so that their names
-			// sort in time order, for lumberjack's pruning and for Tail alike.
+			// sort in time order, for the mill's pruning and for Tail alike.
 		}
 	}
 }
@@ -168,7 +167,7 @@ func (f *file) rotate() error {
 		return err
 	}
 	f.est = 0
-	f.rotated = true
+	f.sink.milling(f.path)
 	return nil
 }
 

@@ -9,10 +9,13 @@
 //   - Every line, in every file, is "2026-11-25T20:31:07.123+01:00 web.2 | text\n":
 //     RFC 3339 with milliseconds in Options.Location, the instance name, " | ", the text.
 //     A text with embedded newlines becomes several such lines; a text too long for a
-//     file is cut (at a rune boundary) and ends in "… [truncated by mhrun]".
+//     file is cut (at a rune boundary) and ends in "… [truncated by mhrun]". The text is
+//     otherwise written as given: the runner hands over its output's lines already
+//     filtered to printable text (runner/ansi.go: no control character, no escape sequence).
 //   - Files rotate by size through lumberjack: web.log becomes web-2026-11-25T19-31-07.123.log
 //     (the time of the rotation, always UTC, so that names sort in time order across
-//     daylight saving changes), gzipped to .log.gz with Compress, Keep of them kept.
+//     daylight saving changes), gzipped to .log.gz with Compress, Keep of them kept. The
+//     pruning and the gzip run in a goroutine of the sink's, and Close waits for them.
 //     Lines are whole: each file is written in chunks of whole lines, and a rotation
 //     happens only between chunks, so a line lies entirely in one file.
 //   - Write only queues. One goroutine formats and writes; past the queue's bound
@@ -99,6 +102,7 @@ type Sink struct {
 	compress bool
 	extra    map[string]string // process → path, cleaned
 	lim      limits
+	budget   time.Duration // Close's time to write what is queued: closeBudget; tests shorten it
 
 	mu       sync.Mutex
 	q        []entry
@@ -108,10 +112,18 @@ type Sink struct {
 	closed   bool
 	deadline time.Time // set by Close before it closes stop
 
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
-	errs chan string
+	wake    chan struct{}
+	stop    chan struct{}
+	written chan struct{} // closed by the writer once the files are closed
+	done    chan struct{} // closed by the writer once the mill has stopped too
+	errs    chan string
+
+	// The mill (mill.go) prunes and compresses rotated files.
+	millMu      sync.Mutex
+	millPending map[string]bool // logs rotated since the mill's last pass
+	millWake    chan struct{}
+	millStop    chan struct{} // closed by the writer after closing the files
+	millDone    chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error // Close's result
@@ -125,6 +137,8 @@ type Sink struct {
 	files    []*file
 	scratch  []byte
 	tbuf     [3]*file
+
+	beforeCompress func(path string) // a test's hook into the mill; nil
 }
 
 // Open creates Dir and the combined file, and starts the writer goroutine.
@@ -152,15 +166,22 @@ func openSink(o Options, lim limits) (*Sink, error) {
 		compress: o.Compress,
 		extra:    map[string]string{},
 		lim:      lim,
+		budget:   closeBudget,
 		dropped:  map[string]int{},
 		seen:     map[string]bool{},
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
+		written:  make(chan struct{}),
 		done:     make(chan struct{}),
 		errs:     make(chan string, 32),
 		procs:    map[string]*file{},
 		extras:   map[string]*file{},
 		byPath:   map[string]*file{},
+
+		millPending: map[string]bool{},
+		millWake:    make(chan struct{}, 1),
+		millStop:    make(chan struct{}),
+		millDone:    make(chan struct{}),
 	}
 	if s.loc == nil {
 		s.loc = time.Local
@@ -295,25 +316,30 @@ func (s *Sink) Files() []string {
 	})
 }
 
-// Close flushes what it can within 2s, stops the writer goroutine, closes the files and
-// the Errors channel, and waits (within the same 2s) for lumberjack to finish pruning and
-// compressing rotated files. Lines that could not be written are reported in the error.
+// Close flushes what it can within 2s, stops the writer goroutine and closes the files.
+// Then it waits for the last pruning and compression of rotated files, however long the
+// gzip takes (the files rotated since the mill's last pass, each under MaxSize: the disk's
+// speed bounds it, not a deadline), so that what a caller finds after Close is final and no
+// half-written .gz is left behind by a process that exits next; and it closes the Errors
+// channel. Lines that could not be written are reported in the error. If the writer is
+// still stuck in a write 2.5s after Close began, Close returns at once with an error.
 // lumberjack's Close does not stop the goroutine it starts per file (natefinch/lumberjack#56):
 // one parked goroutine per rotated log stays, so open one Sink per run, not one per event.
 func (s *Sink) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		s.deadline = time.Now().Add(closeBudget)
+		s.deadline = time.Now().Add(s.budget)
 		s.mu.Unlock()
 		close(s.stop)
-		t := time.NewTimer(closeBudget + 500*time.Millisecond)
+		t := time.NewTimer(s.budget + 500*time.Millisecond)
 		defer t.Stop()
 		select {
-		case <-s.done:
+		case <-s.written:
+			<-s.done
 			s.closeErr = s.finishErr
 		case <-t.C:
-			s.closeErr = fmt.Errorf("log files: writer still busy after %s; lines still queued are lost", closeBudget)
+			s.closeErr = fmt.Errorf("log files: writer still busy after %s; lines still queued are lost", s.budget)
 		}
 	})
 	return s.closeErr
@@ -323,6 +349,7 @@ func (s *Sink) Close() error {
 // failing files when their backoff is due.
 func (s *Sink) run() {
 	defer close(s.done)
+	go s.millRun()
 	var spare []entry
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -566,7 +593,7 @@ func describe(err error, path string) string {
 }
 
 // finish runs at Close: one last try for every file, failing ones included, within the
-// deadline; then the files are closed and the rotated files settled.
+// deadline; then the files are closed and the mill makes its last pass.
 func (s *Sink) finish() {
 	s.mu.Lock()
 	deadline := s.deadline
@@ -583,44 +610,9 @@ func (s *Sink) finish() {
 			errs = append(errs, fmt.Errorf("log file %s: %w", f.path, err))
 		}
 	}
-	s.settle(deadline)
 	s.finishErr = errors.Join(errs...)
-	close(s.errs)
-}
-
-// settle waits, until the deadline, for lumberjack's own goroutine to finish removing and
-// compressing rotated files, so that what a caller finds after Close is final.
-func (s *Sink) settle(deadline time.Time) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		<-t.C
-		if s.settled() || !time.Now().Before(deadline) {
-			return
-		}
-		t.Reset(5 * time.Millisecond)
-	}
-}
-
-func (s *Sink) settled() bool {
-	for _, f := range s.files {
-		if !f.rotated {
-			continue
-		}
-		bs, err := backups(f.path)
-		if err != nil {
-			continue
-		}
-		if s.keep > 0 && len(bs) > s.keep {
-			return false
-		}
-		if s.compress {
-			for _, b := range bs {
-				if !b.gz {
-					return false
-				}
-			}
-		}
-	}
-	return true
+	close(s.written)
+	close(s.millStop)
+	<-s.millDone
+	close(s.errs) // after the mill, which reports on it
 }

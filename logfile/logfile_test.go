@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -579,6 +580,76 @@ func TestDeviceIsNeverRotated(t *testing.T) {
 	}
 }
 
+// TestCloseWaitsForSlowCompression is the cause of TestKeepRemovesTheOldest/compress=true
+// failing under -race on a loaded machine: Close waited for lumberjack's gzip only until its
+// 2s deadline, and a slower gzip left plain rotated files behind. Here the first gzip is
+// held until Close is called and then past Close's (shortened) budget; Close must still
+// return only once every rotated file is settled.
+func TestCloseWaitsForSlowCompression(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openSink(Options{Dir: dir, MaxSize: 1, Keep: 2, Compress: true, Location: zone}, defaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.budget = 10 * time.Millisecond
+	var held atomic.Int32
+	closing := make(chan struct{})
+	s.beforeCompress = func(string) {
+		if held.Add(1) == 1 {
+			<-closing
+			time.Sleep(s.budget + 600*time.Millisecond)
+		}
+	}
+	go s.run()
+	const n = 40_000 // about 4 MiB: rotates about 4 times
+	for i := range n {
+		s.Write("web.1", t0, fmt.Appendf(nil, "%06d %s", i, strings.Repeat("z", 60)))
+	}
+	// The queue is taken by the writer before it looks at the deadline: wait for it, so
+	// that the short budget only bounds the waiting for the mill, which it must not.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		queued := len(s.q)
+		s.mu.Unlock()
+		if queued == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer did not take the queue")
+		}
+	}
+	close(closing)
+	err = s.Close()
+	if err != nil && !strings.Contains(err.Error(), "lines not written") {
+		t.Fatal(err)
+	}
+	if held.Load() == 0 {
+		t.Fatal("nothing was compressed")
+	}
+	for _, log := range []string{"mhrun", "web"} {
+		bs, err := backups(filepath.Join(dir, log+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bs) == 0 || len(bs) > 2 {
+			t.Errorf("%s: %d rotated files, want 1 or 2: %v", log, len(bs), bs)
+		}
+		for _, b := range bs {
+			if !b.gz {
+				t.Errorf("%s: not gzipped after Close", b.path)
+			}
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".log.gz") {
+			if _, err := os.Stat(filepath.Join(dir, strings.TrimSuffix(e.Name(), ".gz"))); err == nil {
+				t.Errorf("%s and its plain file both left", e.Name())
+			}
+		}
+	}
+}
+
 // TestNoGoroutineLeft: after Close, nothing of this package runs. lumberjack starts one
 // goroutine per file that its Close does not stop (natefinch/lumberjack#56); it is parked,
 // one per file, and allowed for.
@@ -596,7 +667,8 @@ func TestNoGoroutineLeft(t *testing.T) {
 	// the writer has closed done by now, but may not have quite exited
 	after := stacks()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		n := strings.Count(after, "logfile.(*Sink).run(") - strings.Count(before, "logfile.(*Sink).run(")
+		n := strings.Count(after, "logfile.(*Sink).run(") - strings.Count(before, "logfile.(*Sink).run(") +
+			strings.Count(after, "logfile.(*Sink).millRun(") - strings.Count(before, "logfile.(*Sink).millRun(")
 		if n <= 0 {
 			break
 		}

@@ -18,9 +18,9 @@ import (
 //     palette index, the runner's own events ("mhrun") in bold.
 //   - Exactly one goroutine, the writer, writes to the destination, and only
 //     whole lines, so lines of different instances never mix.
-//   - One trailing "\r" per line is removed (the pty turns "\n" into "\r\n");
-//     a "\r" inside a line is kept. Without Color, the children's escape
-//     sequences are removed (StripANSI).
+//   - Each line of a child is filtered (ansi.go): printable text only, a "\r"
+//     keeps what follows it (the pty's "\r\n" leaves no "\r"), escape
+//     sequences removed except, with Color, colours and text attributes (SGR).
 //   - A partial line is held until its end arrives. On a cooperative stream
 //     (its reader calls Stream.Reading before each blocking read) it is written
 //     as a line of its own once the reader has gone back to read after the line
@@ -72,14 +72,15 @@ const eventStyle = "1" // bold
 
 // OutputOptions configure the merged output.
 type OutputOptions struct {
-	Color      bool          // colour prefixes; when false, prefixes are plain and children's ANSI escape sequences are stripped
+	Color      bool          // colour prefixes and keep the children's SGR sequences; when false, prefixes are plain and every escape sequence is stripped
 	Timestamps bool          // prefix "15:04:05 " (local time) before the name
 	NameWidth  int           // width the names are padded to (the longest instance name, at least len("mhrun"))
 	BufferSize int           // max bytes queued per stream before lines are dropped; 0 = default 1 MiB
 	Pause      time.Duration // partial line flush pause; 0 = default 100ms
 	// Tap, if set, sees every line the writer emits: the stream's name and
-	// the line without prefix, "\r" or escape sequences. It runs on the
-	// writer goroutine and must not block; line is only valid during the call.
+	// the line without prefix, filtered as plain text in both modes (no
+	// control characters, no escape sequences). It runs on the writer
+	// goroutine and must not block; line is only valid during the call.
 	Tap   func(name string, line []byte)
 	Stall time.Duration // time inside one write to the destination after which full queues drop lines instead of waiting; 0 = default 200ms
 }
@@ -125,6 +126,7 @@ type Output struct {
 type segment struct {
 	s    *Stream
 	data []byte
+	cut  bool // its last line is a partial line written after Pause: the child goes on with it
 }
 
 // Stream is the writer of one instance's output into an Output. Write, Flush
@@ -150,7 +152,8 @@ type Stream struct {
 	readAt   atomic.Int64 // clock of the last Reading call
 	waitRead atomic.Bool  // partial grew and Reading was not called since; set with mu held
 
-	spare []byte // owned by the writer: the queue buffer to swap in next
+	spare []byte   // owned by the writer: the queue buffer to swap in next
+	esc   escState // owned by the writer: a sequence a cut line left open (ansi.go)
 }
 
 // NewOutput starts the writer goroutine of a merged output to w. Close stops it.
@@ -478,14 +481,14 @@ func (o *Output) Event(format string, args ...any) {
 				s.dropped = 0
 			}
 			s.queue = nil // s.used still counts data until the writer takes it
-			o.segs = append(o.segs, segment{s, data})
+			o.segs = append(o.segs, segment{s: s, data: data})
 		}
 		s.mu.Unlock()
 	}
 	e := o.events
 	e.mu.Lock()
 	if e.dropped == 0 && (e.used == 0 || e.used+len(line) <= o.max) {
-		o.segs = append(o.segs, segment{e, line})
+		o.segs = append(o.segs, segment{s: e, data: line})
 		e.used += len(line)
 	} else {
 		e.dropped += bytes.Count(line, []byte{'\n'})
@@ -565,6 +568,7 @@ func (o *Output) cycle() (next int64) {
 	kept := o.streams[:0]
 	for _, s := range o.streams {
 		s.mu.Lock()
+		cut := false
 		out := s.spare[:0]
 		s.spare = nil
 		if len(s.queue) > 0 {
@@ -591,12 +595,13 @@ func (o *Output) cycle() (next int64) {
 				out = append(out, s.partial...)
 				out = append(out, '\n')
 				s.partial = reuse(s.partial)
+				cut = true
 			case next == 0 || due < next:
 				next = due
 			}
 		}
 		if len(out) > 0 {
-			batch = append(batch, segment{s, out})
+			batch = append(batch, segment{s, out, cut})
 		} else if s.eof && len(s.partial) == 0 && len(s.queue) == 0 {
 			s.listed = false // idle since Flush: Write lists it again
 			s.queue, s.partial = nil, nil
@@ -620,10 +625,10 @@ func (o *Output) cycle() (next int64) {
 		}
 	}
 	for _, g := range segs {
-		o.format(g.s, g.data)
+		o.format(g.s, g.data, false)
 	}
 	for _, g := range batch {
-		o.format(g.s, g.data)
+		o.format(g.s, g.data, g.cut)
 		if cap(g.data) <= 2*o.max {
 			g.s.spare = g.data[:0]
 		}
@@ -637,13 +642,14 @@ func (o *Output) cycle() (next int64) {
 	return next
 }
 
-// format appends the lines of data, prefixed, to the writer's buffer and
-// writes the buffer whenever it is full.
-func (o *Output) format(s *Stream, data []byte) {
+// format appends the lines of data, prefixed and filtered, to the writer's
+// buffer and writes the buffer whenever it is full. cut says that the last
+// line is a partial line the child goes on with.
+func (o *Output) format(s *Stream, data []byte, cut bool) {
 	if o.buf == nil {
 		o.buf = make([]byte, 0, writeChunk+writeChunk/4)
 	}
-	strip := !o.opts.Color
+	color := o.opts.Color
 	for len(data) > 0 {
 		var line []byte
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -651,24 +657,27 @@ func (o *Output) format(s *Stream, data []byte) {
 		} else {
 			line, data = data, nil
 		}
+		// The pty's "\r\n": trimmed here, so that a line without anything
+		// else to filter takes filterLine's fast path.
 		if n := len(line); n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]
 		}
 		b := append(o.buf, o.ts...)
 		b = append(b, s.prefix...)
 		start := len(b)
-		if strip {
-			b = StripANSI(b, line)
-		} else {
-			b = append(b, line...)
+		var st escState
+		b, st = filterLine(b, line, color, s.esc)
+		s.esc = ground
+		if cut && len(data) == 0 {
+			s.esc = st
 		}
 		if tap := o.opts.Tap; tap != nil {
-			if strip {
-				tap(s.name, b[start:])
-			} else {
-				o.tapBuf = StripANSI(o.tapBuf[:0], line)
-				tap(s.name, o.tapBuf)
+			text := b[start:]
+			if color && bytes.IndexByte(text, esc) >= 0 {
+				o.tapBuf = removeSGR(o.tapBuf[:0], text)
+				text = o.tapBuf
 			}
+			tap(s.name, text)
 		}
 		o.buf = append(b, '\n')
 		if len(o.buf) >= writeChunk {

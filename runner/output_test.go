@@ -152,7 +152,7 @@ func TestOutputCRLF(t *testing.T) {
 	s.Write([]byte("a\r\nb\r"))
 	s.Write([]byte("\n\r\nc\rd\r\n\r\r\n"))
 	o.Close()
-	want := "web.1 | a\nweb.1 | b\nweb.1 | \nweb.1 | c\rd\nweb.1 | \r\n"
+	want := "web.1 | a\nweb.1 | b\nweb.1 | \nweb.1 | d\nweb.1 | \n"
 	if got := buf.String(); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -364,6 +364,126 @@ func TestOutputNoColorStripsEscapes(t *testing.T) {
 	if got := buf.String(); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+}
+
+// controlPayload is what children write that is not plain text: progress
+// bars, colours, queries the terminal would answer into mhrun's input, a
+// reset, a title, bells and backspaces, C1 controls raw and UTF-8 encoded,
+// 8-bit text; each line ends in the pty's "\r\n".
+const controlPayload = "" +
+	"\x1b[32mok\x1b[0m started\r\n" +
+	"\x1b[6n\x1b[c\x1b[>q\x1b]11;?\x07\x1bP$qm\x1b\\\x1b[18tasked\r\n" +
+	"\x1bc\x1b[!p\x1b]0;pwned\x07\x1b]52;c;aGk=\x07reset\r\n" +
+	" 10%\r\x1b[K 50%\r\x1b[K\x1b[1m100%\x1b[0m\r\n" +
+	"bell\a back\bspace\x7f\r\n" +
+	"c1 \x9b31mraw\x9b0m \u009b6nutf8 \x85nel\u0085\r\n" +
+	"8-bit caf\xe9 \xff, utf-8 café ✓\r\n" +
+	"tab\there\x1b[2K\x1b[1G\x1b[?1049h\x1b[?25l\x1b(0\r\n"
+
+var controlPlain = []string{
+	"ok started",
+	"asked",
+	"reset",
+	"100%",
+	"bell backspace",
+	"c1 raw utf8 nel",
+	"8-bit caf\xe9 \xff, utf-8 café ✓",
+	"tab\there",
+}
+
+var controlColor = []string{
+	"\x1b[32mok\x1b[0m started",
+	"asked",
+	"reset",
+	"\x1b[1m100%\x1b[0m",
+	"bell backspace",
+	"c1 \x1b[31mraw\x1b[0m utf8 nel",
+	"8-bit caf\xe9 \xff, utf-8 café ✓",
+	"tab\there",
+}
+
+// TestOutputControlCharacters: children's control characters and escape
+// sequences, written in chunks that cut them anywhere, reach the output, Tap
+// and so the log files as the rules of ansi.go say, with and without colour.
+func TestOutputControlCharacters(t *testing.T) {
+	for _, color := range []bool{false, true} {
+		for seed := range uint64(20) {
+			t.Run(fmt.Sprintf("color=%v/seed=%d", color, seed), func(t *testing.T) {
+				var buf syncBuffer
+				var tapped []string
+				o := NewOutput(&buf, OutputOptions{Color: color, NameWidth: 5, Pause: time.Hour,
+					Tap: func(name string, line []byte) { tapped = append(tapped, string(line)) }})
+				s := o.Stream("web.1", 0)
+				max := 1 + int(seed%8) // seed 0: byte by byte
+				writeChunked(s, []byte(controlPayload), max, rand.New(rand.NewPCG(seed, 3)))
+				s.Flush()
+				if err := o.Close(); err != nil {
+					t.Fatal(err)
+				}
+				prefix, want := "web.1 | ", controlPlain
+				if color {
+					prefix, want = "\x1b[36mweb.1 |\x1b[0m ", controlColor
+				}
+				got := lines(buf.String())
+				if len(got) != len(want) {
+					t.Fatalf("got %d lines, want %d:\n%q", len(got), len(want), got)
+				}
+				for i := range want {
+					if got[i] != prefix+want[i] {
+						t.Errorf("line %d = %q, want %q", i, got[i], prefix+want[i])
+					}
+				}
+				if !slices.Equal(tapped, controlPlain) {
+					t.Errorf("Tap saw %q, want %q", tapped, controlPlain)
+				}
+			})
+		}
+	}
+}
+
+// TestOutputSequenceCutByPause: a child that stops in the middle of an escape
+// sequence has its partial line written after Pause; the rest of the
+// sequence, when it comes, is not shown as text. A line that ends inside a
+// sequence does not carry it to the next line.
+func TestOutputSequenceCutByPause(t *testing.T) {
+	for _, color := range []bool{false, true} {
+		t.Run(fmt.Sprintf("color=%v", color), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var buf syncBuffer
+				var tapped []string
+				o := NewOutput(&buf, OutputOptions{Color: color, NameWidth: 5, Pause: 100 * time.Millisecond,
+					Tap: func(name string, line []byte) { tapped = append(tapped, string(line)) }})
+				s := o.Stream("web.1", 0)
+				s.Write([]byte("abc\x1b[3"))
+				time.Sleep(time.Second)
+				synctest.Wait()
+				s.Write([]byte("1mred\r\n"))
+				s.Write([]byte("title\x1b]0;never ended\r\n"))
+				s.Write([]byte("next\r\n"))
+				s.Write([]byte("x\x1b]2;long"))
+				time.Sleep(time.Second)
+				synctest.Wait()
+				s.Write([]byte(" title\x07y\r\n"))
+				if err := o.Close(); err != nil {
+					t.Fatal(err)
+				}
+				want := []string{"abc", "red", "title", "next", "x", "y"}
+				if !slices.Equal(tapped, want) {
+					t.Errorf("got lines %q, want %q", tapped, want)
+				}
+				if out := buf.String(); strings.Count(out, "\x1b") != 2*strings.Count(out, "\n")*boolInt(color) {
+					t.Errorf("escape sequences other than the prefixes' in %q", out)
+				}
+			})
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func TestOutputTimestamps(t *testing.T) {
