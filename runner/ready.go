@@ -310,12 +310,12 @@ func (m *logMatcher) Write(p []byte) {
 	}
 }
 
-// match closes matched if line, without escape sequences, matches.
+// match closes matched if line, as the log files show it (escape
+// sequences and control characters filtered, a progress bar's last state
+// after its carriage returns), matches.
 func (m *logMatcher) match(line []byte) {
-	if bytes.IndexByte(line, esc) >= 0 {
-		m.scratch = StripANSI(m.scratch[:0], line)
-		line = m.scratch
-	}
+	m.scratch = StripANSI(m.scratch[:0], line)
+	line = m.scratch
 	if m.re.Match(line) && !m.done.Load() {
 		m.done.Store(true)
 		close(m.matched)
