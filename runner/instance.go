@@ -142,9 +142,12 @@ type exit struct {
 // spawned is what a run's starter reports: the run's process started
 // (err nil), or could not be.
 type spawned struct {
-	inst *instance
-	run  *run
-	err  error
+	inst    *instance
+	run     *run
+	pid     int      // the fields of run the supervisor sets: the
+	pty     *os.File // starter keeps its own copies
+	started time.Time
+	err     error
 }
 
 // spawn starts the run's command under a new pty in a goroutine of its
@@ -166,14 +169,15 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 			}
 			return cmd.Process.Pid, nil
 		})
+		var pid int
 		if err != nil {
 			err = fmt.Errorf("start %s: %w", in.name, err)
 		} else {
-			r.pid, r.pty, r.started = cmd.Process.Pid, ptmx, time.Now()
-			go r.read(in.stream, in.hub)
+			pid = cmd.Process.Pid
+			go r.read(ptmx, in.stream, in.hub)
 		}
 		select { // the supervisor outlives every run; done only guards that
-		case spawns <- spawned{inst: in, run: r, err: err}:
+		case spawns <- spawned{inst: in, run: r, pid: pid, pty: ptmx, started: time.Now(), err: err}:
 		case <-done:
 			return
 		}
@@ -181,13 +185,13 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 			return
 		}
 		cmd.Wait()
-		left := members(r.pid, r.ident) // read here, off the supervisor's loop
+		left := members(pid, r.ident) // read here, off the supervisor's loop
 		select {
 		case exits <- exit{inst: in, run: r, state: cmd.ProcessState, left: left}:
 		case <-done:
 			return
 		}
-		r.waitEnd()
+		r.waitEnd(pid)
 		select {
 		case exits <- exit{inst: in, run: r, state: cmd.ProcessState, end: true}:
 		case <-done:
@@ -202,13 +206,13 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 // pty open for ever, and a SIGKILLed one in state D cannot die at once.
 // It only watches: the supervisor decides every signal but the repeat of
 // its SIGKILL to a member forked since.
-func (r *run) waitEnd() {
+func (r *run) waitEnd(pid int) {
 	tick := time.NewTicker(endPoll)
 	defer tick.Stop()
 	drained, abandon := r.drained, r.abandon
 	var killedAt time.Time
 	for {
-		left := members(r.pid, r.ident)
+		left := members(pid, r.ident)
 		if abandon == nil { // SIGKILLed: repeat it for what forked meanwhile
 			for _, pid := range left {
 				syscall.Kill(pid, syscall.SIGKILL)
@@ -257,12 +261,12 @@ func setSize(f *os.File, cols, rows int) error {
 
 // read copies the pty to the stream until the pty's end (EIO on Linux once
 // every holder of the terminal is gone, or the pty closed).
-func (r *run) read(s *Stream, h *hub) {
+func (r *run) read(pty *os.File, s *Stream, h *hub) {
 	defer close(r.drained)
 	buf := make([]byte, 64*1024)
 	for {
 		s.Reading()
-		n, err := r.pty.Read(buf)
+		n, err := pty.Read(buf)
 		if n > 0 {
 			s.Write(buf[:n]) // may wait while a slow stdout still moves
 			if r.matcher != nil {

@@ -377,6 +377,7 @@ func (r *Runner) onSpawned(s spawned) {
 		r.startFailed(in, run, s.err)
 		return
 	}
+	run.pid, run.pty, run.started = s.pid, s.pty, s.started
 	notice := ""
 	if run.again {
 		in.restarts++
