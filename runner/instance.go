@@ -191,7 +191,7 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 		case <-done:
 			return
 		}
-		r.waitEnd(pid)
+		r.waitEnd(pid, left)
 		select {
 		case exits <- exit{inst: in, run: r, state: cmd.ProcessState, end: true}:
 		case <-done:
@@ -206,13 +206,15 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 // pty open for ever, and a SIGKILLed one in state D cannot die at once.
 // It only watches: the supervisor decides every signal but the repeat of
 // its SIGKILL to a member forked since.
-func (r *run) waitEnd(pid int) {
+func (r *run) waitEnd(pid int, left []int) {
 	tick := time.NewTicker(endPoll)
 	defer tick.Stop()
 	drained, abandon := r.drained, r.abandon
 	var killedAt time.Time
-	for {
-		left := members(pid, r.ident)
+	for first := true; ; first = false {
+		if !first { // the first time: the members read at the exit
+			left = members(pid, r.ident)
+		}
 		if abandon == nil { // SIGKILLed: repeat it for what forked meanwhile
 			for _, pid := range left {
 				syscall.Kill(pid, syscall.SIGKILL)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"strconv"
+	"sync"
 )
 
 // Every process of a run carries the run's identity: the variable
@@ -46,9 +47,9 @@ func members(leader int, ident string) []int {
 	if leader <= 0 {
 		return nil // not started: and 0 would name the kernel's threads
 	}
-	t := tables.Get().(*procTable)
-	defer tables.Put(t)
-	if t.scan() != nil {
+	t, done := runnerTree()
+	defer done()
+	if t == nil {
 		return nil
 	}
 	t.newWalk()
@@ -102,6 +103,38 @@ func members(leader int, ident string) []int {
 		}
 	}
 	return out
+}
+
+// walkers recycles the Samplers that runnerTree walks with.
+var walkers = sync.Pool{New: func() any { return new(Sampler) }}
+
+// runnerTree is the process table members searches, and the function that
+// gives it back: with mhrun a subreaper, every member of a run is below
+// mhrun, so only mhrun's tree is read, walked down through children lists
+// (a few files for a small formation, where a full pass reads one per
+// process on the machine); else, or where the kernel lists no children,
+// the whole table. nil when neither can be read.
+func runnerTree() (*procTable, func()) {
+	if isSubreaper() {
+		w := walkers.Get().(*Sampler)
+		if w.walks() {
+			if proc, err := openProc(); err == nil {
+				ok := w.readSubtree(proc, os.Getpid())
+				closeProc(proc)
+				if ok {
+					w.t.link()
+					return &w.t, func() { walkers.Put(w) }
+				}
+			}
+		}
+		walkers.Put(w)
+	}
+	t := tables.Get().(*procTable)
+	if t.scan() != nil {
+		tables.Put(t)
+		return nil, func() {}
+	}
+	return t, func() { tables.Put(t) }
 }
 
 // environHas reports whether /proc/PID/environ holds the NUL-terminated

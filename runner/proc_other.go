@@ -14,6 +14,8 @@ func procAttr() *syscall.SysProcAttr {
 
 func hasProc() bool { return false }
 
+func isSubreaper() bool { return false }
+
 func reapOrphans(done <-chan struct{}, known func(pid int) bool) { <-done }
 
 func reapZombies(self int, known func(pid int) bool) {}

@@ -135,6 +135,39 @@ func (s *Sampler) readTree(proc, root int, ts *TreeSample) bool {
 	return true
 }
 
+// readSubtree replaces s.t.procs with root and every process below it,
+// walked down through children lists as readTree does, reading only that
+// tree; it reports false if root is gone.
+func (s *Sampler) readSubtree(proc, root int) bool {
+	t := &s.t
+	if t.dir == nil {
+		t.dir = make([]byte, 32<<10)
+		t.stat = make([]byte, 4<<10)
+	}
+	if s.seen == nil {
+		s.seen = map[int]struct{}{}
+	}
+	clear(s.seen)
+	t.procs = t.procs[:0]
+	t.stats = true
+	s.stack = append(s.stack[:0], root)
+	s.seen[root] = struct{}{}
+	for len(s.stack) > 0 {
+		pid := s.stack[len(s.stack)-1]
+		s.stack = s.stack[:len(s.stack)-1]
+		e := procEntry{pid: pid}
+		if !s.readStat(proc, pid, &e) {
+			if pid == root {
+				return false
+			}
+			continue // ended since its parent listed it
+		}
+		t.procs = append(t.procs, e)
+		s.pushChildren(proc, pid)
+	}
+	return true
+}
+
 // readStat parses /proc/PID/stat into e.
 func (s *Sampler) readStat(proc, pid int, e *procEntry) bool {
 	t := &s.t

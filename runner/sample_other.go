@@ -31,3 +31,5 @@ func openProc() (int, error) { return -1, fmt.Errorf("no /proc on this system") 
 func closeProc(int) {}
 
 func (s *Sampler) readTree(proc, root int, ts *TreeSample) bool { return false }
+
+func (s *Sampler) readSubtree(proc, root int) bool { return false }

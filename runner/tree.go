@@ -48,6 +48,13 @@ func (t *procTable) scan() error {
 	if err := t.load(); err != nil {
 		return err
 	}
+	t.link()
+	return nil
+}
+
+// link indexes t.procs and turns parent links into child lists.
+func (t *procTable) link() {
+	t.stamp = 0
 	if t.index == nil {
 		t.index = make(map[int]int32, len(t.procs))
 	} else {
@@ -64,7 +71,6 @@ func (t *procTable) scan() error {
 			t.procs[p].child = int32(i)
 		}
 	}
-	return nil
 }
 
 // newWalk starts a walk: every entry counts as not yet visited.
