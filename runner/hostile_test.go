@@ -329,3 +329,25 @@ func TestStartDuringStopStartsAfter(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
 	r.out.waitFor(t, "a second run", func(o string) bool { return strings.Count(o, "slow.1 | up") == 2 })
 }
+
+// Issue 14, 6: a command that is not installed exits 127 at once: that is
+// "command not found", given up at once, not ten restarts over minutes.
+func TestCommandNotFoundGivesUpAtOnce(t *testing.T) {
+	r, _ := runFormation(t, map[string]string{
+		"Procfile":        "ghost: no-such-program-mhrun-test --flag\nkeep: exec sleep 1000\n",
+		"Procfile.policy": "ghost: optional backoff=1h\n",
+	})
+	waitFor(t, r.out, "ghost.1 gave up: command not found (no-such-program-mhrun-test --flag); ghost is optional")
+	if out := r.out.String(); strings.Contains(out, "restart 1 in") {
+		t.Errorf("a missing command was restarted:\n%s", out)
+	}
+}
+
+// A program that ran a while and chose exit 127 is an ordinary failure.
+func TestLateExit127IsAFailure(t *testing.T) {
+	r, _ := runFormation(t, map[string]string{
+		"Procfile":        "late: sleep 1.2; exit 127\nkeep: exec sleep 1000\n",
+		"Procfile.policy": "late: optional backoff=1h\n",
+	})
+	waitFor(t, r.out, "late.1: restart 1 in")
+}

@@ -125,6 +125,7 @@ type run struct {
 
 	exited     bool             // the leader's exit was reported (supervisor only)
 	status     *os.ProcessState // the leader's exit status, once exited
+	exitedAt   time.Time        // when the supervisor heard of the exit
 	abandon    chan struct{}    // closed by the supervisor: leftovers were SIGKILLed, stop waiting for the drain
 	abandoning sync.Once
 }

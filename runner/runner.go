@@ -547,7 +547,7 @@ func (r *Runner) killOverdue() {
 // grace), and the restart policy applies at the run's end (onEnd).
 func (r *Runner) onExit(e exit) {
 	in, run := e.inst, e.run
-	run.exited, run.status = true, e.state
+	run.exited, run.status, run.exitedAt = true, e.state, time.Now()
 	r.forget([]int{run.pid})
 	r.leavePool(in, run)
 	left := e.left
@@ -634,12 +634,22 @@ func (r *Runner) onEnd(e exit) {
 		return
 	}
 	r.out.Event("%s %s", in.name, what)
+	if code == 127 && e.run.exitedAt.Sub(e.run.started) < notFoundWindow {
+		// the shell's "not found": no restart will find the program
+		r.giveUp(in, code, "gave up: command not found ("+in.proc.Command+")")
+		return
+	}
 	if p.Restart == "never" {
 		r.giveUp(in, code, "gave up (restart=never)")
 		return
 	}
 	r.afterFailure(in, code)
 }
+
+// notFoundWindow is how soon after its start an exit 127, the shell's
+// "command not found", counts as one: a program that ran for longer and
+// chose 127 is an ordinary failure.
+const notFoundWindow = time.Second
 
 // afterFailure counts a failed run and either schedules the restart or
 // gives up past max-restarts.
