@@ -1,8 +1,11 @@
 package runner
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"runtime"
 	"slices"
@@ -543,39 +546,40 @@ func (r *Runner) remove(in *instance) {
 }
 
 // serveLogs sends the recent lines, then, with -f, the new ones until the
-// client leaves or the formation stops.
+// client leaves or the formation stops. The recent lines come from memory
+// and, when it holds fewer than asked, from the log files before them;
+// either way the same lines are shown (shown), in the files' format.
 func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Request, keep func(string) bool) {
 	n := req.Lines // the client sends its -n, 100 by default; 0 means none
 	if n < 0 {
 		n = 0
 	}
-	lines, sub := r.logs.recent(n, keep, req.Follow)
+	show := shown(keep)
+	h, sub := r.logs.recent(n, show, req.Follow)
 	if sub != nil {
 		defer r.logs.unfollow(sub)
 	}
 	if c.Reply(socket.Response{OK: true, Stream: true}) != nil {
 		return
 	}
-	if len(lines) < n && r.o.LogDir != "" {
-		// more than memory holds: the log files have it, as they wrote it
-		if old, err := logfile.Tail(r.o.LogDir, n); err == nil && len(old) > len(lines) {
-			for _, l := range old {
-				if f := strings.Fields(l); len(f) >= 2 && keep(f[1]) {
-					if c.WriteFrame(socket.FrameData, []byte(l+"\n")) != nil {
-						return
-					}
-				}
-			}
-			lines = nil
-		}
-	}
-	send := func(l LogLine) error {
-		b := l.Time.AppendFormat(nil, "15:04:05.000")
-		b = append(append(append(append(b, ' '), l.Name...), " | "...), l.Text...)
+	var b []byte
+	send := func(t time.Time, name string, text []byte) error {
+		b = logfile.AppendLine(b[:0], t, time.Local, name, text)
 		return c.WriteFrame(socket.FrameData, append(b, '\n'))
 	}
-	for _, l := range lines {
-		if send(l) != nil {
+	if len(h.lines) < n && r.o.LogDir != "" {
+		older, err := olderLines(r.o.LogDir, n-len(h.lines), h, show)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			c.WriteFrame(socket.FrameNotice, []byte(fmt.Sprintf("older lines not read: %v", err)))
+		}
+		for _, l := range older {
+			if send(l.Time, l.Name, []byte(l.Text)) != nil {
+				return
+			}
+		}
+	}
+	for _, l := range h.lines {
+		if send(l.Time, l.Name, l.Text) != nil {
 			return
 		}
 	}
@@ -602,10 +606,10 @@ func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Reque
 			if d := r.logs.takeDropped(sub); d > 0 {
 				c.WriteFrame(socket.FrameNotice, []byte(fmt.Sprintf("%d lines dropped: this client did not keep up", d)))
 			}
-			if !keep(l.Name) && !(l.Name == "mhrun" && mentions(string(l.Text), keep)) {
+			if !show(l.Name, l.Text) {
 				continue
 			}
-			if send(l) != nil {
+			if send(l.Time, l.Name, l.Text) != nil {
 				return
 			}
 		case <-left:
@@ -617,10 +621,53 @@ func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Reque
 	}
 }
 
-// mentions reports whether an mhrun event is about a shown instance.
-func mentions(text string, keep func(string) bool) bool {
-	first, _, _ := strings.Cut(text, " ")
-	return keep(strings.TrimSuffix(first, ":"))
+// olderLines reads the combined log in dir backwards for the last n lines
+// that show accepts among those older than every line memory holds (h),
+// oldest first: a quiet process's lines are found however much its
+// neighbours wrote since. The files stamp lines to the millisecond, so of
+// the lines of oldest's millisecond the newest h.sameMilli are memory's.
+func olderLines(dir string, n int, h held, show func(string, []byte) bool) ([]logfile.Line, error) {
+	var out []logfile.Line
+	skip := h.sameMilli
+	err := logfile.Backward(dir, func(s string) bool {
+		l, ok := logfile.ParseLine(s)
+		if !ok {
+			return true
+		}
+		if h.count > 0 {
+			if l.Time.After(h.oldest) {
+				return true
+			}
+			if l.Time.Equal(h.oldest) && skip > 0 {
+				skip--
+				return true
+			}
+		}
+		if show(l.Name, []byte(l.Text)) {
+			out = append(out, l)
+		}
+		return len(out) < n
+	})
+	slices.Reverse(out)
+	return out, err
+}
+
+// shown is which lines `logs NAME…` shows: those of the processes and
+// instances keep names, and mhrun's events about them. An event names its
+// instance or process first ("web.2 exited with code 1", "web.2: restart
+// 3 in 4s", "web scaled to 2"), or is a reload's ("reload of web: …").
+func shown(keep func(string) bool) func(name string, text []byte) bool {
+	return func(name string, text []byte) bool {
+		if keep(name) {
+			return true
+		}
+		if name != eventName {
+			return false
+		}
+		text = bytes.TrimPrefix(text, []byte("reload of "))
+		first, _, _ := bytes.Cut(text, []byte(" "))
+		return keep(strings.TrimSuffix(string(first), ":"))
+	}
 }
 
 // serveAttach bridges a client's terminal and an instance's pty.
