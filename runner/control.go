@@ -66,6 +66,10 @@ func (r *Runner) ask(ctx context.Context, req socket.Request) (answer, bool) {
 // Serve answers one request on c.
 func (h control) Serve(ctx context.Context, req socket.Request, c *socket.Conn) {
 	a, ok := h.r.ask(ctx, req)
+	if !ok && req.Cmd == "quit" { // the supervisor is done: what is left is the runner's exit
+		h.r.serveQuit(ctx, c, socket.Response{OK: true, Stream: true, Message: "the formation is already stopping"})
+		return
+	}
 	if !ok {
 		c.Reply(socket.Response{Error: "the formation is stopping"})
 		return
@@ -79,6 +83,8 @@ func (h control) Serve(ctx context.Context, req socket.Request, c *socket.Conn) 
 		h.r.serveLogs(ctx, c, req, a.keep)
 	case "attach":
 		h.r.serveAttach(ctx, c, req, a.hub, a.name)
+	case "quit":
+		h.r.serveQuit(ctx, c, a.resp)
 	case "status":
 		h.r.stats.fill(a.resp.Status)
 		c.Reply(a.resp)
@@ -95,15 +101,20 @@ func (r *Runner) handle(req socket.Request) answer {
 	ok := func(format string, args ...any) answer {
 		return answer{resp: socket.Response{OK: true, Message: fmt.Sprintf(format, args...)}}
 	}
-	if r.stopping && req.Cmd != "status" && req.Cmd != "logs" && req.Cmd != "attach" {
+	if r.stopping && req.Cmd != "status" && req.Cmd != "logs" && req.Cmd != "attach" && req.Cmd != "quit" {
 		return fail("the formation is stopping")
 	}
 	switch req.Cmd {
 	case "status":
 		return answer{resp: socket.Response{OK: true, Status: r.status()}}
-	case "quit":
-		r.interrupt("quit request")
-		return ok("stopping the formation")
+	case "quit": // answered on the connection until the formation has stopped (serveQuit)
+		resp := socket.Response{OK: true, Stream: true, Message: "stopping the formation", StopWithin: r.stopBound()}
+		if r.stopping {
+			resp.Message = "the formation is already stopping" // a second interrupt would kill
+		} else {
+			r.interrupt("quit request")
+		}
+		return answer{resp: resp}
 	case "scale":
 		if r.reload != nil {
 			return fail("a reload of %s is under way: scale when it is done", r.reload.proc)
@@ -668,6 +679,85 @@ func shown(keep func(string) bool) func(name string, text []byte) bool {
 		first, _, _ := bytes.Cut(text, []byte(" "))
 		return keep(strings.TrimSuffix(string(first), ":"))
 	}
+}
+
+// quitReport is how often a quit client hears what is still stopping.
+const quitReport = 3 * time.Second
+
+// serveQuit keeps a quit client's connection while the formation stops:
+// every quitReport what is still stopping, then, once the supervisor is
+// done and the runner shuts its socket (ctx), how the formation ended. The
+// runner exits right after; the client waits for its pid.
+func (r *Runner) serveQuit(ctx context.Context, c *socket.Conn, resp socket.Response) {
+	if c.Reply(resp) != nil {
+		return
+	}
+	t0 := time.Now()
+	tick := time.NewTicker(quitReport)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			msg := r.stillStopping(ctx, time.Since(t0).Round(time.Second))
+			if c.WriteFrame(socket.FrameNotice, []byte(msg)) != nil {
+				return // the client left (quit --no-wait, Ctrl-C)
+			}
+		case <-ctx.Done():
+			msg := "the formation stopped"
+			select {
+			case <-r.loopDone: // r.code is final
+				if r.code != 0 {
+					msg = fmt.Sprintf("the formation stopped: a process gave up, the runner exits with code %d", r.code)
+				}
+			default:
+			}
+			c.WriteFrame(socket.FrameEnd, []byte(msg))
+			return
+		}
+	}
+}
+
+// stillStopping says what a stop of the formation still waits for: the
+// instances stopping, then those whose turn comes after them (after=).
+func (r *Runner) stillStopping(ctx context.Context, d time.Duration) string {
+	a, ok := r.ask(ctx, socket.Request{Cmd: "status"})
+	if !ok {
+		return fmt.Sprintf("still stopping after %s: processes that outlived their instances, the log files", d)
+	}
+	var now, then []string
+	for _, row := range a.resp.Status {
+		switch State(row.State) {
+		case StateStopping:
+			now = append(now, row.Name)
+		case StateRunning, StateStarting:
+			then = append(then, row.Name)
+		}
+	}
+	msg := fmt.Sprintf("still stopping after %s", d)
+	if len(now) > 0 {
+		msg += ": " + strings.Join(now, ", ")
+	}
+	if len(then) > 0 {
+		msg += "; waiting their turn: " + strings.Join(then, ", ")
+	}
+	return msg
+}
+
+// stopBound is the longest a stop of the formation may take: every
+// process's grace in turn (twice for a balanced one, which drains first)
+// and the wait for its killed processes to vanish, then the sweep of what
+// outlived its instance.
+func (r *Runner) stopBound() time.Duration {
+	var d, longest time.Duration
+	for _, p := range r.f.Processes {
+		g := p.Policy.Grace
+		if p.Policy.Balance != 0 {
+			d += g
+		}
+		d += g + killWait
+		longest = max(longest, g)
+	}
+	return d + longest
 }
 
 // serveAttach bridges a client's terminal and an instance's pty.
