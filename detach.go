@@ -132,7 +132,7 @@ func (w *readyWait) wait(app *App, sock, logDir string, ended <-chan error) erro
 				}
 			})
 			if failed != "" {
-				return fmt.Errorf("%s: the formation stops (its log: %s)", failed, filepath.Join(logDir, "mhrun.log"))
+				return fmt.Errorf("%s; the formation stops (its log: %s)", failed, filepath.Join(logDir, "mhrun.log"))
 			}
 			if len(pending) == 0 {
 				fmt.Fprintf(app.Stdout, "every instance is ready (%s)\n", time.Since(t0).Round(time.Millisecond))
@@ -145,11 +145,12 @@ func (w *readyWait) wait(app *App, sock, logDir string, ended <-chan error) erro
 				fmt.Fprintln(app.Stdout, "every process finished cleanly: the formation has ended")
 				return nil
 			}
+			how := "the runner " + err.Error()
 			var ee *exec.ExitError
 			if errors.As(err, &ee) && ee.ExitCode() > 0 {
-				return fmt.Errorf("the formation stopped before it was ready, the runner exited with code %d: %s", ee.ExitCode(), lastEvent(logDir))
+				how = fmt.Sprintf("the runner exited with code %d", ee.ExitCode())
 			}
-			return fmt.Errorf("the formation stopped before it was ready, the runner %v: %s", err, lastEvent(logDir))
+			return fmt.Errorf("%s: the formation stopped before it was ready (%s)", lastEvent(logDir), how)
 		case <-deadline.C:
 			return fmt.Errorf("not ready after %s: %s; the formation runs on (mhrun status, mhrun logs, mhrun quit)", w.timeout, strings.Join(pending, ", "))
 		case <-tick.C:
