@@ -22,7 +22,7 @@ import (
 // (--detached-runner), in a new session with its stdio away from the
 // terminal, and returns once its control socket answers: the formation is
 // up. With ready set (--wait) it then waits until every instance is ready
-// (see waitReady). If the runner ends first, its reason is the error.
+// (readyWait.wait). If the runner ends first, its reason is the error.
 // Before returning it writes the runner's pid to logDir/runner.pid, which
 // the unit of `mhrun startup` names as PIDFile=: systemd reads it once
 // this process exits.
