@@ -26,17 +26,34 @@ type StartCmd struct {
 	Color       string        `enum:"auto,always,never" default:"auto" help:"Colour prefixes: auto, always or never (auto: only on a terminal without NO_COLOR)."`
 	Sample      time.Duration `default:"1s" help:"How often memory= caps are checked."`
 	BalanceHost string        `placeholder:"HOST" default:"127.0.0.1" help:"Interface the balance= ports listen on (0.0.0.0 for every one)."`
-	Detach      bool          `short:"D" help:"Run in the background: a new session, output to the log files; returns once the formation is up."`
+	Detach      bool          `short:"D" help:"Run in the background: a new session, output to the log files; returns once the formation answers."`
+	Wait        bool          `help:"Run in the background (implies -D) and return once every instance is ready: running, a one-shot finished, a job scheduled; fail if one gives up."`
+	WaitTimeout time.Duration `default:"1m" placeholder:"DURATION" help:"With --wait: fail if the formation is not ready by then (it runs on)."`
 	LogDir      string        `placeholder:"DIR" env:"MHRUN_LOG_DIR" help:"Write log files here (default with -D: .mhrun/logs in the project dir)."`
 	LogMaxSize  string        `default:"10M" placeholder:"SIZE" help:"Rotate a log file past this size (K, M, G; whole MB at least 1M)."`
 	LogKeep     int           `default:"5" help:"Rotated files kept per log."`
 	LogCompress bool          `help:"Gzip rotated log files."`
 	Socket      string        `placeholder:"PATH" env:"MHRUN_SOCKET" help:"Control socket (default: .mhrun.sock in the project dir, or a hashed path under the runtime dir when that is too long)."`
+
+	// DetachedRunner marks the runner that -D starts in the background
+	// (an argument, not the environment, so the formation's processes do
+	// not inherit it): it never detaches again and writes only to the log
+	// files.
+	DetachedRunner bool `hidden:"" name:"detached-runner"`
 }
 
 // Run starts every instance and supervises them until the formation stops;
 // on a formation that runs already, it starts the named processes in it.
 func (c *StartCmd) Run(app *App) error {
+	if c.DetachedRunner {
+		c.Detach, c.Wait = false, false
+	}
+	if c.Wait {
+		c.Detach = true // as docker compose up --wait
+	}
+	if c.WaitTimeout <= 0 {
+		return fmt.Errorf("--wait-timeout=%s: want a positive duration, e.g. 2m", c.WaitTimeout)
+	}
 	path, abs, err := socketPath(c.Dir, c.Socket)
 	if err != nil {
 		return err
@@ -68,7 +85,11 @@ func (c *StartCmd) Run(app *App) error {
 		if logDir == "" {
 			logDir = defaultLogDir(f.Dir)
 		}
-		return detach(app, abs, path, logDir)
+		var ready *readyWait
+		if c.Wait {
+			ready = &readyWait{f: f, timeout: c.WaitTimeout}
+		}
+		return detach(app, abs, path, logDir, ready)
 	}
 	sink, logDir, err := c.openLogs(f)
 	if err != nil {
@@ -90,7 +111,7 @@ func (c *StartCmd) Run(app *App) error {
 	defer signal.Stop(sigs)
 
 	out := app.Stdout
-	if os.Getenv(detachedEnv) == "1" {
+	if c.DetachedRunner {
 		out = io.Discard // started by -D: the log files have every line
 	}
 	tty := isTerminal(out)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -153,5 +155,95 @@ func TestOtherRuntimeDir(t *testing.T) {
 	}
 	if out, code := shell("quit"); code != 0 {
 		t.Fatalf("quit from the shell: exit %d\n%s", code, out)
+	}
+}
+
+// Regression (issue 14): under -D, `mhrun logs web` printed nothing once a
+// neighbour had written more recently, and -n 1000 printed the files' lines
+// in another format. Now it shows web's last lines and mhrun's events about
+// web, the same before the neighbour's burst (from memory) and after it
+// (from the log files), in one format.
+func TestDetachedLogsChattyNeighbour(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"Procfile": "web: echo web up; exec sleep 1000\n" +
+			"noisy: while [ ! -f go ]; do sleep 0.02; done; seq -f 'noise %g' 1 12000; exec sleep 1000\n",
+	})
+	if out, stderr, code := runMhrun(t, dir, "start", "-D"); code != 0 {
+		t.Fatalf("start -D: exit %d %q %q", code, out, stderr)
+	}
+	t.Cleanup(func() { runMhrun(t, dir, "quit") })
+	s := waitStatus(t, dir, "web running", func(s map[string]socket.Instance) bool { return s["web.1"].State == "running" })
+	if _, _, code := runMhrun(t, dir, "restart", "web"); code != 0 {
+		t.Fatal("restart failed")
+	}
+	waitStatus(t, dir, "web restarted", func(n map[string]socket.Instance) bool {
+		return n["web.1"].State == "running" && n["web.1"].PID != s["web.1"].PID
+	})
+	logs := func(args ...string) []string {
+		t.Helper()
+		out, stderr, code := runMhrun(t, dir, append([]string{"logs"}, args...)...)
+		if code != 0 || stderr != "" {
+			t.Fatalf("logs %v: exit %d, %q", args, code, stderr)
+		}
+		return strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	}
+	// wait for the second "web up" in the output (a run's output may come
+	// after status shows it running)
+	var before []string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if before = logs("web", "-n", "20"); strings.Count(strings.Join(before, "\n"), "web.1 | web up") == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs web never showed two runs:\n%s", strings.Join(before, "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stamp := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) \S+ \| `)
+	text := strings.Join(before, "\n")
+	for _, want := range []string{"mhrun | web.1: restart requested"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("logs web lacks the event %q:\n%s", want, text)
+		}
+	}
+	for _, l := range before {
+		if !stamp.MatchString(l) || strings.Contains(l, "noise") {
+			t.Errorf("logs web: %q", l)
+		}
+	}
+
+	os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+	combined := filepath.Join(dir, ".mhrun", "logs", "mhrun.log")
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if b, _ := os.ReadFile(combined); strings.Contains(string(b), "noise 12000\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the burst never reached mhrun.log")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// memory (10,000 lines) now holds only noise: web's lines come from the files
+	if after := logs("web", "-n", "20"); !slices.Equal(after, before) {
+		t.Errorf("logs web after the burst:\n%s\nbefore it:\n%s", strings.Join(after, "\n"), text)
+	}
+	if last := logs("web", "-n", "1"); !slices.Equal(last, before[len(before)-1:]) {
+		t.Errorf("logs web -n 1: %q, want %q", last, before[len(before)-1:])
+	}
+	// everything, across files and memory: one format, each line once
+	all := logs("-n", "20000")
+	seen := map[string]int{}
+	for _, l := range all {
+		if !stamp.MatchString(l) {
+			t.Fatalf("logs -n 20000: %q", l)
+		}
+		if _, text, ok := strings.Cut(l, " noisy.1 | "); ok {
+			seen[text]++
+		}
+	}
+	for i := 1; i <= 12000; i++ {
+		if n := seen[fmt.Sprintf("noise %d", i)]; n != 1 {
+			t.Fatalf("noise %d shown %d times", i, n)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,10 +68,11 @@ func readLog(t *testing.T, path string, limit int64) []string {
 				t.Errorf("%s: %d bytes, over the rotation size %d", p, len(b), limit)
 			}
 		}
-		lines, err := lastLines(p, 1<<30)
-		if err != nil {
+		var lines []string
+		if _, err := backwardFile(p, nil, func(l string) bool { lines = append(lines, l); return true }); err != nil {
 			t.Fatal(err)
 		}
+		slices.Reverse(lines)
 		out = append(out, lines...)
 	}
 	return out

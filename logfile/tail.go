@@ -1,7 +1,7 @@
 package logfile
 
 import (
-	"bufio"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -14,8 +14,23 @@ import (
 	"time"
 )
 
+// Reading the files back, for `mhrun logs -n` beyond what the runner holds in memory:
+//
+//   - Backward walks the combined log newest line first, across its rotated files, and
+//     stops when its caller has enough: a filter (one process, its events) reads only as
+//     far back as it needs, however chatty the other processes were since.
+//   - A plain file is read in chunks from its end; a gzipped one is inflated once into an
+//     unlinked temporary file in the log dir and read the same way, so memory stays bounded
+//     by a chunk and a line, whatever the rotation size.
+//   - The current file is opened before the rotated ones are listed: a rotation in between
+//     turns it into the newest rotated file, which is then skipped as already read. A last
+//     line without its "\n" is being written and is skipped.
+
 // backupLayout is the time in lumberjack's names of rotated files.
 const backupLayout = "2006-01-02T15-04-05.000"
+
+// readChunk is how much of a file one read takes, walking backwards.
+const readChunk = 64 << 10
 
 // backup is one rotated file of a log.
 type backup struct {
@@ -63,89 +78,182 @@ func backups(path string) ([]backup, error) {
 	return out, nil
 }
 
-// Tail returns the last n lines of the combined log in dir, across its rotated files
-// (gzipped ones included), oldest first, as written but without their "\n". It is meant
-// for `mhrun logs -n 10000` beyond the in-memory ring. Reading while a runner rotates may
-// miss the lines of a file rotated in between. With no log file in dir, the error wraps
-// fs.ErrNotExist.
-func Tail(dir string, n int) ([]string, error) {
-	if n <= 0 {
-		return nil, nil
+// Line is one line of a log file, "2026-11-25T20:31:07.123+01:00 web.2 | text", in parts.
+type Line struct {
+	Time time.Time
+	Name string // web.2, or mhrun for the runner's events
+	Text string
+}
+
+// ParseLine splits a line of a log file (without its "\n") into its time, name and text.
+// ok is false for a line that is not in the files' format.
+func ParseLine(s string) (l Line, ok bool) {
+	ts, rest, ok := strings.Cut(s, " ")
+	if !ok {
+		return Line{}, false
 	}
+	name, text, ok := strings.Cut(rest, " | ")
+	if !ok || name == "" {
+		return Line{}, false
+	}
+	t, err := time.Parse(timeLayout, ts)
+	if err != nil {
+		return Line{}, false
+	}
+	return Line{Time: t, Name: name, Text: text}, true
+}
+
+// AppendLine appends a line in the files' format, without its "\n": the time in loc
+// (RFC 3339 with milliseconds), the name, " | ", the text. `mhrun logs` prints every line
+// this way, whether it comes from memory or from the files.
+func AppendLine(b []byte, t time.Time, loc *time.Location, name string, text []byte) []byte {
+	b = t.In(loc).AppendFormat(b, timeLayout)
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, " | "...)
+	return append(b, text...)
+}
+
+// Backward calls fn with each line of the combined log in dir, newest first, across its
+// rotated files (gzipped ones included), as written but without its "\n", until fn returns
+// false or the oldest file's first line has been given. Reading while a runner rotates may
+// miss the lines of a file rotated in between, never give one twice. With no log file in
+// dir, the error wraps fs.ErrNotExist.
+func Backward(dir string, fn func(line string) bool) error {
 	cur := filepath.Join(dir, CombinedName+".log")
+	fh, err := os.Open(cur)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", cur, err)
+	}
+	var curInfo fs.FileInfo
+	if fh != nil {
+		defer fh.Close()
+		if curInfo, err = fh.Stat(); err != nil {
+			return fmt.Errorf("read %s: %w", cur, err)
+		}
+	}
 	bs, err := backups(cur)
 	if err != nil {
-		return nil, fmt.Errorf("read log dir: %w", err)
+		return fmt.Errorf("read log dir: %w", err)
 	}
-	paths := make([]string, 0, len(bs)+1)
-	for _, b := range bs {
-		paths = append(paths, b.path)
+	if fh == nil && len(bs) == 0 {
+		return fmt.Errorf("no log file in %s: %w", dir, fs.ErrNotExist)
 	}
-	if _, err := os.Stat(cur); err == nil {
-		paths = append(paths, cur)
+	if fh != nil {
+		more, err := backward(fh, curInfo.Size(), fn)
+		if err != nil || !more {
+			return err
+		}
 	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("no log file in %s: %w", dir, fs.ErrNotExist)
-	}
-	var parts [][]string
-	need := n
-	for i := len(paths) - 1; i >= 0 && need > 0; i-- {
-		lines, err := lastLines(paths[i], need)
-		if errors.Is(err, fs.ErrNotExist) && !strings.HasSuffix(paths[i], ".gz") {
-			lines, err = lastLines(paths[i]+".gz", need) // compressed since listed
+	for i := len(bs) - 1; i >= 0; i-- {
+		more, err := backwardFile(bs[i].path, curInfo, fn)
+		if errors.Is(err, fs.ErrNotExist) && !bs[i].gz {
+			more, err = backwardFile(bs[i].path+".gz", curInfo, fn) // compressed since listed
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed since listed
 		}
-		if err != nil {
-			return nil, err
+		if err != nil || !more {
+			return err
 		}
-		parts = append(parts, lines)
-		need -= len(lines)
 	}
-	out := make([]string, 0, n-need)
-	for i := len(parts) - 1; i >= 0; i-- {
-		out = append(out, parts[i]...)
-	}
-	return out, nil
+	return nil
 }
 
-// lastLines returns the last k lines of one file, gunzipping a .gz one.
-func lastLines(path string, k int) ([]string, error) {
+// backwardFile gives the lines of one rotated file to fn, newest first, inflating a .gz
+// one; it gives none of the file already read as the current one (skip). more is false
+// once fn has had enough.
+func backwardFile(path string, skip fs.FileInfo, fn func(string) bool) (more bool, err error) {
 	fh, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	if skip != nil && os.SameFile(info, skip) {
+		return true, nil // the current file, rotated since it was opened
+	}
+	if !strings.HasSuffix(path, ".gz") {
+		return backward(fh, info.Size(), fn)
+	}
+	zr, err := gzip.NewReader(fh)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer zr.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".mhrun-tail-*")
+	if err != nil {
+		return false, fmt.Errorf("inflate %s: %w", path, err)
+	}
+	os.Remove(tmp.Name()) // unlinked: gone with the last close, whatever happens
+	defer tmp.Close()
+	n, err := io.Copy(tmp, zr)
+	if err != nil {
+		return false, fmt.Errorf("inflate %s: %w", path, err)
+	}
+	return backward(tmp, n, fn)
+}
+
+// backward gives the lines of the first size bytes of r to fn, newest first, reading
+// readChunk bytes at a time from the end. Bytes after the last "\n" (a line being
+// written) are skipped.
+func backward(r io.ReaderAt, size int64, fn func(string) bool) (more bool, err error) {
+	pos := size
+	var rest []byte // the end of a line whose start lies before pos
+	partial := true // still looking for the end of the last whole line
+	for pos > 0 {
+		n := min(int64(readChunk), pos)
+		pos -= n
+		b := make([]byte, n, n+int64(len(rest)))
+		if _, err := r.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
+			return false, fmt.Errorf("read log file: %w", err)
+		}
+		b = append(b, rest...)
+		if partial {
+			i := bytes.LastIndexByte(b, '\n')
+			if i < 0 {
+				rest = b
+				continue
+			}
+			b, partial = b[:i+1], false
+		}
+		// b ends with the "\n" of a whole line (or is empty)
+		for len(b) > 0 {
+			i := bytes.LastIndexByte(b[:len(b)-1], '\n')
+			if i < 0 {
+				break // its start lies before pos
+			}
+			if !fn(string(b[i+1 : len(b)-1])) {
+				return false, nil
+			}
+			b = b[:i+1]
+		}
+		rest = b
+	}
+	if !partial && len(rest) > 0 {
+		return fn(string(rest[:len(rest)-1])), nil
+	}
+	return true, nil
+}
+
+// Tail returns the last n lines of the combined log in dir, across its rotated files
+// (gzipped ones included), oldest first, as written but without their "\n". With no log
+// file in dir, the error wraps fs.ErrNotExist.
+func Tail(dir string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var out []string
+	err := Backward(dir, func(l string) bool {
+		out = append(out, l)
+		return len(out) < n
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer fh.Close()
-	var r io.Reader = fh
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(fh)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	ring := make([]string, 0, min(k, 4096))
-	next := 0 // where the next line goes once the ring is full
-	for {
-		line, err := br.ReadString('\n')
-		if line != "" {
-			line = strings.TrimSuffix(line, "\n")
-			if len(ring) < k {
-				ring = append(ring, line)
-			} else {
-				ring[next] = line
-				next = (next + 1) % k
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-	}
-	return slices.Concat(ring[next:], ring[:next]), nil
+	slices.Reverse(out)
+	return out, nil
 }

@@ -1,8 +1,11 @@
 package runner
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"runtime"
 	"slices"
@@ -63,6 +66,10 @@ func (r *Runner) ask(ctx context.Context, req socket.Request) (answer, bool) {
 // Serve answers one request on c.
 func (h control) Serve(ctx context.Context, req socket.Request, c *socket.Conn) {
 	a, ok := h.r.ask(ctx, req)
+	if !ok && req.Cmd == "quit" { // the supervisor is done: what is left is the runner's exit
+		h.r.serveQuit(ctx, c, socket.Response{OK: true, Stream: true, Message: "the formation is already stopping"})
+		return
+	}
 	if !ok {
 		c.Reply(socket.Response{Error: "the formation is stopping"})
 		return
@@ -76,6 +83,8 @@ func (h control) Serve(ctx context.Context, req socket.Request, c *socket.Conn) 
 		h.r.serveLogs(ctx, c, req, a.keep)
 	case "attach":
 		h.r.serveAttach(ctx, c, req, a.hub, a.name)
+	case "quit":
+		h.r.serveQuit(ctx, c, a.resp)
 	case "status":
 		h.r.stats.fill(a.resp.Status)
 		c.Reply(a.resp)
@@ -92,15 +101,20 @@ func (r *Runner) handle(req socket.Request) answer {
 	ok := func(format string, args ...any) answer {
 		return answer{resp: socket.Response{OK: true, Message: fmt.Sprintf(format, args...)}}
 	}
-	if r.stopping && req.Cmd != "status" && req.Cmd != "logs" && req.Cmd != "attach" {
+	if r.stopping && req.Cmd != "status" && req.Cmd != "logs" && req.Cmd != "attach" && req.Cmd != "quit" {
 		return fail("the formation is stopping")
 	}
 	switch req.Cmd {
 	case "status":
 		return answer{resp: socket.Response{OK: true, Status: r.status()}}
-	case "quit":
-		r.interrupt("quit request")
-		return ok("stopping the formation")
+	case "quit": // answered on the connection until the formation has stopped (serveQuit)
+		resp := socket.Response{OK: true, Stream: true, Message: "stopping the formation", StopWithin: r.stopBound()}
+		if r.stopping {
+			resp.Message = "the formation is already stopping" // a second interrupt would kill
+		} else {
+			r.interrupt("quit request")
+		}
+		return answer{resp: resp}
 	case "scale":
 		if r.reload != nil {
 			return fail("a reload of %s is under way: scale when it is done", r.reload.proc)
@@ -543,39 +557,40 @@ func (r *Runner) remove(in *instance) {
 }
 
 // serveLogs sends the recent lines, then, with -f, the new ones until the
-// client leaves or the formation stops.
+// client leaves or the formation stops. The recent lines come from memory
+// and, when it holds fewer than asked, from the log files before them;
+// either way the same lines are shown (shown), in the files' format.
 func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Request, keep func(string) bool) {
 	n := req.Lines // the client sends its -n, 100 by default; 0 means none
 	if n < 0 {
 		n = 0
 	}
-	lines, sub := r.logs.recent(n, keep, req.Follow)
+	show := shown(keep)
+	h, sub := r.logs.recent(n, show, req.Follow)
 	if sub != nil {
 		defer r.logs.unfollow(sub)
 	}
 	if c.Reply(socket.Response{OK: true, Stream: true}) != nil {
 		return
 	}
-	if len(lines) < n && r.o.LogDir != "" {
-		// more than memory holds: the log files have it, as they wrote it
-		if old, err := logfile.Tail(r.o.LogDir, n); err == nil && len(old) > len(lines) {
-			for _, l := range old {
-				if f := strings.Fields(l); len(f) >= 2 && keep(f[1]) {
-					if c.WriteFrame(socket.FrameData, []byte(l+"\n")) != nil {
-						return
-					}
-				}
-			}
-			lines = nil
-		}
-	}
-	send := func(l LogLine) error {
-		b := l.Time.AppendFormat(nil, "15:04:05.000")
-		b = append(append(append(append(b, ' '), l.Name...), " | "...), l.Text...)
+	var b []byte
+	send := func(t time.Time, name string, text []byte) error {
+		b = logfile.AppendLine(b[:0], t, time.Local, name, text)
 		return c.WriteFrame(socket.FrameData, append(b, '\n'))
 	}
-	for _, l := range lines {
-		if send(l) != nil {
+	if len(h.lines) < n && r.o.LogDir != "" {
+		older, err := olderLines(r.o.LogDir, n-len(h.lines), h, show)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			c.WriteFrame(socket.FrameNotice, []byte(fmt.Sprintf("older lines not read: %v", err)))
+		}
+		for _, l := range older {
+			if send(l.Time, l.Name, []byte(l.Text)) != nil {
+				return
+			}
+		}
+	}
+	for _, l := range h.lines {
+		if send(l.Time, l.Name, l.Text) != nil {
 			return
 		}
 	}
@@ -602,10 +617,10 @@ func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Reque
 			if d := r.logs.takeDropped(sub); d > 0 {
 				c.WriteFrame(socket.FrameNotice, []byte(fmt.Sprintf("%d lines dropped: this client did not keep up", d)))
 			}
-			if !keep(l.Name) && !(l.Name == "mhrun" && mentions(string(l.Text), keep)) {
+			if !show(l.Name, l.Text) {
 				continue
 			}
-			if send(l) != nil {
+			if send(l.Time, l.Name, l.Text) != nil {
 				return
 			}
 		case <-left:
@@ -617,10 +632,132 @@ func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Reque
 	}
 }
 
-// mentions reports whether an mhrun event is about a shown instance.
-func mentions(text string, keep func(string) bool) bool {
-	first, _, _ := strings.Cut(text, " ")
-	return keep(strings.TrimSuffix(first, ":"))
+// olderLines reads the combined log in dir backwards for the last n lines
+// that show accepts among those older than every line memory holds (h),
+// oldest first: a quiet process's lines are found however much its
+// neighbours wrote since. The files stamp lines to the millisecond, so of
+// the lines of oldest's millisecond the newest h.sameMilli are memory's.
+func olderLines(dir string, n int, h held, show func(string, []byte) bool) ([]logfile.Line, error) {
+	var out []logfile.Line
+	skip := h.sameMilli
+	err := logfile.Backward(dir, func(s string) bool {
+		l, ok := logfile.ParseLine(s)
+		if !ok {
+			return true
+		}
+		if h.count > 0 {
+			if l.Time.After(h.oldest) {
+				return true
+			}
+			if l.Time.Equal(h.oldest) && skip > 0 {
+				skip--
+				return true
+			}
+		}
+		if show(l.Name, []byte(l.Text)) {
+			out = append(out, l)
+		}
+		return len(out) < n
+	})
+	slices.Reverse(out)
+	return out, err
+}
+
+// shown is which lines `logs NAME…` shows: those of the processes and
+// instances keep names, and mhrun's events about them. An event names its
+// instance or process first ("web.2 exited with code 1", "web.2: restart
+// 3 in 4s", "web scaled to 2"), or is a reload's ("reload of web: …").
+func shown(keep func(string) bool) func(name string, text []byte) bool {
+	return func(name string, text []byte) bool {
+		if keep(name) {
+			return true
+		}
+		if name != eventName {
+			return false
+		}
+		text = bytes.TrimPrefix(text, []byte("reload of "))
+		first, _, _ := bytes.Cut(text, []byte(" "))
+		return keep(strings.TrimSuffix(string(first), ":"))
+	}
+}
+
+// quitReport is how often a quit client hears what is still stopping.
+const quitReport = 3 * time.Second
+
+// serveQuit keeps a quit client's connection while the formation stops:
+// every quitReport what is still stopping, then, once the supervisor is
+// done and the runner shuts its socket (ctx), how the formation ended. The
+// runner exits right after; the client waits for its pid.
+func (r *Runner) serveQuit(ctx context.Context, c *socket.Conn, resp socket.Response) {
+	if c.Reply(resp) != nil {
+		return
+	}
+	t0 := time.Now()
+	tick := time.NewTicker(quitReport)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			msg := r.stillStopping(ctx, time.Since(t0).Round(time.Second))
+			if c.WriteFrame(socket.FrameNotice, []byte(msg)) != nil {
+				return // the client left (quit --no-wait, Ctrl-C)
+			}
+		case <-ctx.Done():
+			msg := "the formation stopped"
+			select {
+			case <-r.loopDone: // r.code is final
+				if r.code != 0 {
+					msg = fmt.Sprintf("the formation stopped: a process gave up, the runner exits with code %d", r.code)
+				}
+			default:
+			}
+			c.WriteFrame(socket.FrameEnd, []byte(msg))
+			return
+		}
+	}
+}
+
+// stillStopping says what a stop of the formation still waits for: the
+// instances stopping, then those whose turn comes after them (after=).
+func (r *Runner) stillStopping(ctx context.Context, d time.Duration) string {
+	a, ok := r.ask(ctx, socket.Request{Cmd: "status"})
+	if !ok {
+		return fmt.Sprintf("still stopping after %s: processes that outlived their instances, the log files", d)
+	}
+	var now, then []string
+	for _, row := range a.resp.Status {
+		switch State(row.State) {
+		case StateStopping:
+			now = append(now, row.Name)
+		case StateRunning, StateStarting:
+			then = append(then, row.Name)
+		}
+	}
+	msg := fmt.Sprintf("still stopping after %s", d)
+	if len(now) > 0 {
+		msg += ": " + strings.Join(now, ", ")
+	}
+	if len(then) > 0 {
+		msg += "; waiting their turn: " + strings.Join(then, ", ")
+	}
+	return msg
+}
+
+// stopBound is the longest a stop of the formation may take: every
+// process's grace in turn (twice for a balanced one, which drains first)
+// and the wait for its killed processes to vanish, then the sweep of what
+// outlived its instance.
+func (r *Runner) stopBound() time.Duration {
+	var d, longest time.Duration
+	for _, p := range r.f.Processes {
+		g := p.Policy.Grace
+		if p.Policy.Balance != 0 {
+			d += g
+		}
+		d += g + killWait
+		longest = max(longest, g)
+	}
+	return d + longest
 }
 
 // serveAttach bridges a client's terminal and an instance's pty.

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -83,27 +84,42 @@ func (b *logbook) dropOldest() {
 	b.start = 0
 }
 
-// recent returns the last n lines whose name passes keep, oldest first;
-// with follow, it also subscribes to the lines after them.
-func (b *logbook) recent(n int, keep func(string) bool, follow bool) ([]LogLine, *logSub) {
+// held is what recent found in the logbook.
+type held struct {
+	lines []LogLine // the last n lines shown, oldest first
+	// What the logbook holds, whatever the names: the log files have the
+	// lines before oldest (at a millisecond's precision, so sameMilli says
+	// how many held lines share oldest's millisecond).
+	count     int
+	oldest    time.Time
+	sameMilli int
+}
+
+// recent returns the last n lines that show accepts, oldest first; with
+// follow, it also subscribes to the lines after them.
+func (b *logbook) recent(n int, show func(name string, text []byte) bool, follow bool) (held, *logSub) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []LogLine
-	for i := len(b.lines) - 1; i >= 0 && len(out) < n; i-- {
-		l := b.lines[(b.start+i)%len(b.lines)]
-		if keep(l.Name) {
-			out = append(out, l)
+	var h held
+	at := func(i int) LogLine { return b.lines[(b.start+i)%len(b.lines)] }
+	for i := len(b.lines) - 1; i >= 0 && len(h.lines) < n; i-- {
+		if l := at(i); show(l.Name, l.Text) {
+			h.lines = append(h.lines, l)
 		}
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
+	slices.Reverse(h.lines)
+	if h.count = len(b.lines); h.count > 0 {
+		h.oldest = at(0).Time.Truncate(time.Millisecond)
+		for h.sameMilli < h.count && at(h.sameMilli).Time.Truncate(time.Millisecond).Equal(h.oldest) {
+			h.sameMilli++
+		}
 	}
 	if !follow {
-		return out, nil
+		return h, nil
 	}
 	s := &logSub{c: make(chan LogLine, logQueue)}
 	b.subs[s] = true
-	return out, s
+	return h, s
 }
 
 // unfollow ends a follower; its channel is closed.

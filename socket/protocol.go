@@ -30,6 +30,17 @@ package socket
 //     FrameResize (cols, rows as big-endian uint16), FrameDetach (the client
 //     leaves; the server ends the stream). An unknown type or an oversized
 //     length is an error: the reader drops the connection.
+//   - quit is a stream too, server to client only: after its Response
+//     (Stream set, StopWithin the longest the stop may take by the
+//     formation's graces), the server sends a FrameNotice every few seconds
+//     saying what is still stopping, then, once every instance has stopped,
+//     FrameEnd saying how the formation ended, and closes the connection.
+//     The runner process exits right after. A client that wants the runner
+//     gone (so that a new one can start) waits for that process (its pid
+//     from SO_PEERCRED, see Conn.Peer); a connection that ends without
+//     FrameEnd means the runner died before the formation had stopped.
+//     Several clients may quit and wait at once; a quit while the
+//     formation already stops only waits.
 //   - A Response with OK false is a refusal; its Error says what would be
 //     right, in one line, for the user.
 
@@ -92,9 +103,12 @@ type Response struct {
 	Message string     `json:"message,omitempty"` // what happened, for the user: "web scaled to 4 (web.3, web.4 started)"
 	Status  []Instance `json:"status,omitempty"`
 	Stream  bool       `json:"stream,omitempty"`
+	// StopWithin, for quit: the longest the stop may take, every grace in
+	// turn (twice for a balanced process, which drains first); nanoseconds.
+	StopWithin time.Duration `json:"stop_within,omitempty"`
 }
 
-// Frame types for stream mode (logs -f, attach). Frame wire format: 1 byte
+// Frame types for stream mode (logs, attach, quit). Frame wire format: 1 byte
 // type, 4 bytes big-endian payload length, payload (≤ MaxMessage).
 const (
 	FrameData   byte = 'd' // output bytes (server→client), or keys (client→server)

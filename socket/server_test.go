@@ -26,6 +26,15 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv("MHRUN_TEST_SOCKET_CLIENT"); path != "" {
 		os.Exit(helperClient(path))
 	}
+	if path := os.Getenv("MHRUN_TEST_SOCKET_SERVER"); path != "" {
+		srv, err := Listen(path) // serves until killed
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		srv.Serve(context.Background(), &testHandler{})
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
@@ -718,5 +727,49 @@ func TestResponseJSON(t *testing.T) {
 	want := `{"ok":true,"status":[{"name":"web.1","process":"web","n":1,"state":"stopped","restarts":0,"cpu":0,"rss":0,"port":0}]}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
+	}
+}
+
+// A client's Peer is the runner's process (here a helper child that
+// listens): its pid, not exited while it runs, exited once it is killed,
+// as a zombie its parent has not reaped yet too.
+func TestPeerIsTheRunner(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("peer pids are read on Linux only")
+	}
+	path := filepath.Join(shortDir(t), "s.sock")
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "MHRUN_TEST_SOCKET_SERVER="+path)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	var c *Conn
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if c, err = Dial(path); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the helper never listened: %v", err)
+		}
+	}
+	defer c.Close()
+	p := c.Peer()
+	defer p.Close()
+	if p == nil || p.PID != cmd.Process.Pid {
+		t.Fatalf("Peer() = %+v, want pid %d", p, cmd.Process.Pid)
+	}
+	if p.Exited(10 * time.Millisecond) {
+		t.Error("Exited while the runner runs")
+	}
+	cmd.Process.Kill() // not reaped until the deferred Wait: a zombie
+	if !p.Exited(5 * time.Second) {
+		t.Error("not Exited 5s after a SIGKILL")
+	}
+	var none *Peer
+	if none.Exited(time.Millisecond) {
+		t.Error("a nil Peer exited")
 	}
 }
