@@ -7,8 +7,11 @@
 // comes from a drop-in APP-NAME@N.service.d/port.conf (the files map key
 // holds the subdirectory); PS is Environment=PS=NAME.%i in the template.
 // A scheduled process is a plain APP-NAME.service (Type=oneshot) started by
-// APP-NAME.timer. RestartSteps= and RestartMaxDelaySec= need systemd ≥ 254
-// and are written only with SystemdOptions.NewRestartKeys.
+// APP-NAME.timer. The policy's env.NAME variables are set by
+// /usr/bin/env in ExecStart=, not by Environment=, which EnvironmentFile=
+// would override: under mhrun they win over the env files.
+// RestartSteps= and RestartMaxDelaySec= need systemd ≥ 254 and are
+// written only with SystemdOptions.NewRestartKeys.
 package export
 
 import (
@@ -180,7 +183,18 @@ func Systemd(f *formation.Formation, o SystemdOptions) (files map[string][]byte,
 		} else {
 			w("Environment=%s", envQuote("PS="+escapeSpecifiers(p.Name)+".%i"))
 		}
-		w("ExecStart=/bin/sh -c %s", execQuote(procfile.ShellCommand(p.Command)))
+		start := "/bin/sh -c " + execQuote(procfile.ShellCommand(p.Command))
+		if vars := pol.EnvVars(); len(vars) > 0 {
+			// Not Environment=: EnvironmentFile= overrides it, whatever
+			// the order, and the policy's variables win over the files.
+			w("# mhrun: env.NAME variables are set by env(1), since EnvironmentFile= would override Environment=.")
+			words := []string{"/usr/bin/env"}
+			for _, kv := range vars {
+				words = append(words, execWord(kv.Key+"="+kv.Value))
+			}
+			start = strings.Join(words, " ") + " " + start
+		}
+		w("ExecStart=%s", start)
 		if pol.Schedule == "" {
 			switch pol.Restart {
 			case policy.RestartAlways:
@@ -329,6 +343,15 @@ func execQuote(s string) string {
 	}
 	b.WriteByte('\'')
 	return b.String()
+}
+
+// execWord is s as one word of an Exec line: as it is when it holds only
+// characters systemd takes literally there, else execQuote'd.
+func execWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.,:/@+-") == "" {
+		return s
+	}
+	return execQuote(s)
 }
 
 // envQuote double-quotes an Environment= assignment when it holds a space,
