@@ -20,7 +20,7 @@ func TestSystemdLiveExportEnv(t *testing.T) {
 	out := t.TempDir()
 	greeting := `hi $(name) $$ 100% "sure" \o/`
 	dir := writeFiles(t, map[string]string{
-		"Procfile": `web: printf '%s\n' "$HOST" "$GREETING" "$FROM_FILE" "$PORT" > "$OUT/$PS.tmp" && mv "$OUT/$PS.tmp" "$OUT/$PS.env" && exec sleep 600` + "\n",
+		"Procfile":        `web: printf '%s\n' "$HOST" "$GREETING" "$FROM_FILE" "$PORT" > "$OUT/$PS.tmp" && mv "$OUT/$PS.tmp" "$OUT/$PS.env" && exec sleep 600` + "\n",
 		"Procfile.policy": "web: scale=2 env.HOST=127.0.0.1 env.GREETING=\"hi $(name) $$ 100% \\\"sure\\\" \\\\o/\"\n",
 		".env":            "HOST=0.0.0.0\nFROM_FILE=yes\nOUT=" + out + "\nPORT=6000\n",
 	})
