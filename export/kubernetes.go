@@ -225,7 +225,7 @@ func kubeContainer(p *formation.Process, kind, name string, port int, shared con
 	pol := p.Policy
 	c := shared
 	c.Name = name
-	c.Command = []string{"/bin/sh", "-c", procfile.ShellCommand(p.Command)}
+	c.Command = []string{"/bin/sh", "-c", kubeLiteral(procfile.ShellCommand(p.Command))}
 	c.Env = []envVar{
 		{Name: "PORT", Value: strconv.Itoa(port)},
 		{Name: "PS", ValueFrom: &envVarSource{FieldRef: &objectFieldSelector{FieldPath: "metadata.name"}}},

@@ -1,12 +1,17 @@
 package export
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/kubernetes/third_party/forked/golang/expansion"
+
+	"mhrun/formation"
+	"mhrun/procfile"
 )
 
 // kubeletEnv is the environment the kubelet makes for container c: the
@@ -71,4 +76,44 @@ func TestKubeLiteral(t *testing.T) {
 			t.Errorf("kubeLiteral(%q) = %q, want it as it is", s, got)
 		}
 	}
+}
+
+// Regression: the kubelet expands $(VAR) and reduces $$ to $ in a
+// container's command, so `kill -TERM $$` lost its pid and a $(PORT)
+// command substitution became the port; the command is the shell's as
+// written.
+func TestKubernetesCommandAsWritten(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	pf := "web: echo $$ $(PORT) \"$(date)\" && exec ./web\nplain: ./worker $HOME\n"
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Procfile"), []byte(pf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := formation.Load(formation.Options{Dir: dir, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _, err := Kubernetes(f, testKubernetes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := kubeScheme(t)
+	for _, name := range []string{"web", "plain"} {
+		d := decodeStrict(t, s, "shop-"+name+".deployment.yaml", files["shop-"+name+".deployment.yaml"]).(*appsv1.Deployment)
+		c := d.Spec.Template.Spec.Containers[0]
+		env := kubeletEnv(c, nil)
+		var got []string
+		for _, arg := range c.Command {
+			got = append(got, expansion.Expand(arg, expansion.MappingFuncFor(env)))
+		}
+		if want := []string{"/bin/sh", "-c", procfileShell(f, name)}; !slices.Equal(got, want) {
+			t.Errorf("%s runs %q in its container, want %q", name, got, want)
+		}
+	}
+}
+
+func procfileShell(f *formation.Formation, name string) string {
+	return procfile.ShellCommand(f.Process(name).Command)
 }
