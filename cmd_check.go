@@ -25,11 +25,14 @@ func (c *CheckCmd) Run(app *App) error {
 		return err
 	}
 	missing := f.MissingPrograms()
-	printProgramWarnings(app.Stderr, missing)
 	if c.JSON {
-		return printCheckJSON(app.Stdout, f, missing)
+		err = printCheckJSON(app.Stdout, f, missing)
+	} else {
+		err = printCheck(app.Stdout, f)
 	}
-	return printCheck(app.Stdout, f)
+	// After the formation, where a long table would not push them away.
+	printProgramWarnings(app.Stderr, missing)
+	return err
 }
 
 // printProgramWarnings prints a warning line for each process whose
