@@ -50,7 +50,8 @@ func ReservedEnv(name string) string {
 func (f *File) parseEnvItem(e *entry, line int, it item) (msg string, ok bool) {
 	name, isEnv := strings.CutPrefix(it.key, envPrefix)
 	if !isEnv {
-		return envNearMiss(it), envNearMiss(it) != ""
+		msg = envNearMiss(it)
+		return msg, msg != ""
 	}
 	example := envPrefix + "HOST=127.0.0.1"
 	if isVarName(name) {
