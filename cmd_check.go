@@ -24,10 +24,25 @@ func (c *CheckCmd) Run(app *App) error {
 	if err != nil {
 		return err
 	}
+	missing := f.MissingPrograms()
 	if c.JSON {
-		return printCheckJSON(app.Stdout, f)
+		err = printCheckJSON(app.Stdout, f, missing)
+	} else {
+		err = printCheck(app.Stdout, f)
 	}
-	return printCheck(app.Stdout, f)
+	// After the formation, where a long table would not push them away.
+	printProgramWarnings(app.Stderr, missing)
+	return err
+}
+
+// printProgramWarnings prints a warning line for each process whose
+// program is not found or not executable (f.MissingPrograms()): check
+// and start print them, and go on, since the PATH and files a start
+// meets may differ from what they see.
+func printProgramWarnings(w io.Writer, missing []formation.MissingProgram) {
+	for _, m := range missing {
+		fmt.Fprintf(w, "mhrun: warning: %s\n", m)
+	}
 }
 
 // checkView is the JSON shape of `mhrun check --json`.
@@ -38,6 +53,8 @@ type checkView struct {
 	EnvFiles   []string      `json:"env_files"`
 	BasePort   int           `json:"base_port"`
 	Processes  []processView `json:"processes"`
+	// Warnings are the lines printed to stderr too: programs not found.
+	Warnings []string `json:"warnings"`
 }
 
 type processView struct {
@@ -46,6 +63,8 @@ type processView struct {
 	Scale     int               `json:"scale"`
 	Instances []instanceView    `json:"instances"`
 	Policy    map[string]string `json:"policy"`
+	// Env is the process's own environment, env.NAME=value in the policy.
+	Env map[string]string `json:"env"`
 }
 
 type instanceView struct {
@@ -53,10 +72,16 @@ type instanceView struct {
 	Port int    `json:"port"`
 }
 
-func printCheckJSON(w io.Writer, f *formation.Formation) error {
-	v := checkView{Dir: f.Dir, Procfile: f.Procfile, PolicyFile: f.PolicyFile, EnvFiles: f.EnvFiles, BasePort: f.BasePort, Processes: []processView{}}
+func printCheckJSON(w io.Writer, f *formation.Formation, missing []formation.MissingProgram) error {
+	v := checkView{Dir: f.Dir, Procfile: f.Procfile, PolicyFile: f.PolicyFile, EnvFiles: f.EnvFiles, BasePort: f.BasePort, Processes: []processView{}, Warnings: []string{}}
+	for _, m := range missing {
+		v.Warnings = append(v.Warnings, m.String())
+	}
 	for _, p := range f.Processes {
-		pv := processView{Name: p.Name, Command: p.Command, Scale: p.Scale, Instances: []instanceView{}, Policy: map[string]string{}}
+		pv := processView{Name: p.Name, Command: p.Command, Scale: p.Scale, Instances: []instanceView{}, Policy: map[string]string{}, Env: map[string]string{}}
+		for _, kv := range p.Policy.EnvVars() {
+			pv.Env[kv.Key] = kv.Value
+		}
 		for n := 1; n <= p.Scale; n++ {
 			pv.Instances = append(pv.Instances, instanceView{Name: p.Instance(n), Port: p.Port(f.BasePort, n)})
 		}
@@ -97,6 +122,9 @@ func printCheck(w io.Writer, f *formation.Formation) error {
 			default:
 				items = append(items, kv.Key+"="+quote(kv.Value))
 			}
+		}
+		for _, kv := range p.Policy.EnvVars() {
+			items = append(items, "env."+kv.Key+"="+quote(kv.Value))
 		}
 		fmt.Fprintf(tw, "%s:\t%s\n", p.Name, strings.Join(items, " "))
 	}

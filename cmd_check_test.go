@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,5 +96,65 @@ func TestCheckAndStartRefuseInputsThatCannotWork(t *testing.T) {
 	}
 	if _, err := os.Stat("/nonexistent"); err == nil {
 		t.Error("/nonexistent was made")
+	}
+}
+
+// Issue 14: the policy's env.NAME variables are shown by check, in the
+// effective policy line and in --json.
+func TestCheckShowsProcessEnv(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"Procfile":        "web: sh -c 'exec sleep 1'\nworker: sh -c true\n",
+		"Procfile.policy": "*: env.NODE_ENV=production\nweb: env.HOST=127.0.0.1 env.GREETING=\"hello world\" env.NODE_ENV=development\n",
+	})
+	out, stderr, code := runIn(t, "check", "-d", dir)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		`grace=5s env.GREETING="hello world" env.HOST=127.0.0.1 env.NODE_ENV=development` + "\n",
+		"grace=5s env.NODE_ENV=production\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	out, _, code = runIn(t, "check", "-d", dir, "--json")
+	var v checkView
+	if err := json.Unmarshal([]byte(out), &v); err != nil || code != 0 {
+		t.Fatalf("json: %v (exit %d)\n%s", err, code, out)
+	}
+	want := map[string]string{"HOST": "127.0.0.1", "GREETING": "hello world", "NODE_ENV": "development"}
+	if !maps.Equal(v.Processes[0].Env, want) || !maps.Equal(v.Processes[1].Env, map[string]string{"NODE_ENV": "production"}) {
+		t.Errorf("json env: web %q worker %q", v.Processes[0].Env, v.Processes[1].Env)
+	}
+	if v.Warnings == nil || len(v.Warnings) != 0 || !strings.Contains(out, `"warnings": []`) {
+		t.Errorf("json warnings %q, want []", v.Warnings)
+	}
+}
+
+// Issue 14: a command whose program is not installed passed check, then
+// exit 127 was retried for minutes. check warns, one line a process on
+// stderr, and still succeeds: PATH may differ at run time.
+func TestCheckWarnsOfMissingPrograms(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"Procfile": "web: sh -c 'exec sleep 1'\n" +
+			"voice: VOICE=1 exec mhrun-test-voice-server --port $PORT\n" +
+			"tunnel: mhrun-test-cloudflared tunnel run\n" +
+			"setup: cd /tmp && mhrun-test-not-checked\n",
+		"Procfile.policy": "tunnel: optional\n",
+	})
+	out, stderr, code := runIn(t, "check", "-d", dir)
+	want := "mhrun: warning: voice: mhrun-test-voice-server not found on PATH: install it, add its directory to PATH, or mark voice optional in Procfile.policy\n" +
+		"mhrun: warning: tunnel: mhrun-test-cloudflared not found on PATH: install it or add its directory to PATH (tunnel is optional: the others run without it)\n"
+	if code != 0 || stderr != want || !strings.HasPrefix(out, "valid: 4 processes") {
+		t.Errorf("exit %d, stderr:\n%s\nwant:\n%s\nstdout:\n%s", code, stderr, want, out)
+	}
+	out, stderr, code = runIn(t, "check", "-d", dir, "--json")
+	var v checkView
+	if err := json.Unmarshal([]byte(out), &v); err != nil || code != 0 {
+		t.Fatalf("json: %v (exit %d)\n%s", err, code, out)
+	}
+	if len(v.Warnings) != 2 || "mhrun: warning: "+v.Warnings[0]+"\n"+"mhrun: warning: "+v.Warnings[1]+"\n" != want || stderr != want {
+		t.Errorf("json warnings %q, stderr %q", v.Warnings, stderr)
 	}
 }

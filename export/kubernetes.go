@@ -16,7 +16,9 @@ package export
 //
 // A container runs /bin/sh -c with the command as mhrun runs it, has PORT
 // set to the first instance's port (each pod has its own address, so all
-// replicas share it) and PS set to the pod's name. Readiness (tcp, http,
+// replicas share it), PS set to the pod's name, and the policy's
+// env.NAME variables (in env, which wins over envFrom; $ escaped, since
+// the kubelet expands $(VAR) there and in the command). Readiness (tcp, http,
 // exec) becomes a readinessProbe plus a startupProbe that gives up after
 // ready-timeout, as mhrun fails a start that is not ready in time.
 
@@ -223,10 +225,15 @@ func kubeContainer(p *formation.Process, kind, name string, port int, shared con
 	pol := p.Policy
 	c := shared
 	c.Name = name
-	c.Command = []string{"/bin/sh", "-c", procfile.ShellCommand(p.Command)}
+	c.Command = []string{"/bin/sh", "-c", kubeLiteral(procfile.ShellCommand(p.Command))}
 	c.Env = []envVar{
 		{Name: "PORT", Value: strconv.Itoa(port)},
 		{Name: "PS", ValueFrom: &envVarSource{FieldRef: &objectFieldSelector{FieldPath: "metadata.name"}}},
+	}
+	// env.NAME: after envFrom, which an env entry overrides, as the
+	// policy's variables win over the env files under mhrun.
+	for _, kv := range pol.EnvVars() {
+		c.Env = append(c.Env, envVar{Name: kv.Key, Value: kubeLiteral(kv.Value)})
 	}
 	if pol.Memory > 0 {
 		c.Resources.Limits = map[string]string{"memory": quantity(pol.Memory)}
@@ -251,6 +258,16 @@ func kubeContainer(p *formation.Process, kind, name string, port int, shared con
 		}
 	}
 	return c
+}
+
+// kubeLiteral escapes s for a container's command, args or env value,
+// where the kubelet expands $(VAR) and reduces $$ to $: it doubles every
+// $ of a string that has either, so that the container sees s as written.
+func kubeLiteral(s string) string {
+	if !strings.Contains(s, "$(") && !strings.Contains(s, "$$") {
+		return s
+	}
+	return strings.ReplaceAll(s, "$", "$$")
 }
 
 // kubeKind is the kind of object a process becomes.

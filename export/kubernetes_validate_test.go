@@ -108,6 +108,7 @@ func FuzzKubernetes(f *testing.F) {
 		"release: schedule=\"TZ=UTC 0 0 1 * *\" memory=1K\n",
 		"web: ready=\"exec:sleep 2\" ready-timeout=1000000h\n",
 		"report: schedule=\"CRON_TZ=Local 0 3 * * *\"\n",
+		"*: env.TZ=UTC\nweb: env.HOST=0.0.0.0 env.A=\"$(TZ) $$ x\" env.EMPTY=\"\"\n",
 	} {
 		f.Add(p)
 	}

@@ -3,12 +3,20 @@
 //
 // Systemd layout: APP.target wants every instance; each long-running
 // process is a template APP-NAME@.service whose instances @1..@N the
-// target wants. A template cannot compute base+n, so each instance's PORT
-// comes from a drop-in APP-NAME@N.service.d/port.conf (the files map key
-// holds the subdirectory); PS is Environment=PS=NAME.%i in the template.
-// A scheduled process is a plain APP-NAME.service (Type=oneshot) started by
-// APP-NAME.timer. RestartSteps= and RestartMaxDelaySec= need systemd ≥ 254
-// and are written only with SystemdOptions.NewRestartKeys.
+// target wants. A scheduled process is a plain APP-NAME.service
+// (Type=oneshot) started by APP-NAME.timer.
+//
+// The env files are EnvironmentFile= lines; PORT, PS and the policy's
+// env.NAME variables are set by ExecStart=/usr/bin/env NAME=value ...
+// /bin/sh -c '...', not by Environment=, which EnvironmentFile= would
+// override whatever the order: under mhrun they win over the files (an
+// env file's PORT is only the base port). env and sh exec, so the program
+// is still the unit's main process. A template cannot compute base+n, so
+// each instance's port is MHRUN_PORT in a drop-in
+// APP-NAME@N.service.d/port.conf (the files map key holds the
+// subdirectory), passed on as PORT=${MHRUN_PORT}; PS is NAME.%i.
+// RestartSteps= and RestartMaxDelaySec= need systemd ≥ 254 and are
+// written only with SystemdOptions.NewRestartKeys.
 package export
 
 import (
@@ -174,13 +182,22 @@ func Systemd(f *formation.Formation, o SystemdOptions) (files map[string][]byte,
 		for _, e := range envFiles {
 			w("EnvironmentFile=-%s", escapeSpecifiers(e))
 		}
+		// PORT, PS and the policy's env.NAME go on the command line of
+		// env(1), not in Environment=, which EnvironmentFile= overrides
+		// whatever the order: under mhrun they win over the env files
+		// (whose PORT is only the base port). A template cannot compute
+		// an instance's port: its drop-in sets MHRUN_PORT, passed on.
+		words := []string{"/usr/bin/env"}
 		if pol.Schedule != "" {
-			w("Environment=%s", envQuote("PORT="+strconv.Itoa(p.Port(f.BasePort, 1))))
-			w("Environment=%s", envQuote("PS="+escapeSpecifiers(p.Instance(1))))
+			words = append(words, "PORT="+strconv.Itoa(p.Port(f.BasePort, 1)), "PS="+p.Instance(1))
 		} else {
-			w("Environment=%s", envQuote("PS="+escapeSpecifiers(p.Name)+".%i"))
+			words = append(words, "PORT=${MHRUN_PORT}", "PS="+p.Name+".%i")
 		}
-		w("ExecStart=/bin/sh -c %s", execQuote(procfile.ShellCommand(p.Command)))
+		for _, kv := range pol.EnvVars() {
+			words = append(words, execWord(kv.Key+"="+kv.Value))
+		}
+		start := strings.Join(words, " ") + " /bin/sh -c " + execQuote(procfile.ShellCommand(p.Command))
+		w("ExecStart=%s", start)
 		if pol.Schedule == "" {
 			switch pol.Restart {
 			case policy.RestartAlways:
@@ -249,7 +266,7 @@ func Systemd(f *formation.Formation, o SystemdOptions) (files map[string][]byte,
 		files[base+"@.service"] = []byte(b.String())
 		for n := 1; n <= instances(p); n++ {
 			inst := base + "@" + strconv.Itoa(n) + ".service"
-			files[inst+".d/port.conf"] = []byte(fmt.Sprintf("# PORT of %s.\n[Service]\nEnvironment=PORT=%d\n",
+			files[inst+".d/port.conf"] = []byte(fmt.Sprintf("# PORT of %s, which ExecStart= passes on as PORT.\n[Service]\nEnvironment=MHRUN_PORT=%d\n",
 				p.Instance(n), p.Port(f.BasePort, n)))
 			wants = append(wants, inst)
 		}
@@ -329,6 +346,15 @@ func execQuote(s string) string {
 	}
 	b.WriteByte('\'')
 	return b.String()
+}
+
+// execWord is s as one word of an Exec line: as it is when it holds only
+// characters systemd takes literally there, else execQuote'd.
+func execWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.,:/@+-") == "" {
+		return s
+	}
+	return execQuote(s)
 }
 
 // envQuote double-quotes an Environment= assignment when it holds a space,

@@ -31,6 +31,7 @@ release: restart=never
 web:     scale=2 after=release ready=http:/healthz ready-timeout=1m memory=300M balance=4321 sticky watch="app/*.rb" cron-restart="@daily" port=8080 backoff=500ms..30s stable=30s max-restarts=5 log=log/web.log
 worker:  after=web restart=always ready=notify stop-signal=QUIT optional singleton
 report:  schedule="CRON_TZ=Europe/Paris 30 3 * * mon-fri"
+web:     env.HOST=0.0.0.0 env.GREETING="hi $(name) $$, 100% \"sure\" \\o/"
 `
 
 // writeProject writes a project dir named shop with testProcfile, the
@@ -89,9 +90,9 @@ func TestSystemdMapping(t *testing.T) {
 		"After=shop-release@1.service", "Requires=shop-release@1.service",
 		"StartLimitBurst=6", "StartLimitIntervalSec=180s", "Restart=on-failure", "RestartSec=500ms",
 		"RestartSteps=6", "RestartMaxDelaySec=30s", "MemoryMax=314572800", "KillSignal=SIGTERM",
-		"TimeoutStopSec=3s", "KillMode=control-group", "Type=simple", "Environment=PS=web.%i",
+		"TimeoutStopSec=3s", "KillMode=control-group", "Type=simple",
 		"EnvironmentFile=-" + filepath.Join(f.Dir, ".env"),
-		`ExecStart=/bin/sh -c 'exec bundle exec puma -p $$PORT -C \'config/puma.rb\' --tag "100%%" --dir \\tmp'`,
+		`ExecStart=/usr/bin/env PORT=${MHRUN_PORT} PS=web.%i 'GREETING=hi $$(name) $$$$, 100%% "sure" \\o/' HOST=0.0.0.0 /bin/sh -c 'exec bundle exec puma -p $$PORT -C \'config/puma.rb\' --tag "100%%" --dir \\tmp'`,
 		"# mhrun: balance=4321 not exported", "# mhrun: sticky not exported", "# mhrun: watch=app/*.rb not exported",
 		"# mhrun: ready=http:/healthz not exported", "# mhrun: cron-restart=\"@daily\" not exported",
 		"# mhrun: log=log/web.log not exported",
@@ -100,8 +101,8 @@ func TestSystemdMapping(t *testing.T) {
 			t.Errorf("shop-web@.service lacks %q:\n%s", line, web)
 		}
 	}
-	if got := string(files["shop-web@2.service.d/port.conf"]); !strings.Contains(got, "Environment=PORT=8081\n") {
-		t.Errorf("web.2 port drop-in = %q, want PORT=8081", got)
+	if got := string(files["shop-web@2.service.d/port.conf"]); !strings.Contains(got, "Environment=MHRUN_PORT=8081\n") {
+		t.Errorf("web.2 port drop-in = %q, want MHRUN_PORT=8081", got)
 	}
 	worker := string(files["shop-worker@.service"])
 	for _, line := range []string{"Type=notify", "TimeoutStartSec=30s", "Restart=always", "KillSignal=SIGQUIT",

@@ -153,13 +153,8 @@ func parseEnv(data []byte, file string) (map[string]string, error) {
 func checkValues(m map[string]string, keyLine map[string]int, file string) error {
 	var errs []*EnvError
 	for k, v := range m {
-		switch {
-		case strings.IndexByte(v, 0) >= 0:
-			errs = append(errs, &EnvError{File: file, Line: keyLine[k],
-				Msg: fmt.Sprintf("%s holds a NUL byte, which no environment variable can carry (remove it)", k)})
-		case len(k)+1+len(v) > procfile.MaxArgLen:
-			errs = append(errs, &EnvError{File: file, Line: keyLine[k],
-				Msg: fmt.Sprintf("%s=... is %d bytes, more than exec takes for one variable (128 KiB): put the data in a file and pass its path", k, len(k)+1+len(v))})
+		if msg := valueProblem(k, v, k); msg != "" {
+			errs = append(errs, &EnvError{File: file, Line: keyLine[k], Msg: msg})
 		}
 	}
 	slices.SortFunc(errs, func(a, b *EnvError) int { return cmp.Or(a.Line-b.Line, strings.Compare(a.Msg, b.Msg)) })
@@ -168,6 +163,18 @@ func checkValues(m map[string]string, keyLine map[string]int, file string) error
 		all[i] = e
 	}
 	return errors.Join(all...)
+}
+
+// valueProblem says why no exec can pass the variable k=v (see
+// checkValues), naming it as what, or returns "".
+func valueProblem(k, v, what string) string {
+	switch {
+	case strings.IndexByte(v, 0) >= 0:
+		return fmt.Sprintf("%s holds a NUL byte, which no environment variable can carry (remove it)", what)
+	case len(k)+1+len(v) > procfile.MaxArgLen:
+		return fmt.Sprintf("%s=... is %d bytes, more than exec takes for one variable (128 KiB): put the data in a file and pass its path", what, len(k)+1+len(v))
+	}
+	return ""
 }
 
 // envKey is the variable name of a line's start as envName matched it

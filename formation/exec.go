@@ -71,12 +71,14 @@ func (f *Formation) checkExec() error {
 			}
 		}
 		name, _, _ := strings.Cut(biggest, "=")
-		where := "the environment"
-		if _, ok := f.FileEnv[name]; ok {
+		where, smaller := "the environment", "the env files"
+		if _, ok := p.Policy.Env[name]; ok {
+			where, smaller = "the policy (env."+name+")", "the policy's env. variables"
+		} else if _, ok := f.FileEnv[name]; ok {
 			where = "an env file"
 		}
-		return fmt.Errorf("%s: its command and environment come to %d bytes, more than the %d exec takes here (%s) less %d kept for mhrun's own variables; the largest variable is %s, %d bytes, from %s: make the env files smaller, or raise ulimit -s",
-			p.Name, total, limit, why, execMargin, name, len(biggest), where)
+		return fmt.Errorf("%s: its command and environment come to %d bytes, more than the %d exec takes here (%s) less %d kept for mhrun's own variables; the largest variable is %s, %d bytes, from %s: make %s smaller, or raise ulimit -s",
+			p.Name, total, limit, why, execMargin, name, len(biggest), where, smaller)
 	}
 	return nil
 }

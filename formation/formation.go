@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -150,6 +151,9 @@ func Load(o Options) (*Formation, error) {
 				errs = append(errs, err)
 			}
 			if err := f.checkSingletons(pf); err != nil {
+				errs = append(errs, err)
+			}
+			if err := f.checkPolicyEnv(pf); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -357,6 +361,35 @@ func (f *Formation) checkSingletons(pf *policy.File) error {
 	return errors.Join(errs...)
 }
 
+// checkPolicyEnv refuses, at the policy line that sets it, an env.NAME
+// value no exec can pass, as the env file reader does (checkValues): a
+// NUL byte, or NAME=value over 128 KiB. A `*:` line's error is reported
+// once, not once per process.
+func (f *Formation) checkPolicyEnv(pf *policy.File) error {
+	var list []*policy.SyntaxError
+	seen := map[string]bool{}
+	for _, p := range f.Processes {
+		for _, kv := range p.Policy.EnvVars() {
+			key := "env." + kv.Key
+			msg := valueProblem(kv.Key, kv.Value, key)
+			if msg == "" {
+				continue
+			}
+			e := &policy.SyntaxError{File: pf.Name(), Line: pf.KeyLine(p.Name, key), Msg: msg}
+			if !seen[e.Error()] {
+				seen[e.Error()] = true
+				list = append(list, e)
+			}
+		}
+	}
+	slices.SortStableFunc(list, func(a, b *policy.SyntaxError) int { return a.Line - b.Line })
+	errs := make([]error, len(list))
+	for i, e := range list {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
 // Names lists the processes in Procfile order.
 func (f *Formation) Names() []string {
 	out := make([]string, len(f.Processes))
@@ -376,9 +409,16 @@ func (f *Formation) Process(name string) *Process {
 	return nil
 }
 
-// Env is the environment of instance n of p, as "KEY=value" strings: the
-// real environment, the env files (which win only with --env-override, or
-// for variables the environment lacks), then PORT, PS and MHRUN_SOCKET.
+// Env is the environment of instance n of p, as "KEY=value" strings, each
+// name once. Later sources win:
+//
+//  1. the real environment (Options.Environ);
+//  2. the env files, which win over it only with --env-override (else
+//     they add the variables it lacks);
+//  3. the process's env.NAME=value from the policy, which wins over both,
+//     --env-override or not, as `NAME=value cmd` in the Procfile does;
+//  4. PORT, PS and MHRUN_SOCKET (when socket is not ""), which are
+//     mhrun's: the policy cannot set them.
 func (f *Formation) Env(p *Process, n int, socket string) []string {
 	m := make(map[string]string, len(f.Environ)+len(f.FileEnv)+3)
 	order := make([]string, 0, len(f.Environ)+len(f.FileEnv)+3)
@@ -402,6 +442,9 @@ func (f *Formation) Env(p *Process, n int, socket string) []string {
 	sort.Strings(fileKeys)
 	for _, k := range fileKeys {
 		set(k, f.FileEnv[k], f.Override)
+	}
+	for _, kv := range p.Policy.EnvVars() {
+		set(kv.Key, kv.Value, true)
 	}
 	set("PORT", strconv.Itoa(p.Port(f.BasePort, n)), true)
 	set("PS", p.Instance(n), true)

@@ -37,6 +37,12 @@ func seeds(t testing.TB) []string {
 	for _, c := range resolveErrorCases {
 		s = append(s, c.in)
 	}
+	for _, c := range envValidCases {
+		s = append(s, "*: env.TZ=UTC\nworker: "+c.in)
+	}
+	for _, c := range envErrorCases {
+		s = append(s, c.in)
+	}
 	return s
 }
 

@@ -251,6 +251,9 @@ func splitItems(s string) ([]item, string) {
 // parseItem checks one item and records it in e (nil after a bad name).
 // It returns an error message, or "".
 func (f *File) parseItem(e *entry, line int, it item) string {
+	if msg, ok := f.parseEnvItem(e, line, it); ok {
+		return msg
+	}
 	k, ok := keyIndex[it.key]
 	if !ok {
 		if s := Suggest(it.key, keyNames); s != "" {

@@ -100,6 +100,11 @@ type Policy struct {
 	Sticky        bool
 	Watch         []string
 	Log           string
+	// Env is the process's own environment, from env.NAME=value (nil
+	// for none): applied over the env files and the real environment,
+	// under PORT, PS and MHRUN_*, which it cannot set. `*:` variables
+	// are merged in name by name.
+	Env map[string]string
 }
 
 // Default returns the policy of a process without a policy line: scale 1,
@@ -151,9 +156,9 @@ func (p Policy) Fields() []KeyValue {
 }
 
 // Format returns the keys of p that differ from Default as the body of a
-// policy line, in the table's order: `scale=2 restart=always memory=1G
-// sticky`. Values with spaces are quoted. Parsing "name: "+p.Format()
-// gives p back.
+// policy line, in the table's order, then its env.NAME items by name:
+// `scale=2 restart=always memory=1G sticky env.HOST=127.0.0.1`. Values
+// with spaces are quoted. Parsing "name: "+p.Format() gives p back.
 func (p Policy) Format() string {
 	def := Default().Fields()
 	var b strings.Builder
@@ -175,6 +180,12 @@ func (p Policy) Format() string {
 		default:
 			b.WriteString(kv.Key + "=" + quote(kv.Value))
 		}
+	}
+	for _, item := range formatEnv(p) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(item)
 	}
 	return b.String()
 }

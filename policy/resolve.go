@@ -118,6 +118,11 @@ func (e *entry) apply(p *Policy) {
 			s.apply(p)
 		}
 	}
+	for k, s := range e.set {
+		if strings.HasPrefix(k, envPrefix) {
+			s.apply(p) // each sets its own variable: order does not matter
+		}
+	}
 }
 
 // afterCycles returns each cycle of after= edges once, as names that start
