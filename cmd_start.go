@@ -80,6 +80,9 @@ func (c *StartCmd) Run(app *App) error {
 	if err != nil {
 		return err
 	}
+	if !c.DetachedRunner { // -D's foreground process has said it already
+		printProgramWarnings(app.Stderr, f.MissingPrograms())
+	}
 	if c.Detach {
 		logDir := c.LogDir
 		if logDir == "" {

@@ -96,6 +96,15 @@ func TestReadmeKeyTable(t *testing.T) {
 			t.Errorf("example for %s, %q, does not use it", key, example)
 		}
 	}
+	// env.NAME is a family of keys, not one: its row is checked on its own
+	m := regexp.MustCompile("(?m)^\\| env\\.NAME \\| `([^`]+)` \\|").FindStringSubmatch(text)
+	if m == nil {
+		t.Errorf("README key table has no env.NAME row")
+	} else if f, err := policy.Parse(strings.NewReader(m[1]+"\n"), "README.md"); err != nil {
+		t.Errorf("example for env.NAME, %q: %v", m[1], err)
+	} else if _, err := f.Resolve([]string{"web", "worker", "css"}); err != nil || !strings.Contains(m[1], "env.") {
+		t.Errorf("example for env.NAME, %q: %v", m[1], err)
+	}
 	var want []string
 	for _, kv := range policy.Default().Fields() {
 		want = append(want, kv.Key)
