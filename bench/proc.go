@@ -318,3 +318,26 @@ func cpuTimes() (work, total int64) {
 	}
 	return work, total
 }
+
+// guardOf finds the guard of the runner pid: its child running the same
+// executable (mhrun runs itself again as the formation's guard).
+func guardOf(pid int) (int, bool) {
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return 0, false
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, ok := statusValue(child, "PPid:"); !ok || int(ppid) != pid {
+			continue
+		}
+		if x, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && x == exe {
+			return child, true
+		}
+	}
+	return 0, false
+}
