@@ -93,7 +93,7 @@ type Balancer struct {
 
 	ln     *net.TCPListener
 	mode   Mode
-	learnt *learnt // cookie values to the instance that set them (Mode.Cookie)
+	learnt *learnt         // cookie values to the instance that set them (Mode.Cookie)
 	ctx    context.Context // cancelled by Close; ends dials in flight
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per client connection
@@ -109,9 +109,9 @@ type Balancer struct {
 
 type backend struct {
 	id       string
-	key      string // the instance: what sticky clients are hashed onto
-	addr     string // guarded by Balancer.mu
-	inPool   bool   // guarded by Balancer.mu
+	key      string    // the instance: what sticky clients are hashed onto
+	addr     string    // guarded by Balancer.mu
+	inPool   bool      // guarded by Balancer.mu
 	lastPick time.Time // the newest connection handed to it; guarded by Balancer.mu
 	open     atomic.Int64
 	served   atomic.Int64

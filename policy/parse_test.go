@@ -516,7 +516,11 @@ func TestFormatOddValues(t *testing.T) {
 			p.Singleton, p.SingletonPath, p.Balance, p.Sticky, p.StickyKey = true, "yes", 80, true, "cookie:sid"
 			return p
 		}(),
-		func() Policy { p := Default(); p.Singleton, p.SingletonPath, p.Balance, p.Sticky = true, "yes", 80, true; return p }(),
+		func() Policy {
+			p := Default()
+			p.Singleton, p.SingletonPath, p.Balance, p.Sticky = true, "yes", 80, true
+			return p
+		}(),
 		func() Policy {
 			p := Default()
 			p.Ready = Ready{Kind: ReadyLog, Pattern: regexp.MustCompile(` "\\ `)}
