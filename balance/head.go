@@ -292,7 +292,7 @@ func parseRequest(h []byte, header, cookie string) (reqHead, bool) {
 		}
 	}
 	switch {
-	case len(f.te) > 0 && (f.lengthSeen || !f.chunkedLast()):
+	case len(f.te) > 0 && (f.lengthSeen || !f.chunkedLast() || minor == 0):
 		return r, false // a request smuggler's favourite: let the backend judge it, unrouted
 	case len(f.te) > 0:
 		r.chunked = true
@@ -350,7 +350,7 @@ func parseResponse(h []byte, cookie string) (respHead, bool) {
 		}
 	}
 	switch {
-	case len(f.te) > 0 && f.chunkedLast():
+	case len(f.te) > 0 && f.chunkedLast() && minor == 1:
 		r.chunked = true
 	case len(f.te) > 0:
 		r.untilEOF = true
