@@ -241,3 +241,51 @@ func (r *Runner) poolStats(in *instance, stats map[string]map[string]balance.Sta
 	s := m[in.run.id]
 	return s.Open, s.Served
 }
+
+// DescribeCluster says how a balanced process is served, for mhrun check:
+// where the balancer listens, how it chooses, and the replacement ports.
+// host is --balance-host ("" for 127.0.0.1). It returns nothing for a
+// process without balance=.
+func DescribeCluster(f *formation.Formation, p *formation.Process, host string) []string {
+	pol := p.Policy
+	if pol.Balance == 0 {
+		return nil
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(pol.Balance))
+	m := balanceMode(pol)
+	var how string
+	switch {
+	case m.Header != "":
+		how = fmt.Sprintf("sticky on the %s header, read from every request (HTTP/1.x, heads up to 8 KiB), so that clients behind a proxy or tunnel on this host keep their instance; a request without it, and a connection that is not HTTP/1.x (TLS, HTTP/2, nothing sent within 1s), go by the client address", m.Header)
+	case m.Cookie != "":
+		how = fmt.Sprintf("sticky on the %s cookie, read from every request (HTTP/1.x, heads up to 8 KiB): a request carrying one goes to the instance that set it, a new session to the least busy instance; a connection that is not HTTP/1.x goes by the client address", m.Cookie)
+	case m.Sticky:
+		how = "sticky on the client address (behind a proxy or tunnel on this host every client is 127.0.0.1: key on a header, sticky=header:X-Forwarded-For)"
+	default:
+		how = "least connections"
+	}
+	lines := []string{fmt.Sprintf("%s: mhrun listens on %s and spreads connections over the ready instances, %s", p.Name, addr, how)}
+	if p.Scale > 0 {
+		first, last := ReplacementPort(f, p, 1), ReplacementPort(f, p, p.Scale)
+		ports := strconv.Itoa(first)
+		if p.Scale > 1 {
+			ports += "-" + strconv.Itoa(last)
+		}
+		if first == 0 || last == 0 {
+			ports = "past 65535: mhrun reload " + p.Name + " would fail (lower -p or port=)"
+		}
+		lines = append(lines, fmt.Sprintf("%s: a reload's replacements run on %s, and the next reload back on %s", p.Name, ports, portRange(f, p)))
+	}
+	return lines
+}
+
+// portRange is a process's foreman ports, as check shows them.
+func portRange(f *formation.Formation, p *formation.Process) string {
+	if p.Scale == 1 {
+		return strconv.Itoa(p.Port(f.BasePort, 1))
+	}
+	return fmt.Sprintf("%d-%d", p.Port(f.BasePort, 1), p.Port(f.BasePort, p.Scale))
+}

@@ -427,3 +427,23 @@ func TestReplacementPort(t *testing.T) {
 		t.Errorf("past 65535: %d, want 0", got)
 	}
 }
+
+func TestDescribeCluster(t *testing.T) {
+	f := &formation.Formation{BasePort: 5000, Processes: []*formation.Process{
+		{Name: "web", Index: 0, Scale: 2}, {Name: "tunnel", Index: 1, Scale: 1},
+	}}
+	web := f.Processes[0]
+	if got := DescribeCluster(f, web, ""); got != nil {
+		t.Errorf("unbalanced: %q", got)
+	}
+	web.Policy.Balance, web.Policy.Sticky, web.Policy.StickyKey = 4321, true, "header:CF-Connecting-IP"
+	got := strings.Join(DescribeCluster(f, web, ""), "\n")
+	for _, want := range []string{
+		"web: mhrun listens on 127.0.0.1:4321 and spreads connections over the ready instances, sticky on the CF-Connecting-IP header, read from every request",
+		"web: a reload's replacements run on 5200-5201, and the next reload back on 5000-5001",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
+	}
+}
