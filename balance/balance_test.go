@@ -757,10 +757,13 @@ func BenchmarkProxy(bm *testing.B) {
 	b := start(bm, false)
 	hb := newHTTPBackend(bm, "A", nil)
 	b.Add("A", "A", hb.addr())
+	routed := startMode(bm, Mode{Sticky: true, Header: "X-Forwarded-For"})
+	routed.Add("A", "A", hb.addr())
 	for _, keep := range []bool{true, false} {
 		for _, via := range []struct{ name, addr string }{
 			{"direct", hb.addr()},
 			{"balancer", b.Addr().String()},
+			{"balancer-header", routed.Addr().String()},
 		} {
 			name := via.name + "/keepalive"
 			if !keep {
@@ -771,8 +774,10 @@ func BenchmarkProxy(bm *testing.B) {
 				defer tr.CloseIdleConnections()
 				c := &http.Client{Transport: tr}
 				url := "http://" + via.addr + "/"
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("X-Forwarded-For", "203.0.113.9")
 				for bm.Loop() {
-					resp, err := c.Get(url)
+					resp, err := c.Do(req)
 					if err != nil {
 						bm.Fatal(err)
 					}
