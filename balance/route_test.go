@@ -528,3 +528,143 @@ func TestRoutedLeavesRemovedBackend(t *testing.T) {
 	}
 	eventually(t, "web.1 released", func() bool { return b.Open("web.1#1") == 0 })
 }
+
+// Big bodies both ways, chunked or not, an HTTP/1.0 exchange that ends
+// with the connection, and many clients over few kept-alive connections
+// while instances restart: no request fails, and each key's requests go
+// to its instance whenever that instance is in the pool.
+func TestRoutedUnderLoad(t *testing.T) {
+	names := []string{"web.1", "web.2", "web.3"}
+	b := startMode(t, Mode{Sticky: true, Header: "X-Key"})
+	addrs := map[string]string{}
+	for _, name := range names {
+		hb := newHTTPBackend(t, name, func(w http.ResponseWriter, r *http.Request) {
+			n, _ := io.Copy(io.Discard, r.Body)
+			if r.URL.Path == "/big" {
+				w.Write(bytes.Repeat([]byte("x"), 3<<20))
+			}
+			fmt.Fprintf(w, "%s %d", name, n)
+		})
+		addrs[name] = hb.addr()
+		b.Add(name+"#0", name, hb.addr())
+	}
+
+	// HTTP/1.0, no keep-alive: the answer ends with the connection
+	c, err := net.Dial("tcp", b.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.0\r\nX-Key: a\r\n\r\n")
+	all, err := io.ReadAll(c)
+	c.Close()
+	if err != nil || !bytes.HasSuffix(all, []byte(Rendezvous("a", names)+" 0")) {
+		t.Fatalf("HTTP/1.0: %q, %v", all, err)
+	}
+
+	tr := &http.Transport{MaxConnsPerHost: 2, MaxIdleConnsPerHost: 2}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	var restarting sync.Mutex // guards out and gen
+	out, gen := "", 0         // the instance out of the pool; pool changes so far
+	state := func() (string, int) {
+		restarting.Lock()
+		defer restarting.Unlock()
+		return out, gen
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 60 {
+				key := fmt.Sprintf("client-%d-%d", w, i%7)
+				var body io.Reader = strings.NewReader(strings.Repeat("y", 1000*i))
+				path := "/"
+				if i%20 == 19 {
+					path = "/big"
+				}
+				if i%3 == 0 {
+					body = io.MultiReader(body) // no length: chunked
+				}
+				req, _ := http.NewRequest("POST", "http://"+b.Addr().String()+path, body)
+				req.Header.Set("X-Key", key)
+				gone, g0 := state()
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					errs <- err
+					return
+				}
+				fields := strings.Fields(string(got[max(0, len(got)-40):]))
+				if len(fields) < 2 {
+					errs <- fmt.Errorf("answer %q", got[max(0, len(got)-40):])
+					return
+				}
+				who, n := fields[len(fields)-2], fields[len(fields)-1]
+				who = who[strings.LastIndexByte(who, 'x')+1:]
+				if n != fmt.Sprint(1000*i) {
+					errs <- fmt.Errorf("%s: backend read %s bytes, want %d", key, n, 1000*i)
+					return
+				}
+				if _, g1 := state(); gone == "" && g0 == g1 && who != Rendezvous(key, names) {
+					errs <- fmt.Errorf("%s answered by %s, want %s", key, who, Rendezvous(key, names))
+					return
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	restarted := make(chan int)
+	go func() {
+		ids := map[string]string{}
+		for _, name := range names {
+			ids[name] = name + "#0"
+		}
+		i := 0
+		defer func() { restarted <- i }()
+		for i = 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(30 * time.Millisecond):
+			}
+			name := names[i%3]
+			restarting.Lock()
+			out, gen = name, gen+1
+			b.Remove(ids[name])
+			restarting.Unlock()
+			time.Sleep(10 * time.Millisecond)
+			restarting.Lock()
+			ids[name] = fmt.Sprintf("%s#%d", name, i)
+			b.Add(ids[name], name, addrs[name])
+			out, gen = "", gen+1
+			restarting.Unlock()
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	if n := <-restarted; n < 5 {
+		t.Errorf("only %d restarts during the load", n)
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	tr.CloseIdleConnections()
+	eventually(t, "the three runs in the pool, no connection open", func() bool {
+		st := b.Stats()
+		for _, s := range st {
+			if s.Open != 0 {
+				return false
+			}
+		}
+		return len(st) == 3
+	})
+}
