@@ -5,12 +5,20 @@
 //   - A backend is chosen per client connection, never per request: the
 //     balancer sees bytes, not HTTP, so keep-alive, SSE and WebSockets all stay
 //     on the instance that accepted them.
+//   - Every backend has an id, unique per run of an instance ("web.2#7"), and
+//     a key, the instance it is a run of ("web.2").
 //   - Without sticky, the backend with the fewest open connections wins; ties go
 //     round robin over the pool in the order backends were added. With sticky,
-//     the client's IP address is hashed against every backend id (rendezvous
-//     hashing) and the highest score wins, so a client keeps its backend while
-//     that backend is in the pool, and adding or removing one moves only the
-//     clients that must move.
+//     the client's IP address is hashed against every backend key (rendezvous
+//     hashing) and the highest score wins, so a client keeps its instance while
+//     that instance is in the pool, across its restarts, and adding or removing
+//     one moves only the clients that must move. Two backends with one key (a
+//     reload's replacement beside the run it replaces): the one added last
+//     wins, so the replacement takes the old run's clients over.
+//   - Sticky on a request header or a cookie (Mode.Header, Mode.Cookie): the
+//     connection is read as HTTP/1.x and every request is routed by the
+//     header's or the cookie's value (route.go); that mode is the only one in
+//     which the balancer looks at the bytes, and it never changes one.
 //   - A dial that fails (refused, or no answer within DialTimeout) is retried
 //     on the next best backend, each at most once; then the client is closed.
 //     With an empty pool the client waits up to WaitForBackend for an Add.
@@ -21,6 +29,10 @@
 //     error in either direction closes both at once. There is no idle timeout.
 //   - Open counts a connection from the moment its backend is chosen until both
 //     directions are done; Served counts connections whose dial succeeded.
+//   - Settle takes a backend out of the pool and waits until its connections
+//     are closed or the newest is old enough for the backend to have accepted
+//     it: the moment its process may be told to stop without losing a
+//     connection that is still in its listen queue.
 package balance
 
 import (
@@ -47,6 +59,26 @@ type Stats struct {
 	Served int64 // connections handed to it in total
 }
 
+// Mode is how a balancer chooses a backend.
+type Mode struct {
+	// Sticky hashes each client onto a backend; otherwise least
+	// connections.
+	Sticky bool
+	// Header, with Sticky, keys on this request header's value (e.g.
+	// "X-Forwarded-For", "CF-Connecting-IP") instead of the client address:
+	// a request without it, and a connection that is not HTTP/1.x (TLS, a
+	// protocol where the server speaks first), go by the address.
+	Header string
+	// Cookie, with Sticky, keys on this cookie: a request that carries one
+	// the balancer saw an instance set goes to that instance, one it did
+	// not goes by the cookie's hash, and a request without it goes to the
+	// instance the connection is on, or the least busy one.
+	Cookie string
+}
+
+// routed reports whether the balancer reads requests (route.go).
+func (m Mode) routed() bool { return m.Sticky && (m.Header != "" || m.Cookie != "") }
+
 // Balancer listens on one address and spreads connections over backends.
 type Balancer struct {
 	// WaitForBackend is how long a client waits for a backend to be added
@@ -54,9 +86,14 @@ type Balancer struct {
 	WaitForBackend time.Duration
 	// DialTimeout bounds each dial to a backend. Set it before Serve.
 	DialTimeout time.Duration
+	// HeadTimeout bounds the wait for a connection's first request head
+	// when the mode reads requests; past it the connection goes by the
+	// client address. Set it before Serve.
+	HeadTimeout time.Duration
 
 	ln     *net.TCPListener
-	sticky bool
+	mode   Mode
+	learnt *learnt         // cookie values to the instance that set them (Mode.Cookie)
 	ctx    context.Context // cancelled by Close; ends dials in flight
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per client connection
@@ -71,20 +108,25 @@ type Balancer struct {
 }
 
 type backend struct {
-	id     string
-	addr   string // guarded by Balancer.mu
-	inPool bool   // guarded by Balancer.mu
-	open   atomic.Int64
-	served atomic.Int64
-	idle   chan struct{} // closed when open drops to 0; made by Drain
+	id       string
+	key      string    // the instance: what sticky clients are hashed onto
+	addr     string    // guarded by Balancer.mu
+	inPool   bool      // guarded by Balancer.mu
+	lastPick time.Time // the newest connection handed to it; guarded by Balancer.mu
+	open     atomic.Int64
+	served   atomic.Int64
+	idle     chan struct{} // closed when open drops to 0; made by Drain
 }
 
-// Listen binds addr (e.g. "127.0.0.1:4321"). sticky: a client IP keeps its
-// backend while that backend is in the pool, chosen by rendezvous
-// (highest-random-weight) hashing over the pool's ids, so adding/removing a
-// backend moves only the clients that must move; otherwise least-connections
-// (ties: round robin).
-func Listen(addr string, sticky bool) (*Balancer, error) {
+// DefaultHeadTimeout is the default of Balancer.HeadTimeout.
+const DefaultHeadTimeout = time.Second
+
+// Listen binds addr (e.g. "127.0.0.1:4321"). With m.Sticky a client keeps
+// its instance while that instance is in the pool, chosen by rendezvous
+// (highest-random-weight) hashing over the pool's keys, so adding or
+// removing one moves only the clients that must move; otherwise
+// least-connections (ties: round robin).
+func Listen(addr string, m Mode) (*Balancer, error) {
 	la, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("balance: resolve %s: %w", addr, err)
@@ -97,8 +139,10 @@ func Listen(addr string, sticky bool) (*Balancer, error) {
 	return &Balancer{
 		WaitForBackend: DefaultWaitForBackend,
 		DialTimeout:    DefaultDialTimeout,
+		HeadTimeout:    DefaultHeadTimeout,
 		ln:             ln,
-		sticky:         sticky,
+		mode:           m,
+		learnt:         newLearnt(),
 		ctx:            ctx,
 		cancel:         cancel,
 		backends:       map[string]*backend{},
@@ -152,9 +196,10 @@ func temporary(err error) bool {
 	return false
 }
 
-// Add puts a ready backend in the pool (id like "web.2#3" — unique per run;
-// addr "127.0.0.1:5101"). Re-adding an id updates its addr.
-func (b *Balancer) Add(id, addr string) {
+// Add puts a ready backend in the pool: id is unique per run ("web.2#3"),
+// key is the instance it is a run of ("web.2"), addr where it listens
+// ("127.0.0.1:5101"). Re-adding an id updates its key and addr.
+func (b *Balancer) Add(id, key, addr string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	be := b.backends[id]
@@ -162,7 +207,7 @@ func (b *Balancer) Add(id, addr string) {
 		be = &backend{id: id}
 		b.backends[id] = be
 	}
-	be.addr = addr
+	be.key, be.addr = key, addr
 	if !be.inPool {
 		be.inPool = true
 		b.pool = append(b.pool, be)
@@ -220,6 +265,49 @@ func (b *Balancer) Drain(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Settle takes the backend out of the pool and waits until it has no open
+// connection, or its newest one was handed to it at least settle ago (so a
+// backend that accepts promptly has taken it from its listen queue), or
+// ctx ends. It returns the connections open then. A backend that serves
+// only long-lived streams returns at once: its newest stream is old.
+func (b *Balancer) Settle(ctx context.Context, id string, settle time.Duration) int64 {
+	b.mu.Lock()
+	b.removeLocked(id)
+	be := b.backends[id]
+	if be == nil {
+		b.mu.Unlock()
+		return 0
+	}
+	wait := time.Until(be.lastPick.Add(settle))
+	if n := be.open.Load(); n == 0 || wait <= 0 {
+		b.mu.Unlock()
+		return n
+	}
+	if be.idle == nil {
+		be.idle = make(chan struct{})
+	}
+	idle := be.idle
+	b.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return be.open.Load()
+}
+
+// Open is the number of connections open to backend id now.
+func (b *Balancer) Open(id string) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if be := b.backends[id]; be != nil {
+		return be.open.Load()
+	}
+	return 0
 }
 
 // Stats reports every backend that is in the pool or still has open
@@ -295,7 +383,15 @@ func (b *Balancer) untrack(c *net.TCPConn) {
 func (b *Balancer) handle(client *net.TCPConn) {
 	defer b.wg.Done()
 	defer b.untrack(client)
-	be, server := b.connect(clientKey(client))
+	if b.mode.routed() {
+		b.route(client)
+		return
+	}
+	var w want
+	if b.mode.Sticky {
+		w.hash = clientKey(client)
+	}
+	be, server := b.connect(w)
 	if server == nil {
 		return
 	}
@@ -311,10 +407,16 @@ func clientKey(c net.Conn) string {
 	return c.RemoteAddr().String()
 }
 
+// want is what a connection or a request asks of the pool.
+type want struct {
+	hash     string // rendezvous on this over the backends' keys; "" = least connections
+	instance string // a backend key to take first, when in the pool (a learnt cookie)
+}
+
 // connect chooses a backend for the client and dials it, trying each backend
 // at most once. On success the backend's open count holds the connection; the
 // caller releases it.
-func (b *Balancer) connect(key string) (*backend, *net.TCPConn) {
+func (b *Balancer) connect(w want) (*backend, *net.TCPConn) {
 	var tried map[*backend]bool // made on the first failed dial
 	var wait *time.Timer
 	defer func() {
@@ -329,7 +431,7 @@ func (b *Balancer) connect(key string) (*backend, *net.TCPConn) {
 			b.mu.Unlock()
 			return nil, nil
 		}
-		be := b.pickLocked(key, tried)
+		be := b.pickLocked(w, tried)
 		if be == nil {
 			if len(b.pool) > 0 {
 				// Every backend in the pool refused: give up.
@@ -351,6 +453,7 @@ func (b *Balancer) connect(key string) (*backend, *net.TCPConn) {
 			}
 		}
 		be.open.Add(1) // reserve now, so concurrent picks see it
+		be.lastPick = time.Now()
 		addr := be.addr
 		b.mu.Unlock()
 
@@ -375,15 +478,26 @@ func (b *Balancer) connect(key string) (*backend, *net.TCPConn) {
 }
 
 // pickLocked returns the best backend in the pool not yet tried, or nil.
-func (b *Balancer) pickLocked(key string, tried map[*backend]bool) *backend {
+func (b *Balancer) pickLocked(w want, tried map[*backend]bool) *backend {
 	var best *backend
-	if b.sticky {
+	if w.instance != "" {
+		for _, be := range b.pool { // the last added of the key: a replacement
+			if be.key == w.instance && !tried[be] {
+				best = be
+			}
+		}
+		if best != nil {
+			return best
+		}
+	}
+	if w.hash != "" {
 		var bestScore uint64
 		for _, be := range b.pool {
 			if tried[be] {
 				continue
 			}
-			if s := score(key, be.id); best == nil || s > bestScore {
+			// >=: of two runs of one instance, the one added last
+			if s := score(w.hash, be.key); best == nil || s >= bestScore {
 				best, bestScore = be, s
 			}
 		}

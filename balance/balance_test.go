@@ -20,11 +20,35 @@ import (
 
 // --- helpers ---
 
+// modes are the balancer's modes a test of the proxy runs under: least
+// connections, and the two that read requests.
+var modes = []struct {
+	name string
+	m    Mode
+}{
+	{"least-connections", Mode{}},
+	{"header", Mode{Sticky: true, Header: "X-Forwarded-For"}},
+	{"cookie", Mode{Sticky: true, Cookie: "sid"}},
+}
+
+// forModes runs test under every mode.
+func forModes(t *testing.T, test func(*testing.T, Mode)) {
+	for _, md := range modes {
+		t.Run(md.name, func(t *testing.T) { test(t, md.m) })
+	}
+}
+
 // start listens on a free port, serves, and closes at the end of the test,
 // checking that Serve returned nil.
 func start(t testing.TB, sticky bool) *Balancer {
 	t.Helper()
-	b, err := Listen("127.0.0.1:0", sticky)
+	return startMode(t, Mode{Sticky: sticky})
+}
+
+// startMode is start with a mode.
+func startMode(t testing.TB, m Mode) *Balancer {
+	t.Helper()
+	b, err := Listen("127.0.0.1:0", m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +95,7 @@ func pool(t testing.TB, b *Balancer, n int) []*httpBackend {
 	var bs []*httpBackend
 	for i := range n {
 		hb := newHTTPBackend(t, fmt.Sprintf("b%d", i), nil)
-		b.Add(hb.id, hb.addr())
+		b.Add(hb.id, hb.id, hb.addr())
 		bs = append(bs, hb)
 	}
 	return bs
@@ -115,6 +139,8 @@ func eventually(t testing.TB, what string, cond func() bool) {
 }
 
 // rawBackend listens on a free port and runs serve for every connection.
+// At the test's end it closes the connections still open, so that a
+// failure cannot hang the cleanup.
 func rawBackend(t testing.TB, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -122,7 +148,17 @@ func rawBackend(t testing.TB, serve func(net.Conn)) string {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -131,10 +167,18 @@ func rawBackend(t testing.TB, serve func(net.Conn)) string {
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			open[c] = true
+			mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer c.Close()
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					c.Close()
+				}()
 				serve(c)
 			}()
 		}
@@ -198,7 +242,7 @@ func TestSpreadsOverAllBackends(t *testing.T) {
 func TestLeastConnectionsAvoidsBusyBackend(t *testing.T) {
 	b := start(t, false)
 	a := newHTTPBackend(t, "A", nil)
-	b.Add("A", a.addr())
+	b.Add("A", "A", a.addr())
 
 	// Two keep-alive connections held open on A, the only backend so far.
 	for range 2 {
@@ -318,14 +362,14 @@ func TestEmptyPoolWaitsForBackend(t *testing.T) {
 		return len(b.conns) == 1
 	})
 	late := newHTTPBackend(t, "late", nil)
-	b.Add("late", late.addr())
+	b.Add("late", "late", late.addr())
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestEmptyPoolGivesUp(t *testing.T) {
-	b, err := Listen("127.0.0.1:0", false)
+	b, err := Listen("127.0.0.1:0", Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,10 +487,12 @@ func TestRendezvousMovesOnlyRemovedKeys(t *testing.T) {
 
 // --- long-lived streams ---
 
-func TestSSEStreamsInOrder(t *testing.T) {
+func TestSSEStreamsInOrder(t *testing.T) { forModes(t, testSSEStreamsInOrder) }
+
+func testSSEStreamsInOrder(t *testing.T, m Mode) {
 	t.Parallel()
 	const events = 40 // one per 50 ms: 2 s
-	b := start(t, false)
+	b := startMode(t, m)
 	hb := newHTTPBackend(t, "sse", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -461,7 +507,7 @@ func TestSSEStreamsInOrder(t *testing.T) {
 			}
 		}
 	})
-	b.Add(hb.id, hb.addr())
+	b.Add(hb.id, hb.id, hb.addr())
 
 	resp, err := noKeepAlive(t).Get("http://" + b.Addr().String() + "/events")
 	if err != nil {
@@ -488,9 +534,11 @@ func TestSSEStreamsInOrder(t *testing.T) {
 	}
 }
 
-func TestUpgradeEchoBothWays(t *testing.T) {
+func TestUpgradeEchoBothWays(t *testing.T) { forModes(t, testUpgradeEchoBothWays) }
+
+func testUpgradeEchoBothWays(t *testing.T, m Mode) {
 	t.Parallel()
-	b := start(t, false)
+	b := startMode(t, m)
 	hb := newHTTPBackend(t, "ws", func(w http.ResponseWriter, r *http.Request) {
 		conn, rw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -501,7 +549,7 @@ func TestUpgradeEchoBothWays(t *testing.T) {
 		io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		io.Copy(conn, rw.Reader) // rw.Reader holds whatever came with the request
 	})
-	b.Add(hb.id, hb.addr())
+	b.Add(hb.id, hb.id, hb.addr())
 
 	c, err := net.Dial("tcp", b.Addr().String())
 	if err != nil {
@@ -538,8 +586,10 @@ func TestUpgradeEchoBothWays(t *testing.T) {
 	}
 }
 
-func TestHalfCloseGetsFullResponse(t *testing.T) {
-	b := start(t, false)
+func TestHalfCloseGetsFullResponse(t *testing.T) { forModes(t, testHalfCloseGetsFullResponse) }
+
+func testHalfCloseGetsFullResponse(t *testing.T, m Mode) {
+	b := startMode(t, m)
 	// The backend answers only once it has read the whole request, to its
 	// end: that end reaches it only if the balancer passes the half-close on.
 	addr := rawBackend(t, func(c net.Conn) {
@@ -549,7 +599,7 @@ func TestHalfCloseGetsFullResponse(t *testing.T) {
 		}
 		c.Write(bytes.Repeat(req, 1<<20/len(req)+1))
 	})
-	b.Add("raw", addr)
+	b.Add("raw", "raw", addr)
 
 	c, err := net.Dial("tcp", b.Addr().String())
 	if err != nil {
@@ -575,7 +625,7 @@ func TestHalfCloseGetsFullResponse(t *testing.T) {
 
 func TestDrain(t *testing.T) {
 	b := start(t, false)
-	b.Add("A", rawBackend(t, echo))
+	b.Add("A", "A", rawBackend(t, echo))
 
 	c1 := roundTrip(t, b)
 	c2 := roundTrip(t, b)
@@ -622,8 +672,8 @@ func TestDrain(t *testing.T) {
 
 func TestStatsExact(t *testing.T) {
 	b := start(t, false)
-	b.Add("A", rawBackend(t, echo))
-	b.Add("B", rawBackend(t, echo))
+	b.Add("A", "A", rawBackend(t, echo))
+	b.Add("B", "B", rawBackend(t, echo))
 
 	const n = 50
 	var wg sync.WaitGroup
@@ -653,13 +703,13 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 	echoAddr := rawBackend(t, echo)
 	base := runtime.NumGoroutine()
 
-	b, err := Listen("127.0.0.1:0", false)
+	b, err := Listen("127.0.0.1:0", Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- b.Serve() }()
-	b.Add("A", echoAddr)
+	b.Add("A", "A", echoAddr)
 	var held []net.Conn
 	for range 10 {
 		held = append(held, roundTrip(t, b))
@@ -706,11 +756,14 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 func BenchmarkProxy(bm *testing.B) {
 	b := start(bm, false)
 	hb := newHTTPBackend(bm, "A", nil)
-	b.Add("A", hb.addr())
+	b.Add("A", "A", hb.addr())
+	routed := startMode(bm, Mode{Sticky: true, Header: "X-Forwarded-For"})
+	routed.Add("A", "A", hb.addr())
 	for _, keep := range []bool{true, false} {
 		for _, via := range []struct{ name, addr string }{
 			{"direct", hb.addr()},
 			{"balancer", b.Addr().String()},
+			{"balancer-header", routed.Addr().String()},
 		} {
 			name := via.name + "/keepalive"
 			if !keep {
@@ -721,8 +774,10 @@ func BenchmarkProxy(bm *testing.B) {
 				defer tr.CloseIdleConnections()
 				c := &http.Client{Transport: tr}
 				url := "http://" + via.addr + "/"
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("X-Forwarded-For", "203.0.113.9")
 				for bm.Loop() {
-					resp, err := c.Get(url)
+					resp, err := c.Do(req)
 					if err != nil {
 						bm.Fatal(err)
 					}

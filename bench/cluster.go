@@ -3,9 +3,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -34,6 +36,10 @@ import (
 //   - Reload: a load loop (load.go: 8 goroutines, keep-alive off) through
 //     the balancer while "mhrun reload web" replaces the two instances,
 //     against the same loop for as long with no reload.
+//   - Reload under streams: 32 Server-Sent Events streams (hello's
+//     /events) held open through the balancer while "mhrun reload web"
+//     runs; the app ends its streams when it gets SIGTERM, so the reload
+//     takes about as long as that, not the grace.
 
 const (
 	wrkThreads = 2
@@ -51,7 +57,9 @@ type cluster struct {
 func (c *cluster) url() string { return "http://127.0.0.1:" + strconv.Itoa(c.lb) + "/" }
 
 // freeBase picks ports below the ephemeral range: a base whose base and
-// base+1 are free (web.1, web.2) and a free balancer port base+50.
+// base+1 are free (web.1, web.2), and base+100 and base+101 (their
+// replacements in a reload: the Procfile has one process), and a free
+// balancer port base+50.
 func freeBase() (base, lb int, err error) {
 	free := func(p int) bool {
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
@@ -63,7 +71,7 @@ func freeBase() (base, lb int, err error) {
 	}
 	for range 100 {
 		base = 20000 + rand.IntN(10000)
-		if free(base) && free(base+1) && free(base+50) {
+		if free(base) && free(base+1) && free(base+100) && free(base+101) && free(base+50) {
 			return base, base + 50, nil
 		}
 	}
@@ -308,6 +316,11 @@ func (b *bench) clusterBench() ([]row, error) {
 		n = ""
 	}
 	rows = append(rows, rl.rows(n, "`mhrun reload web`")...)
+	st, err := b.reloadUnderStreams(c)
+	if err != nil {
+		return rows, err
+	}
+	rows = append(rows, st.rows()...)
 	if b.haveWrk("cluster") {
 		ka, err := b.reloadUnderWrk(c.url(), b.mhrunReload(c))
 		if err != nil {
@@ -413,9 +426,9 @@ func (k kaReload) rows(name, who string) []row {
 
 // reloadUnderWrk runs wrk against url for kaFor and, 2 s in, the reload
 // that cmd makes, to its end: a keep-alive connection stays on its
-// instance until one side closes it, so the reload's drain waits for
-// the clients or the grace, and what the clients see when the old
-// instance closes their connection is up to the app.
+// instance until one side closes it; the old instance gets its stop
+// signal once out of the pool, and what the clients see when it closes
+// their connections is up to the app (hello closes the idle ones).
 func (b *bench) reloadUnderWrk(url string, cmd func(context.Context) *exec.Cmd) (kaReload, error) {
 	var k kaReload
 	fmt.Fprintf(b.log, "  reload under wrk -c%d -d%s, keep-alive, reload 2 s in\n", wrkConns, kaFor)
@@ -447,6 +460,94 @@ func (b *bench) reloadUnderWrk(url string, cmd func(context.Context) *exec.Cmd) 
 	k.wrk = w.r
 	b.logf("  reload took %.3f s; wrk: %s", k.took.Seconds(), k.wrk)
 	return k, cmp(rerr, w.err)
+}
+
+// sseStreams is how many event streams reloadUnderStreams holds open.
+const sseStreams = 32
+
+// streamed is a reload with event streams open through the balancer.
+type streamed struct {
+	took             time.Duration // exec of the reload command → its exit
+	clean, cut, left int           // the streams: ended by the app, ended otherwise, still open 10 s after
+}
+
+func (s streamed) rows() []row {
+	return []row{
+		{"", fmt.Sprintf("reload of 2 instances with %d SSE streams open through the balancer (grace 5s; the app ends its streams on SIGTERM): reload command, exec → exit", sseStreams), "", secs(s.took), "", "", ""},
+		{"", "its streams: ended by the app / cut / still open 10 s after", "", fmt.Sprintf("%d / %d / %d", s.clean, s.cut, s.left), "", "", ""},
+	}
+}
+
+// reloadUnderStreams opens sseStreams event streams through the balancer,
+// runs "mhrun reload web" with them open, and counts how they ended.
+func (b *bench) reloadUnderStreams(c *cluster) (streamed, error) {
+	var s streamed
+	fmt.Fprintf(b.log, "  reload with %d SSE streams open\n", sseStreams)
+	ends := make(chan error, sseStreams)
+	var conns []net.Conn
+	defer func() {
+		for _, conn := range conns {
+			conn.Close()
+		}
+	}()
+	for range sseStreams {
+		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(c.lb), 5*time.Second)
+		if err != nil {
+			return s, err
+		}
+		conns = append(conns, conn)
+		conn.SetDeadline(time.Now().Add(time.Minute))
+		io.WriteString(conn, "GET /events HTTP/1.1\r\nHost: bench\r\n\r\n")
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return s, fmt.Errorf("event stream: %w", err)
+		}
+		first, err := bufio.NewReader(resp.Body).ReadString('\n')
+		if err != nil || !strings.HasPrefix(first, "data: ") {
+			return s, fmt.Errorf("event stream's first event: %q, %v", first, err)
+		}
+		go func() {
+			_, err := io.Copy(io.Discard, resp.Body) // nil at the stream's clean end
+			ends <- err
+		}()
+	}
+	if err := b.pause(500 * time.Millisecond); err != nil {
+		return s, err
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	cmd := b.mhrunReload(c)(ctx)
+	if cmd.Env == nil {
+		cmd.Env = b.env
+	}
+	t0 := time.Now()
+	out, err := cmd.CombinedOutput()
+	s.took = time.Since(t0)
+	if err != nil {
+		return s, fmt.Errorf("%s: %v: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(string(out)))
+	}
+	wait := time.NewTimer(10 * time.Second)
+	defer wait.Stop()
+	for s.clean+s.cut < sseStreams && s.left == 0 {
+		select {
+		case err := <-ends:
+			if err == nil {
+				s.clean++
+			} else {
+				s.cut++
+			}
+		case <-wait.C:
+			s.left = sseStreams - s.clean - s.cut
+		}
+	}
+	web, err := b.waitWeb(c, "web.1 and web.2 running after the reload with streams")
+	if err != nil {
+		return s, err
+	}
+	c.sleeps = pidsOf(web)
+	b.logf("  reload with %d streams took %.3f s; streams ended by the app %d, cut %d, left open %d", sseStreams, s.took.Seconds(), s.clean, s.cut, s.left)
+	return s, nil
 }
 
 // throughputCompareRows are the rows of direct against balanced.

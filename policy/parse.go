@@ -349,7 +349,12 @@ var keys = []key{
 	{"optional", flagKey, "optional", flagSetter(func(p *Policy) { p.Optional = true }), func(p Policy) string { return formatFlag(p.Optional) }},
 	{"port", valueKey, "port=5000", portKey(func(p *Policy) *int { return &p.Port }), func(p Policy) string { return formatPort(p.Port) }},
 	{"balance", valueKey, "balance=4321", portKey(func(p *Policy) *int { return &p.Balance }), func(p Policy) string { return formatPort(p.Balance) }},
-	{"sticky", flagKey, "sticky", flagSetter(func(p *Policy) { p.Sticky = true }), func(p Policy) string { return formatFlag(p.Sticky) }},
+	{"sticky", flagOrValueKey, "sticky", parseSticky, func(p Policy) string {
+		if p.Sticky && p.StickyKey != "" {
+			return p.StickyKey
+		}
+		return formatFlag(p.Sticky)
+	}},
 	{"watch", valueKey, `watch="src/*.go"`, parseWatch, func(p Policy) string { return strings.Join(p.Watch, ",") }},
 	{"log", valueKey, "log=log/web.log", parseLog, func(p Policy) string { return p.Log }},
 }
@@ -595,6 +600,47 @@ func parseSingleton(v string, hasValue bool) (func(*Policy), string) {
 		return nil, "want a lock file path, or just singleton"
 	}
 	return func(p *Policy) { p.Singleton, p.SingletonPath = true, v }, ""
+}
+
+// parseSticky reads sticky (the client address), sticky=header:NAME or
+// sticky=cookie:NAME.
+func parseSticky(v string, hasValue bool) (func(*Policy), string) {
+	if !hasValue {
+		return func(p *Policy) { p.Sticky, p.StickyKey = true, "" }, ""
+	}
+	const want = "want header:NAME or cookie:NAME (e.g. sticky=header:X-Forwarded-For), or just sticky for the client address"
+	kind, name, ok := strings.Cut(v, ":")
+	switch {
+	case !ok && slices.Contains([]string{"yes", "true", "on", "1", "ip", "addr", "address"}, strings.ToLower(v)):
+		return nil, "write just sticky for the client address (or sticky=header:NAME, sticky=cookie:NAME)"
+	case !ok && isToken(v) && strings.Contains(v, "-"):
+		return nil, fmt.Sprintf("%s (did you mean %q?)", want, "header:"+v)
+	case !ok:
+		return nil, want
+	case kind != "header" && kind != "cookie":
+		if s := Suggest(kind, []string{"header", "cookie"}); s != "" {
+			return nil, fmt.Sprintf("%s (did you mean %q?)", want, s+":"+name)
+		}
+		return nil, want
+	case !isToken(name):
+		return nil, fmt.Sprintf("want a %s name after %q: letters, digits and !#$%%&'*+-.^_`|~", kind, kind+":")
+	}
+	return func(p *Policy) { p.Sticky, p.StickyKey = true, v }, ""
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110): what may name a
+// header or a cookie.
+func isToken(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseSchedule parses a cron spec as schedule= and cron-restart= do: five

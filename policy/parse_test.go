@@ -100,6 +100,9 @@ var validCases = []struct {
 	{"port=65535", func(p *Policy) { p.Port = 65535 }},
 	{"balance=4321", func(p *Policy) { p.Balance = 4321 }},
 	{"balance=4321 sticky", func(p *Policy) { p.Balance, p.Sticky = 4321, true }},
+	{"balance=4321 sticky=header:X-Forwarded-For", func(p *Policy) { p.Balance, p.Sticky, p.StickyKey = 4321, true, "header:X-Forwarded-For" }},
+	{"balance=4321 sticky=header:cf-connecting-ip", func(p *Policy) { p.Balance, p.Sticky, p.StickyKey = 4321, true, "header:cf-connecting-ip" }},
+	{`balance=4321 sticky="cookie:connect.sid"`, func(p *Policy) { p.Balance, p.Sticky, p.StickyKey = 4321, true, "cookie:connect.sid" }},
 	{`watch=*.go`, func(p *Policy) { p.Watch = []string{"*.go"} }},
 	{`watch="src/*.go, templates/*"`, func(p *Policy) { p.Watch = []string{"src/*.go", "templates/*"} }},
 	{`watch=src/[a-c]?.go`, func(p *Policy) { p.Watch = []string{"src/[a-c]?.go"} }},
@@ -299,7 +302,12 @@ Procfile.policy:1: unknown key "*"`},
 	// flags
 	{"web: optional=true", `Procfile.policy:1: optional is a flag: write just optional`},
 	{"web: optional=", `Procfile.policy:1: optional is a flag: write just optional`},
-	{"web: sticky=yes", `Procfile.policy:1: sticky is a flag: write just sticky`},
+	{"web: sticky=yes", `Procfile.policy:1: sticky="yes": write just sticky for the client address (or sticky=header:NAME, sticky=cookie:NAME)`},
+	{"web: sticky=X-Forwarded-For", `Procfile.policy:1: sticky="X-Forwarded-For": want header:NAME or cookie:NAME (e.g. sticky=header:X-Forwarded-For), or just sticky for the client address (did you mean "header:X-Forwarded-For"?)`},
+	{"web: sticky=haeder:CF-Connecting-IP", `Procfile.policy:1: sticky="haeder:CF-Connecting-IP": want header:NAME or cookie:NAME (e.g. sticky=header:X-Forwarded-For), or just sticky for the client address (did you mean "header:CF-Connecting-IP"?)`},
+	{"web: sticky=cookie:", `Procfile.policy:1: sticky="cookie:": want a cookie name after "cookie:": letters, digits and !#$%&'*+-.^_` + "`" + `|~`},
+	{`web: sticky="header:X Real IP"`, `Procfile.policy:1: sticky="header:X Real IP": want a header name after "header:": letters, digits and !#$%&'*+-.^_` + "`" + `|~`},
+	{"web: sticky=", `Procfile.policy:1: sticky="": want header:NAME or cookie:NAME (e.g. sticky=header:X-Forwarded-For), or just sticky for the client address`},
 	// port, balance
 	{"web: port=0", `Procfile.policy:1: port="0": want a port number 1..65535`},
 	{"web: port=80000", `Procfile.policy:1: port="80000": want a port number 1..65535`},
@@ -326,7 +334,7 @@ Procfile.policy:6: missing process name before ": x"
 Procfile.policy:6: unknown key "x"
 Procfile.policy:7: want NAME: key=value ..., e.g. web: scale=2, not "worker scale=2"
 Procfile.policy:8: scale is set twice for web on this line`},
-	{"web: sticky=1 schedule=\"x\r\ndigest: memory=1Gb ready=http:x\n", `Procfile.policy:1: sticky is a flag: write just sticky
+	{"web: sticky=1 schedule=\"x\r\ndigest: memory=1Gb ready=http:x\n", `Procfile.policy:1: sticky="1": write just sticky for the client address (or sticky=header:NAME, sticky=cookie:NAME)
 Procfile.policy:1: schedule: unterminated quote; end the value with "
 Procfile.policy:2: ready="http:x": want http:/PATH, e.g. http:/healthz`},
 }
@@ -503,6 +511,16 @@ func TestFormatOddValues(t *testing.T) {
 		func() Policy { p := Default(); p.Log = "a\vb\x01"; return p }(), // not "\r": the parser refuses one inside a line
 		func() Policy { p := Default(); p.Log = "#x"; return p }(),
 		func() Policy { p := Default(); p.Singleton, p.SingletonPath = true, "yes"; return p }(),
+		func() Policy {
+			p := Default()
+			p.Singleton, p.SingletonPath, p.Balance, p.Sticky, p.StickyKey = true, "yes", 80, true, "cookie:sid"
+			return p
+		}(),
+		func() Policy {
+			p := Default()
+			p.Singleton, p.SingletonPath, p.Balance, p.Sticky = true, "yes", 80, true
+			return p
+		}(),
 		func() Policy {
 			p := Default()
 			p.Ready = Ready{Kind: ReadyLog, Pattern: regexp.MustCompile(` "\\ `)}

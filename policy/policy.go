@@ -98,6 +98,7 @@ type Policy struct {
 	Port          int // 0 = assigned
 	Balance       int // 0 = none
 	Sticky        bool
+	StickyKey     string // "" = the client address; "header:NAME" or "cookie:NAME"
 	Watch         []string
 	Log           string
 	// Env is the process's own environment, from env.NAME=value (nil
@@ -173,10 +174,8 @@ func (p Policy) Format() string {
 		switch {
 		case k.kind == flagKey && kv.Value == flagOn:
 			b.WriteString(kv.Key)
-		case k.kind == flagOrValueKey && p.SingletonPath == "" && kv.Value == flagOn:
+		case k.kind == flagOrValueKey && kv.Value == flagOn && (k.name != "singleton" || p.SingletonPath == ""):
 			b.WriteString(kv.Key)
-		case k.kind == flagOrValueKey:
-			b.WriteString(kv.Key + "=" + quote(p.SingletonPath))
 		default:
 			b.WriteString(kv.Key + "=" + quote(kv.Value))
 		}

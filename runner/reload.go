@@ -9,11 +9,13 @@ import (
 )
 
 // A reload replaces a balanced process's instances one at a time: a
-// replacement starts beside the old instance on a free port, joins the
-// pool once ready, then the old one leaves the pool, is drained (at most
-// its grace) and stopped, and only then does the next one begin. A
-// replacement that fails to become ready aborts the reload, and the old
-// instances keep serving. The client's answer waits for the end.
+// replacement starts beside the old instance on the instance's other port
+// (cluster.go), joins the pool once ready under the instance's key, taking
+// its sticky clients over, then the old one leaves the pool and is stopped
+// (its stop signal once it settled, SIGKILL one grace later), and only then
+// does the next one begin. A replacement that fails to become ready, or
+// whose port is taken, aborts the reload, and the old instances keep
+// serving. The client's answer waits for the end.
 type reloading struct {
 	proc  string
 	queue []*instance // old instances still to replace
@@ -84,7 +86,15 @@ func (r *Runner) reloadNext() {
 	}
 	old := rl.queue[0]
 	rl.queue = rl.queue[1:]
-	rep := &instance{proc: old.proc, n: old.n, name: old.name, color: old.color, stream: old.stream, hub: old.hub, fresh: true, shared: true}
+	rep := &instance{proc: old.proc, n: old.n, name: old.name, color: old.color, stream: old.stream, hub: old.hub, fresh: !old.fresh, shared: true}
+	port, err := r.portFor(rep)
+	if err == nil && !portFree(port) {
+		err = fmt.Errorf("%s's replacement port %d is in use by another program (free it, or set port= or -p so that %s's ports are free)", old.name, port, rl.proc)
+	}
+	if err != nil {
+		r.endReload("", fmt.Sprintf("reload of %s aborted: %v; the old instances keep serving", rl.proc, err))
+		return
+	}
 	i := slices.Index(r.insts, old)
 	r.insts = slices.Insert(r.insts, i+1, rep)
 	rl.old, rl.rep = old, rep
