@@ -10,6 +10,7 @@ import (
 
 	"mhrun/formation"
 	"mhrun/policy"
+	"mhrun/runner"
 )
 
 // CheckCmd validates the project's files and prints the formation it would run.
@@ -68,8 +69,9 @@ type processView struct {
 }
 
 type instanceView struct {
-	Name string `json:"name"`
-	Port int    `json:"port"`
+	Name       string `json:"name"`
+	Port       int    `json:"port"`
+	ReloadPort int    `json:"reload_port,omitempty"` // a balanced instance's replacement, see DescribeCluster
 }
 
 func printCheckJSON(w io.Writer, f *formation.Formation, missing []formation.MissingProgram) error {
@@ -83,7 +85,11 @@ func printCheckJSON(w io.Writer, f *formation.Formation, missing []formation.Mis
 			pv.Env[kv.Key] = kv.Value
 		}
 		for n := 1; n <= p.Scale; n++ {
-			pv.Instances = append(pv.Instances, instanceView{Name: p.Instance(n), Port: p.Port(f.BasePort, n)})
+			iv := instanceView{Name: p.Instance(n), Port: p.Port(f.BasePort, n)}
+			if p.Policy.Balance > 0 {
+				iv.ReloadPort = runner.ReplacementPort(f, p, n)
+			}
+			pv.Instances = append(pv.Instances, iv)
 		}
 		for _, kv := range effective(p) {
 			pv.Policy[kv.Key] = kv.Value
@@ -128,7 +134,20 @@ func printCheck(w io.Writer, f *formation.Formation) error {
 		}
 		fmt.Fprintf(tw, "%s:\t%s\n", p.Name, strings.Join(items, " "))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	first := true
+	for _, p := range f.Processes {
+		for _, line := range runner.DescribeCluster(f, p, "") {
+			if first {
+				fmt.Fprintln(w, "\ncluster mode:")
+				first = false
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	return nil
 }
 
 // effective is p's policy in policy syntax, with the scale that -m set.

@@ -238,15 +238,12 @@ func shellJoin(words []string) string {
 }
 
 // stopBound is the longest a graceful stop of the formation can take: the
-// processes stop one after another at worst, each within its grace, or
-// twice its grace when balanced (the drain, then the signal).
+// processes stop one after another at worst, each within its grace (a
+// balanced one's drain runs inside it).
 func stopBound(f *formation.Formation) time.Duration {
 	var d time.Duration
 	for _, p := range f.Processes {
 		d += p.Policy.Grace
-		if p.Policy.Balance != 0 {
-			d += p.Policy.Grace
-		}
 	}
 	return d
 }

@@ -53,7 +53,7 @@ func TestStartupPrint(t *testing.T) {
 			" '-e' '" + filepath.Join(dir, "conf", "prod.env") + "' '-m' 'web=2' '-p' '6000'\n",
 		"ExecStop=-'" + exe + "' quit -d '" + dir + "'\n",
 		"WantedBy=multi-user.target\n",
-		"TimeoutStopSec=210s\n", // two graces for a balanced process (drain, stop), plus 10s
+		"TimeoutStopSec=110s\n", // the grace once for a balanced process (its drain runs inside it), plus 10s
 	} {
 		if !strings.Contains(stdout, line) {
 			t.Errorf("unit lacks %q:\n%s", line, stdout)

@@ -208,6 +208,9 @@ func Kubernetes(f *formation.Formation, o KubernetesOptions) (files map[string][
 			}
 			if pol.Sticky {
 				svc.Spec.SessionAffinity = "ClientIP"
+				if pol.StickyKey != "" {
+					warnings = append(warnings, fmt.Sprintf("%s: sticky=%s: a Service's sessionAffinity keys on the client IP only; put an ingress with cookie or header affinity in front for that", name, pol.StickyKey))
+				}
 			}
 			if err := put(name, "Service", svc); err != nil {
 				return nil, nil, err

@@ -744,16 +744,13 @@ func (r *Runner) stillStopping(ctx context.Context, d time.Duration) string {
 }
 
 // stopBound is the longest a stop of the formation may take: every
-// process's grace in turn (twice for a balanced one, which drains first)
-// and the wait for its killed processes to vanish, then the sweep of what
+// process's grace in turn (a balanced one's drain runs inside it) and the
+// wait for its killed processes to vanish, then the sweep of what
 // outlived its instance.
 func (r *Runner) stopBound() time.Duration {
 	var d, longest time.Duration
 	for _, p := range r.f.Processes {
-		g := p.Policy.Grace
-		if p.Policy.Balance != 0 {
-			d += g
-		}
+		g := p.Policy.Grace // once, balanced or not: the drain runs inside it
 		d += g + killWait
 		longest = max(longest, g)
 	}

@@ -94,7 +94,7 @@ type instance struct {
 	lock     *os.File  // the singleton lock, held while the instance lives
 	next     time.Time // a job's next tick
 	held     bool      // stopped on request: stays stopped, and keeps the runner up
-	fresh    bool      // a reload's replacement: runs on a free port beside the old one
+	fresh    bool      // on its replacement port: a reload's replacement, through its restarts until the next reload
 	shared   bool      // its stream and hub live on in another instance (a reload)
 	removed  bool      // scaled away: forgotten once its process is gone
 }

@@ -501,8 +501,9 @@ func (r *Runner) stopInstance(in *instance, restart string) {
 	in.exited = false
 	in.killed = false
 	if r.drainThenSignal(in) {
-		// the signal waits for the drain: SIGKILL at most two graces away
-		in.deadline = time.Now().Add(2 * in.proc.Policy.Grace)
+		// out of the pool now; the signal follows once it settled (at most a
+		// quarter of its grace): SIGKILL one grace from here
+		in.deadline = time.Now().Add(in.proc.Policy.Grace)
 		r.armKill()
 		return
 	}
@@ -535,6 +536,7 @@ func (r *Runner) killOverdue() {
 		}
 		if !r.forced {
 			r.out.Event("%s still running after grace %s: killing it", in.name, in.proc.Policy.Grace)
+			r.reportOpen(in)
 		}
 		r.killTree(in)
 	}
