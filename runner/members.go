@@ -47,9 +47,44 @@ func members(leader int, ident string) []int {
 	if leader <= 0 {
 		return nil // not started: and 0 would name the kernel's threads
 	}
+	s := takeSnapshot()
+	defer s.close()
+	return s.members(leader, ident)
+}
+
+// snapshot is one read of the process table (mhrun's tree when it is the
+// subreaper, see runnerTree) to find the members of several runs in: the
+// environment of each process is read at most once.
+type snapshot struct {
+	t      *procTable
+	done   func()
+	idents map[int32]string // MHRUN_RUN of the processes read so far
+}
+
+func takeSnapshot() *snapshot {
 	t, done := runnerTree()
-	defer done()
-	if t == nil {
+	return &snapshot{t: t, done: done}
+}
+
+func (s *snapshot) close() { s.done() }
+
+// ident is the MHRUN_RUN value in the environment of entry i, "" without.
+func (s *snapshot) ident(i int32) string {
+	if v, ok := s.idents[i]; ok {
+		return v
+	}
+	if s.idents == nil {
+		s.idents = map[int32]string{}
+	}
+	v := environValue(s.t.procs[i].pid, identityEnv)
+	s.idents[i] = v
+	return v
+}
+
+// members is members, found in the snapshot.
+func (s *snapshot) members(leader int, ident string) []int {
+	t := s.t
+	if leader <= 0 || t == nil {
 		return nil
 	}
 	t.newWalk()
@@ -72,10 +107,9 @@ func members(leader int, ident string) []int {
 			}
 			t.visit(self)
 			under := t.below(nil, self)
-			want := []byte(identityEnv + "=" + ident + "\x00")
 			var matches []int32
 			for _, i := range under {
-				if t.procs[i].state != 'Z' && environHas(t.procs[i].pid, want, false) {
+				if t.procs[i].state != 'Z' && s.ident(i) == ident {
 					matches = append(matches, i)
 				}
 			}
@@ -135,6 +169,24 @@ func runnerTree() (*procTable, func()) {
 		return nil, func() {}
 	}
 	return t, func() { tables.Put(t) }
+}
+
+// environValue is the value of the variable name in /proc/PID/environ,
+// "" when it is not there or cannot be read.
+func environValue(pid int, name string) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return ""
+	}
+	want := []byte(name + "=")
+	for len(b) > 0 {
+		entry, rest, _ := bytes.Cut(b, []byte{0})
+		if v, ok := bytes.CutPrefix(entry, want); ok {
+			return string(v)
+		}
+		b = rest
+	}
+	return ""
 }
 
 // environHas reports whether /proc/PID/environ holds the NUL-terminated

@@ -280,12 +280,18 @@ func (r *Runner) checkMemory(in *instance, w *memWatch, s TreeSample, now time.T
 // (see members.go), wherever it went. The group is SIGSTOPped first, so
 // that it neither grows nor forks during the pass over /proc that finds
 // the members (5-15 ms on a busy machine: 10 MiB more for a child growing
-// 1 GiB/s, before the stop). Past the grace (killOverdue) and past twice
-// the memory cap alike.
+// 1 GiB/s, before the stop). killOverdue does the same for every instance
+// past its grace, with one pass for all.
 func (r *Runner) killTree(in *instance) {
-	in.killed = true
 	in.run.signal(syscall.SIGSTOP)
-	in.run.stop(syscall.SIGKILL, members(in.run.pid, in.run.ident))
+	r.killMembers(in, members(in.run.pid, in.run.ident))
+}
+
+// killMembers SIGKILLs a stopping instance's group and the members found
+// of its run; a run whose leader has exited stops waiting for its pty.
+func (r *Runner) killMembers(in *instance, pids []int) {
+	in.killed = true
+	in.run.stop(syscall.SIGKILL, pids)
 	if in.run.exited {
 		in.run.giveUpDrain()
 	}
