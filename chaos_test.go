@@ -1463,3 +1463,41 @@ func TestChaosTallyExits(t *testing.T) {
 		t.Errorf("one run, no event: %+v", t2)
 	}
 }
+
+// Regression (found by the chaos harness, MHRUN_CHAOS_ESCAPE=1): a process
+// that clears its environment and leaves the session is adopted by mhrun,
+// the subreaper, yet is not a member of the run that started it: it
+// outlives that run's end (and every restart of the instance) until the
+// runner itself exits, and a SIGKILLed runner's guard misses it for good.
+// members.go says such a process escapes only when "adopted by another
+// subreaper or init before mhrun became one".
+func TestRegressionEnvClearedDaemonOutlivesItsRun(t *testing.T) {
+	t.Skip("known bug: runner/members.go finds mhrun's adopted orphans only by MHRUN_RUN, so an env-cleared setsid daemon survives its run's end; see RELIABILITY.md")
+	dir := writeFiles(t, map[string]string{
+		"Procfile": `esc: env -i PATH="$PATH" setsid sh -c 'echo $$ > esc.pid; exec sleep 1000' </dev/null >/dev/null 2>&1 & until [ -s esc.pid ]; do sleep 0.01; done; exit 3` + "\n" +
+			"keep: exec sleep 1000\n",
+		"Procfile.policy": "esc: restart=never optional grace=300ms\n",
+	})
+	r := startMhrun(t, dir, "start")
+	r.waitLine("esc.1 gave up")
+	pid := readPid(t, filepath.Join(dir, "esc.pid"))
+	if len(alive([]int{pid})) > 0 {
+		t.Errorf("esc.1 ended while %d, the daemon it started, still runs:%s", pid, describePids([]int{pid}))
+	}
+}
+
+// Regression (found by the chaos run): the leader's exit event said
+// "stopping 4 processs it left running": plural() appends "s" to
+// "process".
+func TestRegressionLeftoverCountPlural(t *testing.T) {
+	t.Skip("known bug: runner/runner.go onExit calls plural(n, \"process\"), which prints \"processs\"; see RELIABILITY.md")
+	dir := writeFiles(t, map[string]string{
+		"Procfile":        `two: sh -c 'trap "" HUP; echo $$ >> pids; exec sleep 1000' & sh -c 'trap "" HUP; echo $$ >> pids; exec sleep 1000' & until [ "$(wc -l < pids)" -ge 2 ]; do sleep 0.01; done; exit 3` + "\n",
+		"Procfile.policy": "two: restart=never grace=300ms\n",
+	})
+	r := startMhrun(t, dir, "start")
+	if l := r.waitLine("two.1 exited with code 3; stopping"); !strings.Contains(l, "stopping 2 processes it left") {
+		t.Errorf("got %q, want \"stopping 2 processes it left running\"", l)
+	}
+	r.wait(20 * time.Second)
+}
