@@ -110,6 +110,10 @@ func TestChaos(t *testing.T) {
 		switch {
 		case !short && n%4 == 0 && left >= 25*time.Second:
 			f := newFormation(seedN)
+			// a sleeper the commander never scales to 0 keeps the runner
+			// up: without an instance it would end by itself
+			f = append(f, &chaosProc{shape: "sleeper", name: "anchor", cmd: "echo $$ >> P; exec sleep 1000", scale: 1, maxN: 3, code: -1,
+				grace: time.Second, policy: "anchor: grace=1s backoff=50ms..200ms max-restarts=1000000"})
 			c.round(n, seedN, f, roundCalibrate, 0)
 			soak := min(left-6*time.Second, 20*time.Second+time.Duration(c.rng.IntN(20))*time.Second)
 			c.round(n, seedN, f, roundSoak, soak)
@@ -397,7 +401,7 @@ func (c *chaos) round(n int, seed uint64, procs []*chaosProc, kind roundKind, d 
 	stopSample := r.sample()
 	switch kind {
 	case roundNormal:
-		stopCmds := r.commander()
+		stopCmds := r.commander(false)
 		r.sleep(d)
 		stopCmds()
 		r.end(r.pickEnd())
@@ -408,7 +412,7 @@ func (c *chaos) round(n int, seed uint64, procs []*chaosProc, kind roundKind, d 
 	case roundSoak:
 		before := r.quiesce()
 		r.startAll()
-		stopCmds := r.commander()
+		stopCmds := r.commander(true)
 		r.sleep(d)
 		stopCmds()
 		r.restoreScale()
@@ -434,7 +438,17 @@ func procNames(procs []*chaosProc) string {
 	return strings.Join(names, " ")
 }
 
-// sleep waits d, or less when the run's time is up.
+// gone reports whether the runner has exited.
+func (r *round) gone() bool {
+	select {
+	case <-r.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d, or less when the runner exits first.
 func (r *round) sleep(d time.Duration) {
 	select {
 	case <-time.After(d):
@@ -702,7 +716,9 @@ func (p *chaosProc) instances() []string {
 
 // commander sends random control commands every 50 to 400 ms until
 // stopped: restart, stop, start, scale, signal STOP, CONT or TERM, status.
-func (r *round) commander() (stop func()) {
+// With keep, it never scales a process to 0, so that the runner, which
+// ends once it has no instance left, lives on (a soak).
+func (r *round) commander(keep bool) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	rng := rand.New(rand.NewPCG(r.rng.Uint64(), 4))
@@ -716,7 +732,7 @@ func (r *round) commander() (stop func()) {
 				return
 			case <-time.After(time.Duration(50+rng.IntN(350)) * time.Millisecond):
 			}
-			r.command(rng)
+			r.command(rng, keep)
 		}
 	}()
 	return func() { close(done); <-finished }
@@ -734,7 +750,7 @@ func (r *round) target(rng *rand.Rand) (arg string, p *chaosProc, insts []string
 	return name, p, []string{name}
 }
 
-func (r *round) command(rng *rand.Rand) {
+func (r *round) command(rng *rand.Rand, keep bool) {
 	var req []string
 	var insts []string
 	what := ""
@@ -753,6 +769,9 @@ func (r *round) command(rng *rand.Rand) {
 	case x < 67:
 		p := r.procs[rng.IntN(len(r.procs))]
 		k := rng.IntN(p.maxN + 1)
+		if keep {
+			k = 1 + rng.IntN(p.maxN)
+		}
 		what, req = "scale", []string{"scale", fmt.Sprintf("%s=%d", p.name, k)}
 		if k < p.scale {
 			for j := k + 1; j <= p.scale; j++ {
@@ -828,11 +847,19 @@ func (r *round) pickEnd() string {
 // end ends the runner: a graceful stop (INT, TERM, HUP, quit), a stop
 // then a second INT (kill at once), or SIGKILL.
 func (r *round) end(kind string) {
+	select {
+	case <-r.exited: // by itself: every instance scaled away or finished
+		kind = "itself"
+	default:
+	}
 	r.mu.Lock()
 	r.endKind, r.endAt = kind, time.Now()
 	r.dist = append(r.dist, disturbance{sent: r.endAt, answered: r.endAt.Add(time.Hour), what: "runner " + kind})
 	r.mu.Unlock()
 	sig := map[string]syscall.Signal{"KILL": syscall.SIGKILL, "INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "INT INT": syscall.SIGINT}
+	if kind == "itself" {
+		return
+	}
 	if kind == "quit" {
 		if _, _, err := r.call("quit"); err != nil {
 			r.c.failf("round %d: quit: %v", r.n, err)
@@ -869,7 +896,7 @@ func (r *round) waitExit() {
 			r.c.failf("round %d: the runner ended %s on SIGQUIT, want exit 2 (a goroutine dump)", r.n, r.cmd.ProcessState)
 		}
 	default:
-		if code != 0 {
+		if code != 0 { // "itself": nothing was left to run, which is exit 0 too
 			r.c.failf("round %d: the runner exited %s after a requested stop (%s), want 0; its last events:\n%s", r.n, r.cmd.ProcessState, r.endKind, r.tail(30))
 		}
 	}
@@ -879,6 +906,9 @@ func (r *round) waitExit() {
 // and stopped, no instance with a process; then it reads the descriptors
 // and threads.
 func (r *round) quiesce() procSample {
+	if r.gone() {
+		return procSample{}
+	}
 	for _, p := range r.procs {
 		r.disturb(p.instances(), "signal", p.name, "CONT")
 		r.disturb(p.instances(), "stop", p.name)
@@ -899,6 +929,9 @@ func (r *round) quiesce() procSample {
 		}
 		if err == nil && busy == "" {
 			break
+		}
+		if r.gone() {
+			return procSample{}
 		}
 		if time.Now().After(deadline) {
 			r.c.failf("round %d: not quiet 20s after every process was stopped: %s %v\n%s", r.n, busy, err, r.tail(20))
@@ -963,6 +996,11 @@ func (r *round) restoreScale() {
 // prints every goroutine and exits 2. A soak compares its quiet shapes
 // (before and after) and its goroutines with the calibration's.
 func (r *round) endQuit(before procSample, after *procSample) {
+	if r.gone() {
+		r.c.failf("round %d: the runner exited by itself before the end of its %s round (%s):\n%s", r.n, map[roundKind]string{roundCalibrate: "calibration", roundSoak: "soak"}[r.kind], r.cmd.ProcessState, r.tail(20))
+		r.end("itself")
+		return
+	}
 	r.mu.Lock()
 	r.endKind, r.endAt = "QUIT", time.Now()
 	r.mu.Unlock()
