@@ -32,6 +32,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -181,14 +182,42 @@ type chaosTotals struct {
 	survivors   int
 	guards      int // guards seen
 	guardsLeft  int
+	slow        []slowAnswer             // status answers over chaosStatusSlow
+	stopTook    map[string]time.Duration // the longest from a requested end to the runner's exit, by kind
+	cleanTook   map[string]time.Duration // the longest from the runner's exit to its last process gone, by kind
 	outBytes    int64
 	events      int
 	fdSamples   []string
 	soaks       []string
 }
 
+// slowAnswer is a status answer over chaosStatusSlow: how long it took,
+// how long the runner's threads and the test's waited for a CPU meanwhile
+// (their run-queue time, summed: a loaded machine, not a blocked loop),
+// and the load.
+type slowAnswer struct {
+	took, waited, self time.Duration // self: the test's own threads
+	load               string
+}
+
+// runqWait is the time the threads of pid have spent waiting for a CPU
+// (the second field of /proc/PID/task/TID/schedstat), summed.
+func runqWait(pid int) time.Duration {
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum int64
+	for _, e := range ents {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, e.Name()))
+		if f := strings.Fields(string(b)); err == nil && len(f) >= 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			sum += n
+		}
+	}
+	return time.Duration(sum)
+}
+
 func newChaosTotals() *chaosTotals {
-	return &chaosTotals{ends: map[string]int{}, shapes: map[string]int{}, commands: map[string]int{}}
+	return &chaosTotals{ends: map[string]int{}, shapes: map[string]int{}, commands: map[string]int{},
+		stopTook: map[string]time.Duration{}, cleanTook: map[string]time.Duration{}}
 }
 
 // The hostile shapes. Each leader appends its pid ($$) to the round's
@@ -619,7 +648,16 @@ func (r *round) pollStatus() (stop func()) {
 	go func() {
 		defer close(finished)
 		for {
+			waited, self := runqWait(r.pid), runqWait(os.Getpid())
 			resp, took, err := r.call("status")
+			if took > chaosStatusSlow {
+				waited, self = max(0, runqWait(r.pid)-waited), max(0, runqWait(os.Getpid())-self)
+				load, _ := os.ReadFile("/proc/loadavg")
+				f := strings.Fields(string(load))
+				r.c.tot.mu.Lock()
+				r.c.tot.slow = append(r.c.tot.slow, slowAnswer{took, waited, self, strings.Join(f[:min(3, len(f))], " ")})
+				r.c.tot.mu.Unlock()
+			}
 			var re *socket.RemoteError
 			switch {
 			case err == nil || errors.As(err, &re):
@@ -631,7 +669,9 @@ func (r *round) pollStatus() (stop func()) {
 				}
 				if took > chaosStatusBound {
 					r.c.tot.overBound++
-					r.c.failf("round %d: a status took %s (bound %s)", r.n, took.Round(time.Millisecond), chaosStatusBound)
+					s := r.c.tot.slow[len(r.c.tot.slow)-1]
+					r.c.failf("round %d: a status took %s (bound %s); meanwhile the runner's threads waited %s in all for a CPU, the test's %s; load average %s",
+						r.n, took.Round(time.Millisecond), chaosStatusBound, s.waited.Round(time.Millisecond), s.self.Round(time.Millisecond), s.load)
 				}
 				r.c.tot.mu.Unlock()
 				live := 0
@@ -886,6 +926,11 @@ func (r *round) waitExit() {
 	code := r.cmd.ProcessState.ExitCode()
 	ws, _ := r.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	r.c.tot.ends[r.endKind]++
+	r.mu.Lock()
+	if r.endKind != "itself" {
+		r.c.tot.stopTook[r.endKind] = max(r.c.tot.stopTook[r.endKind], r.exitAt.Sub(r.endAt))
+	}
+	r.mu.Unlock()
 	switch r.endKind {
 	case "KILL":
 		if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
@@ -1172,7 +1217,11 @@ func (r *round) checkSurvivors() {
 	for {
 		left = alive(pids)
 		strays = slices.DeleteFunc(marked(r.mark), func(pid int) bool { return pid == r.guardPid || slices.Contains(left, pid) })
-		if len(left)+len(strays) == 0 || time.Since(exitAt) > chaosSurvivorBound {
+		if len(left)+len(strays) == 0 {
+			c.tot.cleanTook[r.endKind] = max(c.tot.cleanTook[r.endKind], time.Since(exitAt))
+			break
+		}
+		if time.Since(exitAt) > chaosSurvivorBound {
 			break
 		}
 		time.Sleep(20 * time.Millisecond) // other processes' exits have no event here
@@ -1419,8 +1468,13 @@ func (c *chaos) report() {
 	}
 	fmt.Fprintf(&b, "  control commands sent: %d (%s); refused %d, unanswered (runner ending) %d\n", n, countsOf(t.commands), t.refused, t.transport)
 	fmt.Fprintf(&b, "  status answers: %d, slowest %s, over 100ms %d, over %s %d\n", t.statusCalls, t.slowest.Round(time.Millisecond), t.over100, chaosStatusBound, t.overBound)
+	for _, a := range t.slow {
+		fmt.Fprintf(&b, "    a status in %s: meanwhile the runner's threads waited %s for a CPU, the test's %s; load %s\n", a.took.Round(time.Millisecond), a.waited.Round(time.Millisecond), a.self.Round(time.Millisecond), a.load)
+	}
 	fmt.Fprintf(&b, "  exits recorded %d: seen %d, excused %d, lost %d (extra events %d)\n", t.records, t.seen, t.excused, t.lost, t.extra)
 	fmt.Fprintf(&b, "  pids recorded %d: survivors %d; guards %d, left running %d\n", t.pids, t.survivors, t.guards, t.guardsLeft)
+	fmt.Fprintf(&b, "  longest from the end sent to the runner's exit: %s\n", durationsOf(t.stopTook))
+	fmt.Fprintf(&b, "  longest from the runner's exit to the last process of the round gone (an upper bound: polled every 20 ms): %s\n", durationsOf(t.cleanTook))
 	fmt.Fprintf(&b, "  runner output: %s, %d events\n", humanBytes(t.outBytes), t.events)
 	for _, s := range t.soaks {
 		fmt.Fprintf(&b, "  %s\n", s)
@@ -1434,16 +1488,17 @@ func (c *chaos) report() {
 	}
 }
 
-func countsOf(m map[string]int) string {
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+func durationsOf(m map[string]time.Duration) string {
 	var parts []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %s", k, m[k].Round(time.Millisecond)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func countsOf(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
