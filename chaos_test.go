@@ -55,6 +55,7 @@ import (
 const (
 	chaosStatusBound   = time.Second            // a status answer slower than this fails
 	chaosStatusSlow    = 100 * time.Millisecond // counted, not failed
+	chaosPingMargin    = 500 * time.Millisecond // a status over the bound fails when slower than its ping by more
 	chaosSurvivorBound = 3 * time.Second        // after the runner's exit
 	chaosGuardBound    = 6 * time.Second        // the guard's own exit (it gives up after 3 s)
 	chaosStopBound     = 30 * time.Second       // a graceful stop, on a loaded machine
@@ -171,6 +172,8 @@ type chaosTotals struct {
 	transport   int            // no answer: the runner was ending
 	statusCalls int
 	slowest     time.Duration
+	slowestPing time.Duration
+	loopSlow    int // over the bound, and slower than their ping by more than chaosPingMargin
 	over100     int
 	overBound   int
 	records     int // leader exits recorded by the children
@@ -196,8 +199,8 @@ type chaosTotals struct {
 // (their run-queue time, summed: a loaded machine, not a blocked loop),
 // and the load.
 type slowAnswer struct {
-	took, waited, self time.Duration // self: the test's own threads
-	load               string
+	took, ping, waited, self time.Duration // self: the test's own threads
+	load                     string
 }
 
 // runqWait is the time the threads of pid have spent waiting for a CPU
@@ -388,6 +391,7 @@ type procSample struct {
 	at      time.Time
 	fds     int
 	threads int
+	cpu     time.Duration // user and system time so far
 }
 
 // round runs one runner: kind says what is done with it.
@@ -639,8 +643,12 @@ func (r *round) call(cmd string, args ...string) (socket.Response, time.Duration
 }
 
 // pollStatus asks for status every 50 to 150 ms until stopped, and holds
-// every answer to the bound: a status slower than chaosStatusBound fails,
-// unless the runner died during it.
+// every answer to the bound. With each status goes a ping, at the same
+// moment: a request of another protocol version, which the runner's socket
+// server answers itself without the supervisor. A status slower than
+// chaosStatusBound fails, unless the ping was about as slow (within
+// chaosPingMargin): then the whole runner waited (for a CPU, on a loaded
+// machine), not its loop. Every status is counted, whatever the ping.
 func (r *round) pollStatus() (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
@@ -649,29 +657,32 @@ func (r *round) pollStatus() (stop func()) {
 		defer close(finished)
 		for {
 			waited, self := runqWait(r.pid), runqWait(os.Getpid())
+			pinged := make(chan time.Duration, 1)
+			go func() { pinged <- r.ping() }()
 			resp, took, err := r.call("status")
-			if took > chaosStatusSlow {
-				waited, self = max(0, runqWait(r.pid)-waited), max(0, runqWait(os.Getpid())-self)
-				load, _ := os.ReadFile("/proc/loadavg")
-				f := strings.Fields(string(load))
-				r.c.tot.mu.Lock()
-				r.c.tot.slow = append(r.c.tot.slow, slowAnswer{took, waited, self, strings.Join(f[:min(3, len(f))], " ")})
-				r.c.tot.mu.Unlock()
-			}
+			ping := <-pinged
 			var re *socket.RemoteError
 			switch {
 			case err == nil || errors.As(err, &re):
 				r.c.tot.mu.Lock()
 				r.c.tot.statusCalls++
 				r.c.tot.slowest = max(r.c.tot.slowest, took)
+				r.c.tot.slowestPing = max(r.c.tot.slowestPing, ping)
 				if took > chaosStatusSlow {
 					r.c.tot.over100++
+					waited, self = max(0, runqWait(r.pid)-waited), max(0, runqWait(os.Getpid())-self)
+					load, _ := os.ReadFile("/proc/loadavg")
+					f := strings.Fields(string(load))
+					r.c.tot.slow = append(r.c.tot.slow, slowAnswer{took, ping, waited, self, strings.Join(f[:min(3, len(f))], " ")})
 				}
 				if took > chaosStatusBound {
 					r.c.tot.overBound++
 					s := r.c.tot.slow[len(r.c.tot.slow)-1]
-					r.c.failf("round %d: a status took %s (bound %s); meanwhile the runner's threads waited %s in all for a CPU, the test's %s; load average %s",
-						r.n, took.Round(time.Millisecond), chaosStatusBound, s.waited.Round(time.Millisecond), s.self.Round(time.Millisecond), s.load)
+					if took-ping > chaosPingMargin {
+						r.c.tot.loopSlow++
+						r.c.failf("round %d: a status took %s (bound %s), a ping beside it %s; meanwhile the runner's threads waited %s in all for a CPU, the test's %s; load average %s",
+							r.n, took.Round(time.Millisecond), chaosStatusBound, ping.Round(time.Millisecond), s.waited.Round(time.Millisecond), s.self.Round(time.Millisecond), s.load)
+					}
 				}
 				r.c.tot.mu.Unlock()
 				live := 0
@@ -700,6 +711,26 @@ func (r *round) pollStatus() (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// ping sends a request of a protocol version no runner speaks, which the
+// socket server refuses by itself, and reports how long the answer took
+// (10 s when there was none).
+func (r *round) ping() time.Duration {
+	t0 := time.Now()
+	nc, err := net.DialTimeout("unix", r.c.sock, 5*time.Second)
+	if err != nil {
+		return 10 * time.Second
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := nc.Write([]byte(`{"v":999,"cmd":"status"}` + "\n")); err != nil {
+		return 10 * time.Second
+	}
+	if _, err := bufio.NewReader(nc).ReadString('\n'); err != nil {
+		return 10 * time.Second
+	}
+	return time.Since(t0)
 }
 
 // sample reads the runner's descriptors and threads every 250 ms.
@@ -737,6 +768,15 @@ func readProcSample(pid int) (procSample, bool) {
 		return procSample{}, false
 	}
 	s := procSample{at: time.Now(), fds: len(ents)}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if i := bytes.LastIndexByte(st, ')'); i > 0 {
+			if f := strings.Fields(string(st[i+1:])); len(f) > 13 {
+				u, _ := strconv.ParseInt(f[12], 10, 64) // utime, in USER_HZ (100/s)
+				k, _ := strconv.ParseInt(f[13], 10, 64) // stime
+				s.cpu = time.Duration(u+k) * 10 * time.Millisecond
+			}
+		}
+	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
 			s.threads, _ = strconv.Atoi(strings.TrimSpace(v))
@@ -1448,8 +1488,12 @@ func (r *round) tally() {
 		maxF, maxT = max(maxF, s.fds), max(maxT, s.threads)
 	}
 	r.c.tot.mu.Lock()
-	r.c.tot.fdSamples = append(r.c.tot.fdSamples, fmt.Sprintf("round %d: fds %d→%d (max %d), threads %d→%d (max %d) over %s",
-		r.n, first.fds, last.fds, maxF, first.threads, last.threads, maxT, last.at.Sub(first.at).Round(time.Second)))
+	cpu := 0.0
+	if d := last.at.Sub(first.at); d > 0 {
+		cpu = 100 * float64(last.cpu-first.cpu) / float64(d)
+	}
+	r.c.tot.fdSamples = append(r.c.tot.fdSamples, fmt.Sprintf("round %d: fds %d→%d (max %d), threads %d→%d (max %d), the runner's CPU %.0f%% of a core, over %s",
+		r.n, first.fds, last.fds, maxF, first.threads, last.threads, maxT, cpu, last.at.Sub(first.at).Round(time.Second)))
 	r.c.tot.mu.Unlock()
 }
 
@@ -1467,9 +1511,10 @@ func (c *chaos) report() {
 		n += v
 	}
 	fmt.Fprintf(&b, "  control commands sent: %d (%s); refused %d, unanswered (runner ending) %d\n", n, countsOf(t.commands), t.refused, t.transport)
-	fmt.Fprintf(&b, "  status answers: %d, slowest %s, over 100ms %d, over %s %d\n", t.statusCalls, t.slowest.Round(time.Millisecond), t.over100, chaosStatusBound, t.overBound)
+	fmt.Fprintf(&b, "  status answers: %d, slowest %s, over 100ms %d, over %s %d (of which slower than their ping by more than %s: %d); slowest ping %s\n",
+		t.statusCalls, t.slowest.Round(time.Millisecond), t.over100, chaosStatusBound, t.overBound, chaosPingMargin, t.loopSlow, t.slowestPing.Round(time.Millisecond))
 	for _, a := range t.slow {
-		fmt.Fprintf(&b, "    a status in %s: meanwhile the runner's threads waited %s for a CPU, the test's %s; load %s\n", a.took.Round(time.Millisecond), a.waited.Round(time.Millisecond), a.self.Round(time.Millisecond), a.load)
+		fmt.Fprintf(&b, "    a status in %s, its ping %s; meanwhile the runner's threads waited %s for a CPU, the test's %s; load %s\n", a.took.Round(time.Millisecond), a.ping.Round(time.Millisecond), a.waited.Round(time.Millisecond), a.self.Round(time.Millisecond), a.load)
 	}
 	fmt.Fprintf(&b, "  exits recorded %d: seen %d, excused %d, lost %d (extra events %d)\n", t.records, t.seen, t.excused, t.lost, t.extra)
 	fmt.Fprintf(&b, "  pids recorded %d: survivors %d; guards %d, left running %d\n", t.pids, t.survivors, t.guards, t.guardsLeft)
