@@ -458,6 +458,7 @@ func (c *chaos) round(n int, seed uint64, procs []*chaosProc, kind roundKind, d 
 	stopPoll()
 	<-r.outDone
 	r.checkSurvivors()
+	r.checkStderr()
 	r.accountExits()
 	r.tally()
 	c.live = nil
@@ -1287,6 +1288,17 @@ func (r *round) checkSurvivors() {
 		}
 	} else {
 		c.failf("round %d: no guard found for the runner", r.n)
+	}
+}
+
+// checkStderr fails on a data race (under -race), a panic or a fatal
+// error of the runner or its guard, which share the stderr file.
+func (r *round) checkStderr() {
+	b, _ := os.ReadFile(filepath.Join(r.c.dir, r.errF))
+	for _, bad := range []string{"WARNING: DATA RACE", "panic: ", "fatal error: "} {
+		if i := bytes.Index(b, []byte(bad)); i >= 0 {
+			r.c.failf("round %d: %q in the runner's stderr:\n%s", r.n, bad, b[i:min(len(b), i+4000)])
+		}
 	}
 }
 
