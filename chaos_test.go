@@ -95,7 +95,7 @@ func chaosSettings(t *testing.T) (d time.Duration, short bool, seed uint64) {
 func TestChaos(t *testing.T) {
 	d, short, seed := chaosSettings(t)
 	c := &chaos{t: t, seed: seed, short: short, start: time.Now(), until: time.Now().Add(d),
-		rng: rand.New(rand.NewPCG(seed, 0x6d6872756e)), tot: newChaosTotals()}
+		rng: rand.New(rand.NewPCG(seed, 0x6d6872756e)), deckRng: rand.New(rand.NewPCG(seed, 5)), tot: newChaosTotals()}
 	c.logf("seed %d (replay the choices: MHRUN_CHAOS_SEED=%d MHRUN_CHAOS=%s)", seed, seed, os.Getenv("MHRUN_CHAOS"))
 	c.dir = writeFiles(t, map[string]string{"Procfile": "x: true\n"})
 	c.sock = filepath.Join(c.dir, ".mhrun.sock")
@@ -135,19 +135,21 @@ func TestChaos(t *testing.T) {
 
 // chaos is the state of one chaos run across its rounds (one runner each).
 type chaos struct {
-	t     *testing.T
-	seed  uint64
-	short bool
-	rng   *rand.Rand
-	start time.Time
-	until time.Time
-	dir   string
-	sock  string
-	tot   *chaosTotals
-	live  *round       // the round whose runner may still run, for cleanup
-	calib *calibration // the quiet shape of a fresh runner, once measured
-	mu    sync.Mutex
-	marks []string // every round's mark, for cleanup
+	t       *testing.T
+	seed    uint64
+	short   bool
+	rng     *rand.Rand
+	start   time.Time
+	until   time.Time
+	dir     string
+	sock    string
+	tot     *chaosTotals
+	live    *round       // the round whose runner may still run, for cleanup
+	calib   *calibration // the quiet shape of a fresh runner, once measured
+	deck    []string     // the ends still to deal (dealEnd)
+	deckRng *rand.Rand
+	mu      sync.Mutex
+	marks   []string // every round's mark, for cleanup
 }
 
 func (c *chaos) logf(format string, args ...any) {
@@ -921,8 +923,19 @@ func (r *round) pickEnd() string {
 		}
 		return "KILL"
 	}
-	ends := []string{"KILL", "KILL", "KILL", "INT", "TERM", "HUP", "quit", "INT INT", "INT", "TERM", "HUP", "quit"}
-	return ends[r.rng.IntN(len(ends))]
+	return r.c.dealEnd()
+}
+
+// dealEnd deals the next end from a shuffled deck of every kind, SIGKILL
+// twice, so that a short run still sees each kind.
+func (c *chaos) dealEnd() string {
+	if len(c.deck) == 0 {
+		c.deck = []string{"KILL", "KILL", "INT", "TERM", "HUP", "quit", "INT INT"}
+		c.deckRng.Shuffle(len(c.deck), func(i, j int) { c.deck[i], c.deck[j] = c.deck[j], c.deck[i] })
+	}
+	end := c.deck[0]
+	c.deck = c.deck[1:]
+	return end
 }
 
 // end ends the runner: a graceful stop (INT, TERM, HUP, quit), a stop
