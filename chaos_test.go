@@ -941,7 +941,7 @@ func (r *round) pickEnd() string {
 // twice, so that a short run still sees each kind.
 func (c *chaos) dealEnd() string {
 	if len(c.deck) == 0 {
-		c.deck = []string{"KILL", "KILL", "INT", "TERM", "HUP", "quit", "INT INT"}
+		c.deck = []string{"KILL", "KILL", "INT", "TERM", "HUP", "quit", "INT INT", "TERM KILL"}
 		c.deckRng.Shuffle(len(c.deck), func(i, j int) { c.deck[i], c.deck[j] = c.deck[j], c.deck[i] })
 	}
 	end := c.deck[0]
@@ -950,7 +950,8 @@ func (c *chaos) dealEnd() string {
 }
 
 // end ends the runner: a graceful stop (INT, TERM, HUP, quit), a stop
-// then a second INT (kill at once), or SIGKILL.
+// then a second INT (kill at once), SIGKILL, or SIGKILL in the middle of
+// a graceful stop (TERM, then KILL within 0.5 s).
 func (r *round) end(kind string) {
 	select {
 	case <-r.exited: // by itself: every instance scaled away or finished
@@ -961,7 +962,7 @@ func (r *round) end(kind string) {
 	r.endKind, r.endAt = kind, time.Now()
 	r.dist = append(r.dist, disturbance{sent: r.endAt, answered: r.endAt.Add(time.Hour), what: "runner " + kind})
 	r.mu.Unlock()
-	sig := map[string]syscall.Signal{"KILL": syscall.SIGKILL, "INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "INT INT": syscall.SIGINT}
+	sig := map[string]syscall.Signal{"KILL": syscall.SIGKILL, "INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "INT INT": syscall.SIGINT, "TERM KILL": syscall.SIGTERM}
 	if kind == "itself" {
 		return
 	}
@@ -972,9 +973,13 @@ func (r *round) end(kind string) {
 	} else {
 		syscall.Kill(r.pid, sig[kind])
 	}
-	if kind == "INT INT" {
+	switch kind {
+	case "INT INT": // a second Ctrl-C: kill at once
 		time.Sleep(time.Duration(r.rng.IntN(300)) * time.Millisecond)
 		syscall.Kill(r.pid, syscall.SIGINT)
+	case "TERM KILL": // killed in the middle of its graceful stop
+		time.Sleep(time.Duration(r.rng.IntN(500)) * time.Millisecond)
+		syscall.Kill(r.pid, syscall.SIGKILL)
 	}
 }
 
@@ -1000,6 +1005,10 @@ func (r *round) waitExit() {
 	case "KILL":
 		if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 			r.c.failf("round %d: the runner ended %s before its SIGKILL", r.n, r.cmd.ProcessState)
+		}
+	case "TERM KILL": // the stop may have ended before the SIGKILL
+		if code != 0 && (!ws.Signaled() || ws.Signal() != syscall.SIGKILL) {
+			r.c.failf("round %d: the runner ended %s after TERM then KILL, want 0 or killed", r.n, r.cmd.ProcessState)
 		}
 	case "QUIT":
 		if code != 2 {
@@ -1430,8 +1439,8 @@ func tallyExits(records []exitRecord, events []string, excused func(exitRecord) 
 //     and the run's end starts it again without an exit event (the
 //     request's event stands for it);
 //   - from 0.5 s before a requested stop of the runner, which may cut it
-//     with a TERM; from 2 s before a SIGKILL or SIGQUIT of the runner, as
-//     its event may not have been written yet.
+//     with a TERM; from 2 s before a SIGKILL or SIGQUIT of the runner (or
+//     a TERM then SIGKILL), as its event may not have been written yet.
 func (r *round) accountExits() {
 	c := r.c
 	var records []exitRecord
@@ -1459,7 +1468,7 @@ func (r *round) accountExits() {
 		return time.Second
 	}
 	excused := func(x exitRecord) bool {
-		if r.endKind == "KILL" || r.endKind == "QUIT" {
+		if r.endKind == "KILL" || r.endKind == "QUIT" || r.endKind == "TERM KILL" {
 			if !x.at.Before(r.endAt.Add(-2 * time.Second)) {
 				return true
 			}
