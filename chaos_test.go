@@ -58,7 +58,7 @@ import (
 const (
 	chaosStatusBound   = time.Second            // a status answer slower than this fails
 	chaosStatusSlow    = 100 * time.Millisecond // counted, not failed
-	chaosPingMargin    = 500 * time.Millisecond // a status over the bound fails when slower than its ping by more
+	chaosPingMargin    = 500 * time.Millisecond // a status over the bound fails when its loop ping took more than its ping by more
 	chaosSurvivorBound = 3 * time.Second        // after the runner's exit
 	chaosGuardBound    = 6 * time.Second        // the guard's own exit (it gives up after 3 s)
 	chaosStopBound     = 30 * time.Second       // a graceful stop, on a loaded machine
@@ -186,7 +186,9 @@ type chaosTotals struct {
 	statusCalls int
 	slowest     time.Duration
 	slowestPing time.Duration
-	loopSlow    int // over the bound, and slower than their ping by more than chaosPingMargin
+	slowestLoop time.Duration // loop pings
+	mostHeld    time.Duration // the most a loop ping took beyond its ping
+	loopSlow    int           // over the bound, with the loop holding them (pollStatus)
 	over100     int
 	overBound   int
 	records     int // leader exits recorded by the children
@@ -212,8 +214,8 @@ type chaosTotals struct {
 // (their run-queue time, summed: a loaded machine, not a blocked loop),
 // and the load.
 type slowAnswer struct {
-	took, ping, waited, self time.Duration // self: the test's own threads
-	load                     string
+	took, ping, loop, waited, self time.Duration // self: the test's own threads
+	load                           string
 }
 
 // runqWait is the time the threads of pid have spent waiting for a CPU
@@ -659,12 +661,17 @@ func (r *round) call(cmd string, args ...string) (socket.Response, time.Duration
 }
 
 // pollStatus asks for status every 50 to 150 ms until stopped, and holds
-// every answer to the bound. With each status goes a ping, at the same
-// moment: a request of another protocol version, which the runner's socket
-// server answers itself without the supervisor. A status slower than
-// chaosStatusBound fails, unless the ping was about as slow (within
-// chaosPingMargin): then the whole runner waited (for a CPU, on a loaded
-// machine), not its loop. Every status is counted, whatever the ping.
+// every answer to the bound. With each status go two probes, at the same
+// moment: a ping, a request of another protocol version, which the
+// runner's socket server refuses by itself; and a loop ping, a scale with
+// no argument, which the supervisor refuses from its loop and does
+// nothing. A status reads the CPU and RSS of every tree from /proc, off
+// the loop, which the probes do not. A status slower than
+// chaosStatusBound fails when its loop ping took chaosPingMargin more than
+// its ping: the loop held it. When the loop ping was not slower, the
+// whole runner waited (for a CPU, on a loaded machine) or the reading of
+// /proc did: recorded, with how long the runner's threads waited for a CPU
+// meanwhile, not failed. Every status is counted, whatever the probes.
 func (r *round) pollStatus() (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
@@ -673,10 +680,15 @@ func (r *round) pollStatus() (stop func()) {
 		defer close(finished)
 		for {
 			waited, self := runqWait(r.pid), runqWait(os.Getpid())
-			pinged := make(chan time.Duration, 1)
+			pinged, looped := make(chan time.Duration, 1), make(chan time.Duration, 1)
 			go func() { pinged <- r.ping() }()
+			go func() {
+				_, d, _ := r.call("scale") // refused by the loop: "want NAME=N"
+				looped <- d
+			}()
 			resp, took, err := r.call("status")
-			ping := <-pinged
+			ping, loop := <-pinged, <-looped
+			held := max(0, loop-ping) // what the loop added
 			var re *socket.RemoteError
 			switch {
 			case err == nil || errors.As(err, &re):
@@ -684,20 +696,22 @@ func (r *round) pollStatus() (stop func()) {
 				r.c.tot.statusCalls++
 				r.c.tot.slowest = max(r.c.tot.slowest, took)
 				r.c.tot.slowestPing = max(r.c.tot.slowestPing, ping)
+				r.c.tot.slowestLoop = max(r.c.tot.slowestLoop, loop)
+				r.c.tot.mostHeld = max(r.c.tot.mostHeld, held)
 				if took > chaosStatusSlow {
 					r.c.tot.over100++
 					waited, self = max(0, runqWait(r.pid)-waited), max(0, runqWait(os.Getpid())-self)
 					load, _ := os.ReadFile("/proc/loadavg")
 					f := strings.Fields(string(load))
-					r.c.tot.slow = append(r.c.tot.slow, slowAnswer{took, ping, waited, self, strings.Join(f[:min(3, len(f))], " ")})
+					r.c.tot.slow = append(r.c.tot.slow, slowAnswer{took, ping, loop, waited, self, strings.Join(f[:min(3, len(f))], " ")})
 				}
 				if took > chaosStatusBound {
 					r.c.tot.overBound++
 					s := r.c.tot.slow[len(r.c.tot.slow)-1]
-					if took-ping > chaosPingMargin {
+					if held > chaosPingMargin {
 						r.c.tot.loopSlow++
-						r.c.failf("round %d: a status took %s (bound %s), a ping beside it %s; meanwhile the runner's threads waited %s in all for a CPU, the test's %s; load average %s",
-							r.n, took.Round(time.Millisecond), chaosStatusBound, ping.Round(time.Millisecond), s.waited.Round(time.Millisecond), s.self.Round(time.Millisecond), s.load)
+						r.c.failf("round %d: a status took %s (bound %s), a loop ping beside it %s and a ping %s: the loop held it; meanwhile the runner's threads waited %s in all for a CPU, the test's %s; load average %s",
+							r.n, took.Round(time.Millisecond), chaosStatusBound, loop.Round(time.Millisecond), ping.Round(time.Millisecond), s.waited.Round(time.Millisecond), s.self.Round(time.Millisecond), s.load)
 					}
 				}
 				r.c.tot.mu.Unlock()
@@ -1593,10 +1607,13 @@ func (c *chaos) report() {
 		n += v
 	}
 	fmt.Fprintf(&b, "  control commands sent: %d (%s); refused %d, unanswered (runner ending) %d\n", n, countsOf(t.commands), t.refused, t.transport)
-	fmt.Fprintf(&b, "  status answers: %d, slowest %s, over 100ms %d, over %s %d (of which slower than their ping by more than %s: %d); slowest ping %s\n",
-		t.statusCalls, t.slowest.Round(time.Millisecond), t.over100, chaosStatusBound, t.overBound, chaosPingMargin, t.loopSlow, t.slowestPing.Round(time.Millisecond))
+	fmt.Fprintf(&b, "  status answers: %d, slowest %s, over 100ms %d, over %s %d (of which held by the loop, its loop ping over its ping by more than %s: %d)\n",
+		t.statusCalls, t.slowest.Round(time.Millisecond), t.over100, chaosStatusBound, t.overBound, chaosPingMargin, t.loopSlow)
+	fmt.Fprintf(&b, "  probes beside them: slowest ping %s, slowest loop ping %s, the most a loop ping took beyond its ping %s\n",
+		t.slowestPing.Round(time.Millisecond), t.slowestLoop.Round(time.Millisecond), t.mostHeld.Round(time.Millisecond))
 	for _, a := range t.slow {
-		fmt.Fprintf(&b, "    a status in %s, its ping %s; meanwhile the runner's threads waited %s for a CPU, the test's %s; load %s\n", a.took.Round(time.Millisecond), a.ping.Round(time.Millisecond), a.waited.Round(time.Millisecond), a.self.Round(time.Millisecond), a.load)
+		fmt.Fprintf(&b, "    a status in %s, its loop ping %s, its ping %s; meanwhile the runner's threads waited %s for a CPU, the test's %s; load %s\n",
+			a.took.Round(time.Millisecond), a.loop.Round(time.Millisecond), a.ping.Round(time.Millisecond), a.waited.Round(time.Millisecond), a.self.Round(time.Millisecond), a.load)
 	}
 	fmt.Fprintf(&b, "  exits recorded %d: seen %d, excused %d, lost %d (extra events %d)\n", t.records, t.seen, t.excused, t.lost, t.extra)
 	fmt.Fprintf(&b, "  pids recorded %d: survivors %d; guards %d, left running %d\n", t.pids, t.survivors, t.guards, t.guardsLeft)
