@@ -24,7 +24,7 @@ package main
 //
 // By default (no MHRUN_CHAOS, or MHRUN_CHAOS=short) the short version runs:
 // two runners of 2 s, one stopped gracefully and one SIGKILLed, every
-// invariant but the soak's, in about 5 s (measured: 4.2 to 7.1 s, -race
+// invariant but the soak's, in about 5 s (measured: 4.2 to 7.3 s, -race
 // included). MHRUN_CHAOS=off and go test -short skip it. The random
 // choices (formations, commands, their targets and delays, the runner's
 // ends) come from one seed, printed first; the timing of a loaded machine
