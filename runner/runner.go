@@ -243,7 +243,21 @@ func (r *Runner) loop(ctx context.Context) {
 	r.killTimer = time.NewTimer(time.Hour)
 	r.killTimer.Stop()
 	defer r.killTimer.Stop()
+	waited := false // a request was taken out of turn last time round
 	for r.alive() > 0 {
+		// A control request goes before a backlog of events (forty
+		// instances restarting at once are 120 of them), but never twice
+		// in a row: a flood of requests cannot starve the events either.
+		if !waited {
+			select {
+			case q := <-r.requests:
+				waited = true
+				r.onRequest(q)
+				continue
+			default:
+			}
+		}
+		waited = false
 		select {
 		case s := <-r.spawns:
 			r.onSpawned(s)
@@ -266,11 +280,7 @@ func (r *Runner) loop(ctx context.Context) {
 			}
 			r.out.Event("%s", msg)
 		case q := <-r.requests:
-			if q.req.Cmd == "reload" {
-				r.startReload(q) // answers when the reload ends
-				continue
-			}
-			q.reply <- r.handle(q.req)
+			r.onRequest(q)
 		case j := <-r.crons:
 			r.onCron(j)
 		case <-mem.C():
@@ -290,6 +300,15 @@ func (r *Runner) loop(ctx context.Context) {
 			r.killOverdue()
 		}
 	}
+}
+
+// onRequest answers a control request; a reload answers when it ends.
+func (r *Runner) onRequest(q request) {
+	if q.req.Cmd == "reload" {
+		r.startReload(q)
+		return
+	}
+	q.reply <- r.handle(q.req)
 }
 
 // onWake is a timer for an instance: the end of a backoff, or another
