@@ -58,10 +58,11 @@ func (b *bench) idleBench() ([]row, error) {
 	m, s, g := w.use[0], w.use[1], w.use[2]
 	// The guard is part of what mhrun holds, as a daemon or a tmux server
 	// is for other runners: its RSS is counted with the runner's.
-	var guardRSS int64
+	var guardRSS, guardOwn int64
 	if gp, ok := guardOf(mh.pid); ok {
 		guardRSS, _ = vmRSS(gp)
-		b.logf("  mhrun's guard (pid %d) RSS %s", gp, mib(guardRSS))
+		guardOwn, _ = privateMem(gp)
+		b.logf("  mhrun's guard (pid %d) RSS %s, of it private %s", gp, mib(guardRSS), mib(guardOwn))
 	}
 	b.logf("  mhrun RSS %s, %d threads, CPU %.4f%% (CPU clock %v → %v in %v; /proc/PID/stat ticks: %v); shell RSS %s, CPU %.4f%%; Go sleeper RSS %s, CPU %.4f%%; machine busy %.0f%%",
 		mib(m.rss), threads(m.pid), cpu(m), m.c0, m.c1, w.window.Round(time.Millisecond), m.s1.own()-m.s0.own(),
@@ -76,6 +77,7 @@ func (b *bench) idleBench() ([]row, error) {
 		{name, "runner's RSS (VmRSS) at the end", fmt.Sprintf("%s (Go sleeper); %s (sh)", mib(g.rss), mib(s.rss)), mib(m.rss),
 			fmt.Sprintf("%.1f× the Go sleeper", float64(m.rss)/float64(g.rss)), "< 20 MiB", met(m.rss < 20<<20)},
 		{"", "runner's and its guard's RSS together", "", mib(m.rss + guardRSS), "", "< 20 MiB", met(m.rss+guardRSS < 20<<20)},
+		{"", "the guard's private memory (what it adds beyond the pages it shares with the runner)", "", mib(guardOwn), "", "", ""},
 		{"", fmt.Sprintf("runner's CPU over %v, %% of one core", c.idle), fmt.Sprintf("%.3f%% (sh)", cpu(s)), fmt.Sprintf("%.3f%%", cpu(m)), "", "< 0.5%", met(cpu(m) < 0.5)},
 	}, nil
 }

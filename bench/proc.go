@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -340,4 +341,26 @@ func guardOf(pid int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// privateMem is the memory only pid uses (Private_Clean + Private_Dirty
+// of /proc/PID/smaps_rollup): what it costs beyond pages it shares, such
+// as the text of a binary another process runs too.
+func privateMem(pid int) (int64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return 0, false
+	}
+	var total int64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && (f[0] == "Private_Clean:" || f[0] == "Private_Dirty:") {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			total += kb << 10
+		}
+	}
+	return total, true
 }
