@@ -50,7 +50,10 @@ func TestClusterBalanceAndReload(t *testing.T) {
 		"Procfile":        fmt.Sprintf("web: env MHRUN_TEST_HELPER=serve MHRUN_TEST_BROKEN=broken %s\n", os.Args[0]),
 		"Procfile.policy": fmt.Sprintf("web: scale=2 balance=%d grace=2s ready-timeout=4s\n", bal),
 	})
-	r := startMhrun(t, dir, "start")
+	// Not the default 5000: a replacement's port is known in advance, and
+	// another mhrun's test (a second go test on this machine) may hold it,
+	// which a tcp ready check would take for the replacement.
+	r := startMhrun(t, dir, "start", "-p", strconv.Itoa(20000+rand.IntN(9000)))
 	before := waitStatus(t, dir, "both ready", func(s map[string]socket.Instance) bool {
 		return s["web.1"].State == "running" && s["web.2"].State == "running"
 	})
