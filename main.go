@@ -62,7 +62,7 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
 	if tok, ok := runner.GuardToken(); ok { // started by a runner as its guard
-		os.Exit(runner.Guard(os.Stdin, tok, os.Stderr))
+		os.Exit(runner.GuardMain(os.Stdin, tok, os.Stderr))
 	}
 	// Commands that run for long (start) take SIGINT and SIGTERM themselves.
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))

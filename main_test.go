@@ -28,7 +28,7 @@ import (
 // runs the command line it was given, so end-to-end tests run real runners.
 func TestMain(m *testing.M) {
 	if tok, ok := runner.GuardToken(); ok { // the runner's guard: first of all
-		os.Exit(runner.Guard(os.Stdin, tok, os.Stderr))
+		os.Exit(runner.GuardMain(os.Stdin, tok, os.Stderr))
 	}
 	switch os.Getenv("MHRUN_TEST_HELPER") { // first: children inherit MHRUN_TEST_MAIN
 	case "serve":

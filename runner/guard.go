@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -18,8 +19,10 @@ import (
 // The guard ends what a runner leaves when it dies without stopping its
 // formation (SIGKILL, the OOM killer). It is a small process of its own,
 // in a session of its own, started by the runner with the read end of a
-// pipe as stdin; the runner writes each leader's pid to the pipe and never
-// closes it. When the runner dies the kernel closes its end, the guard
+// pipe as stdin; the runner writes each leader's pid to the pipe, and
+// "-PID" once that run has ended (its pid, and a session or group named by
+// it, may then be reused by a stranger), and never closes it. When the
+// runner dies the kernel closes its end, the guard
 // reads EOF, and it stops every process that carries the formation's
 // identity (MHRUN_RUN=TOKEN.*, see members.go) or lives in the session or
 // process group of a leader it was told of: SIGTERM and SIGCONT, then
@@ -49,11 +52,17 @@ func GuardToken() (string, bool) {
 	return tok, tok != ""
 }
 
-// Guard is the guard process: it reads leader pids from in until EOF, then
-// stops what is left of the formation whose token is tok. It returns the
-// process's exit code: 0, or 1 when something could not be killed.
-func Guard(in io.Reader, tok string, stderr io.Writer) int {
+// GuardMain is the guard process's main: it ignores the signals that stop
+// a process (only the pipe's EOF ends the guard's wait) and runs Guard.
+func GuardMain(in io.Reader, tok string, stderr io.Writer) int {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGPIPE)
+	return Guard(in, tok, stderr)
+}
+
+// Guard reads leader pids from in until EOF, then stops what is left of
+// the formation whose token is tok. It returns the process's exit code: 0,
+// or 1 when something could not be killed.
+func Guard(in io.Reader, tok string, stderr io.Writer) int {
 	leaders := map[int]bool{}
 	clean := false
 	sc := bufio.NewScanner(in)
@@ -61,6 +70,12 @@ func Guard(in io.Reader, tok string, stderr io.Writer) int {
 		line := sc.Text()
 		if line == "done" {
 			clean = true
+			continue
+		}
+		if gone, ok := strings.CutPrefix(line, "-"); ok {
+			if pid, err := strconv.Atoi(gone); err == nil {
+				delete(leaders, pid) // its run ended: the pid may be reused
+			}
 			continue
 		}
 		if pid, err := strconv.Atoi(line); err == nil && pid > 1 {
@@ -179,6 +194,18 @@ func (g *guard) write(b []byte) {
 		unix.Write(int(fd), b) // EAGAIN: dropped
 		return true
 	})
+}
+
+// forget tells the guard that the run of the leader pid has ended, so
+// that a process given that pid later, or a session or group it leads, is
+// never taken for the formation's.
+func (g *guard) forget(pid int) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.write(append(append([]byte{'-'}, strconv.AppendInt(nil, int64(pid), 10)...), '\n'))
 }
 
 // tell gives the guard a leader's pid.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -395,4 +396,34 @@ func TestRegressionKillOverdueOnePass(t *testing.T) {
 		t.Errorf("of %d answers while 40 instances were killed past their grace, the 95th percentile took %s and the slowest %s", len(took), p95, slowest)
 	}
 	t.Logf("%d answers, 95th percentile %s, the slowest %s", len(took), p95, slowest)
+}
+
+// The guard forgets the leader of a run that ended: a stranger given that
+// pid later, or a session it leads, is never taken for the formation's.
+// The stranger here is a sleep in a session of its own, named to the guard
+// as a leader, then (or not) as ended.
+func TestGuardForgetsEndedRuns(t *testing.T) {
+	stranger := exec.Command("sleep", "1000")
+	stranger.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stranger.Process.Kill(); stranger.Wait() }()
+	pid := stranger.Process.Pid
+	in := strings.NewReader(fmt.Sprintf("%d\n-%d\ndone\n", pid, pid))
+	var msg strings.Builder
+	if code := Guard(in, "no-such-token", &msg); code != 0 || msg.Len() != 0 {
+		t.Errorf("guard exit %d, said %q", code, msg.String())
+	}
+	if syscall.Kill(pid, 0) != nil {
+		t.Fatalf("the guard killed %d, whose run had ended", pid)
+	}
+	// and without the "-PID", the pid's session is the formation's
+	if code := Guard(strings.NewReader(fmt.Sprintf("%d\n", pid)), "no-such-token", &msg); code != 0 {
+		t.Errorf("guard exit %d, said %q", code, msg.String())
+	}
+	stranger.Wait()
+	if !strings.Contains(msg.String(), "the runner died: stopping 1 process(es)") {
+		t.Errorf("guard said %q", msg.String())
+	}
 }

@@ -65,6 +65,9 @@ func (r *Runner) checkReady(in *instance, run *run) {
 				return err
 			})
 			r.forget(pids) // every try has been waited for by now
+			for _, pid := range pids {
+				r.guard.forget(pid)
+			}
 		}
 		select {
 		case r.ready <- readyEvent{in, run, err}:

@@ -610,6 +610,7 @@ func (r *Runner) onExit(e exit) {
 // nothing of it left, its output read.
 func (r *Runner) onEnd(e exit) {
 	in := e.inst
+	r.guard.forget(e.run.pid)
 	e.run.close()
 	in.hub.unsetPTY(e.run.pty)
 	own := in.exited
