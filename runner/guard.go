@@ -125,14 +125,14 @@ func guarded(tok string, leaders map[int]bool) []int {
 		return nil
 	}
 	self := os.Getpid()
-	prefix := []byte(identityEnv + "=" + tok + ".")
+	prefix := tok + "."
 	var out []int
 	for i := range t.procs {
 		p := &t.procs[i]
 		if p.pid == self || p.state == 'Z' || p.state == 'X' {
 			continue
 		}
-		if leaders[p.pid] || leaders[p.sid] || leaders[p.pgrp] || environHas(p.pid, prefix, true) {
+		if leaders[p.pid] || leaders[p.sid] || leaders[p.pgrp] || strings.HasPrefix(environValue(p.pid, identityEnv), prefix) {
 			out = append(out, p.pid)
 		}
 	}

@@ -188,24 +188,3 @@ func environValue(pid int, name string) string {
 	}
 	return ""
 }
-
-// environHas reports whether /proc/PID/environ holds the NUL-terminated
-// entry want; with prefix, an entry that starts with want (want then has
-// no NUL).
-func environHas(pid int, want []byte, prefix bool) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		return false
-	}
-	if !prefix {
-		return bytes.HasPrefix(b, want) || bytes.Contains(b, append([]byte{0}, want...))
-	}
-	for len(b) > 0 {
-		entry, rest, _ := bytes.Cut(b, []byte{0})
-		if bytes.HasPrefix(entry, want) {
-			return true
-		}
-		b = rest
-	}
-	return false
-}

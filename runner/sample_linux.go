@@ -102,37 +102,16 @@ func indexNUL(b []byte) int {
 // tree: a single-threaded process is three files, a Go program with eight
 // threads ten; a full pass is one file per process on the machine.
 func (s *Sampler) readTree(proc, root int, ts *TreeSample) bool {
-	t := &s.t
-	if t.dir == nil {
-		t.dir = make([]byte, 32<<10)
-		t.stat = make([]byte, 4<<10)
-	}
-	if s.seen == nil {
-		s.seen = map[int]struct{}{}
-	}
-	clear(s.seen)
 	page := int64(os.Getpagesize())
 	var ticks int64
-	s.stack = append(s.stack[:0], root)
-	s.seen[root] = struct{}{}
-	for len(s.stack) > 0 {
-		pid := s.stack[len(s.stack)-1]
-		s.stack = s.stack[:len(s.stack)-1]
-		e := procEntry{pid: pid}
-		ts.files++
-		if !s.readStat(proc, pid, &e) {
-			if pid == root {
-				return false
-			}
-			continue // ended since its parent listed it
-		}
+	files, ok := s.walk(proc, root, func(e *procEntry) {
 		ts.RSS += e.rss * page
 		ticks += e.ticks
 		ts.Procs++
-		ts.files += s.pushChildren(proc, pid)
-	}
+	})
+	ts.files += files
 	ts.CPU = time.Duration(ticks) * clockTick
-	return true
+	return ok
 }
 
 // readSubtree replaces s.t.procs with root and every process below it,
@@ -140,6 +119,17 @@ func (s *Sampler) readTree(proc, root int, ts *TreeSample) bool {
 // tree; it reports false if root is gone.
 func (s *Sampler) readSubtree(proc, root int) bool {
 	t := &s.t
+	t.procs = t.procs[:0]
+	t.stats = true
+	_, ok := s.walk(proc, root, func(e *procEntry) { t.procs = append(t.procs, *e) })
+	return ok
+}
+
+// walk reads the stat of root and of every process below it, found through
+// the children lists of each one's threads, and hands each to visit. It
+// returns the /proc files it read, and false if root is gone.
+func (s *Sampler) walk(proc, root int, visit func(*procEntry)) (files int, ok bool) {
+	t := &s.t
 	if t.dir == nil {
 		t.dir = make([]byte, 32<<10)
 		t.stat = make([]byte, 4<<10)
@@ -148,24 +138,23 @@ func (s *Sampler) readSubtree(proc, root int) bool {
 		s.seen = map[int]struct{}{}
 	}
 	clear(s.seen)
-	t.procs = t.procs[:0]
-	t.stats = true
 	s.stack = append(s.stack[:0], root)
 	s.seen[root] = struct{}{}
 	for len(s.stack) > 0 {
 		pid := s.stack[len(s.stack)-1]
 		s.stack = s.stack[:len(s.stack)-1]
 		e := procEntry{pid: pid}
+		files++
 		if !s.readStat(proc, pid, &e) {
 			if pid == root {
-				return false
+				return files, false
 			}
 			continue // ended since its parent listed it
 		}
-		t.procs = append(t.procs, e)
-		s.pushChildren(proc, pid)
+		visit(&e)
+		files += s.pushChildren(proc, pid)
 	}
-	return true
+	return files, true
 }
 
 // readStat parses /proc/PID/stat into e.
