@@ -1,116 +1,20 @@
 // Command mhrun runs a Procfile formation under a policy: foreman's
-// simplicity with PM2's staying power, in one binary.
+// simplicity with PM2's staying power, in one binary. It only wires: the
+// commands are in cli/, the supervisor in runner/.
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
-	"strings"
 
-	"github.com/alecthomas/kong"
-
+	"mhrun/cli"
 	"mhrun/runner"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
-
-// CLI is every registered command; only commands that work are here.
-type CLI struct {
-	Start   StartCmd   `cmd:"" help:"Run the formation (or the named processes) in the foreground."`
-	Status  StatusCmd  `cmd:"" help:"Show every instance of the running formation."`
-	Connect ConnectCmd `cmd:"" help:"Attach this terminal to an instance (Ctrl-] detaches)."`
-	Top     TopCmd     `cmd:"" help:"A live full-screen view of the running formation: CPU, memory, keys to restart, stop or connect."`
-	Logs    LogsCmd    `cmd:"" help:"Print the running formation's recent output (-f follows)."`
-	Scale   ScaleCmd   `cmd:"" help:"Change the scale of processes live, e.g. web=4 worker=0."`
-	Restart RestartCmd `cmd:"" help:"Restart processes or instances of the running formation."`
-	Stop    StopCmd    `cmd:"" help:"Stop processes or instances of the running formation."`
-	Reload  ReloadCmd  `cmd:"" help:"Replace a balanced process's instances one at a time, without dropping a connection."`
-	Signal  SignalCmd  `cmd:"" help:"Send a signal to processes or instances, e.g. web.2 HUP."`
-	Quit    QuitCmd    `cmd:"" help:"Stop the running formation gracefully."`
-	Run     RunCmd     `cmd:"" help:"Run one command with the formation's environment (foreman run)."`
-	Check   CheckCmd   `cmd:"" help:"Validate the Procfile, policy and env files and print the formation."`
-	Export  ExportCmd  `cmd:"" help:"Write the formation as systemd units and timers, or as Kubernetes manifests."`
-	Startup StartupCmd `cmd:"" help:"Write a systemd unit that starts this project's formation at boot (PM2's startup)."`
-	Version VersionCmd `cmd:"" help:"Print mhrun's version."`
-}
-
-// App is what every command's Run receives: where to print, and a context
-// that tests cancel to stop a command.
-type App struct {
-	Ctx    context.Context
-	Stdout io.Writer
-	Stderr io.Writer
-}
-
-// exitError carries an exit code other than 1 for an error already explained.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return ""
-	}
-	return e.err.Error()
-}
-func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
 	if tok, ok := runner.GuardToken(); ok { // started by a runner as its guard
 		os.Exit(runner.GuardMain(os.Stdin, tok, os.Stderr))
 	}
 	// Commands that run for long (start) take SIGINT and SIGTERM themselves.
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// run parses args, runs one command and turns its error into a message and
-// an exit code; it is the only place that decides exit codes.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var cli CLI
-	exited, exitCode := false, 0
-	parser, err := kong.New(&cli,
-		kong.Name("mhrun"),
-		kong.Description("Run a Procfile formation under a policy (see Procfile.policy)."),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { exited, exitCode = true, code }),
-		kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
-	if err != nil {
-		fmt.Fprintf(stderr, "mhrun: %v\n", err)
-		return 2
-	}
-	kctx, err := parser.Parse(args)
-	if exited {
-		return exitCode
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "mhrun: %v (see mhrun --help)\n", err)
-		return 2
-	}
-	err = kctx.Run(&App{Ctx: ctx, Stdout: stdout, Stderr: stderr})
-	return report(err, stderr)
-}
-
-// report prints err, one "mhrun: " line per line of it, and gives its exit code.
-func report(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	code := 1
-	var ee *exitError
-	if errors.As(err, &ee) {
-		code = ee.code
-	}
-	if msg := strings.TrimSpace(err.Error()); msg != "" {
-		for _, line := range strings.Split(msg, "\n") {
-			fmt.Fprintf(stderr, "mhrun: %s\n", line)
-		}
-	}
-	return code
+	os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
