@@ -185,7 +185,7 @@ func (r *Runner) drainThenSignal(in *instance) bool {
 		return false
 	}
 	run.pooled = false
-	since := time.Now()
+	since := r.clock.Now()
 	b.Remove(run.id) // here, on the loop: no new connection from now on
 	settle := min(drainSettle, in.proc.Policy.Grace/4)
 	go func() {
@@ -209,7 +209,7 @@ func (r *Runner) onDrained(d drained) {
 	in.deadline = d.since.Add(grace)
 	if d.open > 0 {
 		r.out.Event("%s left the pool with %s open: SIG%s sent, for it to close them (killed in %s if it has not exited)",
-			in.name, plural(int(d.open), "connection"), in.proc.Policy.StopSignal, time.Until(in.deadline).Round(time.Millisecond))
+			in.name, plural(int(d.open), "connection"), in.proc.Policy.StopSignal, in.deadline.Sub(r.clock.Now()).Round(time.Millisecond))
 	}
 	in.run.stop(parseSignal(in.proc.Policy.StopSignal), nil)
 	r.armKill()

@@ -25,7 +25,8 @@ type cronJob struct {
 // for a tick in the past: that would fire at once and forever. The policy
 // parser refuses such specs, so this is a guard, not a path.
 func (r *Runner) armCron(j *cronJob) {
-	next, ok := nextTick(j.sched, time.Now())
+	now := r.clock.Now()
+	next, ok := nextTick(j.sched, now)
 	j.next = next
 	if j.job {
 		for _, in := range r.insts {
@@ -42,7 +43,7 @@ func (r *Runner) armCron(j *cronJob) {
 		r.out.Event("%s: schedule %q has no next time: it is stopped (fix the spec; mhrun check refuses it)", j.proc.Name, spec)
 		return
 	}
-	time.AfterFunc(time.Until(next), func() {
+	r.clock.AfterFunc(next.Sub(now), func() {
 		select {
 		case r.crons <- j:
 		case <-r.done:

@@ -119,13 +119,13 @@ type run struct {
 	closing sync.Once
 	pid     int
 	pty     *os.File
-	started time.Time
+	started time.Time     // on the supervisor's clock, as the start began
 	drained chan struct{} // closed when the reader reached the pty's end
 	again   bool          // a restart: the instance ran before
 
 	exited     bool             // the leader's exit was reported (supervisor only)
 	status     *os.ProcessState // the leader's exit status, once exited
-	exitedAt   time.Time        // when the supervisor heard of the exit
+	exitedAt   time.Time        // when the supervisor heard of the exit, on its clock
 	abandon    chan struct{}    // closed by the supervisor: leftovers were SIGKILLed, stop waiting for the drain
 	abandoning sync.Once
 }
@@ -143,12 +143,11 @@ type exit struct {
 // spawned is what a run's starter reports: the run's process started
 // (err nil), or could not be.
 type spawned struct {
-	inst    *instance
-	run     *run
-	pid     int      // the fields of run the supervisor sets: the
-	pty     *os.File // starter keeps its own copies
-	started time.Time
-	err     error
+	inst *instance
+	run  *run
+	pid  int      // the fields of run the supervisor sets: the
+	pty  *os.File // starter keeps its own copies
+	err  error
 }
 
 // spawn starts the run's command under a new pty in a goroutine of its
@@ -178,7 +177,7 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 			go r.read(ptmx, in.stream, in.hub)
 		}
 		select { // the supervisor outlives every run; done only guards that
-		case spawns <- spawned{inst: in, run: r, pid: pid, pty: ptmx, started: time.Now(), err: err}:
+		case spawns <- spawned{inst: in, run: r, pid: pid, pty: ptmx, err: err}:
 		case <-done:
 			return
 		}

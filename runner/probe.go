@@ -1,10 +1,12 @@
 package runner
 
-// Readiness checks for ready=. The probes (tcp, http, exec) poll: one try at
-// once, then tries 50ms, 100ms, 200ms, 400ms, 800ms and then every 1s after
-// the previous one ends, until one succeeds or the context ends (the
-// ready-timeout or a stop). notify and log: are pushed to mhrun instead:
-// notifySocket and logMatcher close a channel that the caller waits on.
+// The ready= checks themselves; ready.go runs them for a run. The probes
+// (tcp, http, exec) poll: one try at once, then tries 50ms, 100ms, 200ms,
+// 400ms, 800ms and then every 1s after the previous one ends, until one
+// succeeds or the context ends (the ready-timeout or a stop); the waits and
+// the bound of one try are on the supervisor's clock. notify and log: are
+// pushed to mhrun instead: notifySocket and logMatcher close a channel that
+// the caller waits on.
 
 import (
 	"bytes"
@@ -39,23 +41,24 @@ const probeTryTimeout = time.Second
 
 // probeReady waits until an instance answers the probe of r (kinds tcp,
 // http and exec), trying at once and then with backoff, and returns nil
-// once it is ready or ctx.Err() when ctx ends. port is the instance's $PORT:
+// once it is ready or ctx's cause when ctx ends. port is the instance's $PORT:
 // tcp uses it when r.Port is 0, http always. An exec: try runs
 // `/bin/sh -c r.Command` in dir with env, in a session of its own; start
 // starts it (the runner registers the pid with its orphan reaper there) and
-// a try still running when ctx ends is killed with its process group.
-func probeReady(ctx context.Context, r policy.Ready, port int, dir string, env []string, start func(*exec.Cmd) error) error {
-	try, cleanup, err := readyProbe(r, port, dir, env, start)
+// a try still running when ctx ends is killed with its process group. The
+// waits between tries, and the bound of a tcp or http try, are on clk.
+func probeReady(ctx context.Context, clk clock, r policy.Ready, port int, dir string, env []string, start func(*exec.Cmd) error) error {
+	try, cleanup, err := readyProbe(clk, r, port, dir, env, start)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	return pollReady(ctx, try)
+	return pollReady(ctx, clk, try)
 }
 
 // readyProbe returns one try of the probe of r, and what to call once the
 // tries are over.
-func readyProbe(r policy.Ready, port int, dir string, env []string, start func(*exec.Cmd) error) (try func(context.Context) bool, cleanup func(), err error) {
+func readyProbe(clk clock, r policy.Ready, port int, dir string, env []string, start func(*exec.Cmd) error) (try func(context.Context) bool, cleanup func(), err error) {
 	switch r.Kind {
 	case policy.ReadyTCP:
 		p := r.Port
@@ -66,7 +69,7 @@ func readyProbe(r policy.Ready, port int, dir string, env []string, start func(*
 			return nil, nil, errors.New("ready=tcp: the instance has no $PORT to probe (set port= or use tcp:PORT)")
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
-		return func(ctx context.Context) bool { return tryTCP(ctx, addr) }, func() {}, nil
+		return func(ctx context.Context) bool { return tryTCP(ctx, clk, addr) }, func() {}, nil
 	case policy.ReadyHTTP:
 		if port <= 0 {
 			return nil, nil, fmt.Errorf("ready=http:%s: the instance has no $PORT to probe (set port=)", r.Path)
@@ -81,7 +84,7 @@ func readyProbe(r policy.Ready, port int, dir string, env []string, start func(*
 			// A redirect already says the server answers; do not follow it.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
-		return func(ctx context.Context) bool { return tryHTTP(ctx, c, url) }, tr.CloseIdleConnections, nil
+		return func(ctx context.Context) bool { return tryHTTP(ctx, clk, c, url) }, tr.CloseIdleConnections, nil
 	case policy.ReadyExec:
 		if start == nil {
 			start = (*exec.Cmd).Start
@@ -91,31 +94,40 @@ func readyProbe(r policy.Ready, port int, dir string, env []string, start func(*
 	return nil, nil, fmt.Errorf("ready=%s is not a probe (want tcp, http or exec)", r)
 }
 
-// pollReady calls try at once and then after each delay of probeBackoff
-// until it reports success (nil) or ctx ends (ctx.Err()).
-func pollReady(ctx context.Context, try func(context.Context) bool) error {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	<-t.C
+// pollReady calls try at once and then after each delay of probeBackoff on
+// clk until it reports success (nil) or ctx ends (context.Cause(ctx):
+// context.DeadlineExceeded at a timeout, on either clock).
+func pollReady(ctx context.Context, clk clock, try func(context.Context) bool) error {
+	var t timer
+	var fired <-chan time.Time
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for n := 1; ; n++ {
-		if err := ctx.Err(); err != nil {
-			return err
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
 		}
 		if try(ctx) {
 			return nil
 		}
-		t.Reset(probeBackoff.delay(n, 0))
+		if d := probeBackoff.delay(n, 0); t == nil {
+			t, fired = clk.NewTimer(d)
+		} else {
+			t.Reset(d)
+		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+			return context.Cause(ctx)
+		case <-fired:
 		}
 	}
 }
 
 // tryTCP reports whether a TCP connect to addr succeeds.
-func tryTCP(ctx context.Context, addr string) bool {
-	ctx, cancel := context.WithTimeout(ctx, probeTryTimeout)
+func tryTCP(ctx context.Context, clk clock, addr string) bool {
+	ctx, cancel := withTimeout(ctx, clk, probeTryTimeout)
 	defer cancel()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
@@ -127,8 +139,8 @@ func tryTCP(ctx context.Context, addr string) bool {
 }
 
 // tryHTTP reports whether GET url answers 2xx or 3xx.
-func tryHTTP(ctx context.Context, c *http.Client, url string) bool {
-	ctx, cancel := context.WithTimeout(ctx, probeTryTimeout)
+func tryHTTP(ctx context.Context, clk clock, c *http.Client, url string) bool {
+	ctx, cancel := withTimeout(ctx, clk, probeTryTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

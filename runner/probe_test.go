@@ -56,10 +56,31 @@ func freePort(t *testing.T) int {
 }
 
 // probeAsync runs probeReady in a goroutine; its result arrives on the channel.
-func probeAsync(ctx context.Context, r policy.Ready, port int, dir string, env []string, start func(*exec.Cmd) error) <-chan error {
+func probeAsync(ctx context.Context, clk clock, r policy.Ready, port int, dir string, env []string, start func(*exec.Cmd) error) <-chan error {
 	done := make(chan error, 1)
-	go func() { done <- probeReady(ctx, r, port, dir, env, start) }()
+	go func() { done <- probeReady(ctx, clk, r, port, dir, env, start) }()
 	return done
+}
+
+// triesFail steps clk through the waits a probe takes after each failed
+// try, 50ms, 100ms, 200ms… (probeBackoff), for n tries: a wait is armed
+// only once its try has failed, so each step follows a try's end.
+func triesFail(t *testing.T, clk *fakeClock, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		d := probeBackoff.delay(i, 0)
+		clk.step(t, d, d)
+	}
+}
+
+// stillProbing fails if the probe has returned.
+func stillProbing(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Fatalf("probeReady returned %v before the instance was ready", err)
+	default:
+	}
 }
 
 // waitErr waits up to d for the probe's result.
@@ -74,16 +95,6 @@ func waitErr(t *testing.T, done <-chan error, d time.Duration) error {
 	}
 }
 
-// notYet fails if the probe returns within d.
-func notYet(t *testing.T, done <-chan error, d time.Duration) {
-	t.Helper()
-	select {
-	case err := <-done:
-		t.Fatalf("probeReady returned %v before the instance was ready", err)
-	case <-time.After(d):
-	}
-}
-
 func TestProbeTCPWaitsForListener(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -95,17 +106,19 @@ func TestProbeTCPWaitsForListener(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port := freePort(t)
-			open := make(chan struct{})
-			listening := make(chan net.Listener, 1)
+			clk := newFakeClock()
+			ctx, cancel := withTimeout(t.Context(), clk, 10*time.Second)
+			defer cancel()
+			done := probeAsync(ctx, clk, tc.r(port), tc.env(port), "", nil, nil)
+			triesFail(t, clk, 2)
+			clk.waitTimer(t, 200*time.Millisecond, 200*time.Millisecond) // the third try refused
+			stillProbing(t, done)
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
 			go func() {
-				<-open
-				l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-				if err != nil {
-					t.Error(err)
-					close(listening)
-					return
-				}
-				listening <- l
 				for {
 					c, err := l.Accept()
 					if err != nil {
@@ -114,17 +127,8 @@ func TestProbeTCPWaitsForListener(t *testing.T) {
 					c.Close()
 				}
 			}()
-			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-			defer cancel()
-			done := probeAsync(ctx, tc.r(port), tc.env(port), "", nil, nil)
-			notYet(t, done, 200*time.Millisecond)
-			close(open)
-			l, ok := <-listening
-			if !ok {
-				return
-			}
-			defer l.Close()
-			if err := waitErr(t, done, 3*time.Second); err != nil {
+			clk.advance(200 * time.Millisecond)
+			if err := waitErr(t, done, 5*time.Second); err != nil {
 				t.Fatalf("probeReady = %v, want nil", err)
 			}
 		})
@@ -132,10 +136,15 @@ func TestProbeTCPWaitsForListener(t *testing.T) {
 }
 
 func TestProbeTCPTimesOut(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	clk := newFakeClock()
+	ctx, cancel := withTimeout(t.Context(), clk, 300*time.Millisecond)
 	defer cancel()
 	r := policy.Ready{Kind: policy.ReadyTCP}
-	err := waitErr(t, probeAsync(ctx, r, freePort(t), "", nil, nil), 3*time.Second)
+	done := probeAsync(ctx, clk, r, freePort(t), "", nil, nil)
+	triesFail(t, clk, 2)                                         // tries at 0 and 50ms
+	clk.waitTimer(t, 200*time.Millisecond, 200*time.Millisecond) // and at 150ms
+	clk.advance(150 * time.Millisecond)                          // 300ms: the timeout, before the next try
+	err := waitErr(t, done, 5*time.Second)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("probeReady = %v, want %v", err, context.DeadlineExceeded)
 	}
@@ -143,7 +152,7 @@ func TestProbeTCPTimesOut(t *testing.T) {
 
 func TestProbeNoPort(t *testing.T) {
 	for _, r := range []policy.Ready{{Kind: policy.ReadyTCP}, {Kind: policy.ReadyHTTP, Path: "/"}} {
-		err := probeReady(t.Context(), r, 0, "", nil, nil)
+		err := probeReady(t.Context(), realClock{}, r, 0, "", nil, nil)
 		if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no $PORT") {
 			t.Errorf("%s without a port: probeReady = %v, want a no-$PORT error", r, err)
 		}
@@ -218,10 +227,13 @@ func TestProbeHTTP(t *testing.T) {
 					w.WriteHeader(code)
 				}
 			})
-			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			clk := newFakeClock()
+			ctx, cancel := withTimeout(t.Context(), clk, 10*time.Second)
 			defer cancel()
 			r := policy.Ready{Kind: policy.ReadyHTTP, Path: path}
-			if err := waitErr(t, probeAsync(ctx, r, s.port(), "", nil, nil), 5*time.Second); err != nil {
+			done := probeAsync(ctx, clk, r, s.port(), "", nil, nil)
+			triesFail(t, clk, 3) // the 503s
+			if err := waitErr(t, done, 5*time.Second); err != nil {
 				t.Fatalf("probeReady = %v, want nil", err)
 			}
 			if n := s.requests.Load(); n != 4 {
@@ -239,15 +251,20 @@ func TestProbeHTTPTimesOut(t *testing.T) {
 	s := newHTTPServer(t, func(_ int32, w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(500)
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
+	clk := newFakeClock()
+	ctx, cancel := withTimeout(t.Context(), clk, 400*time.Millisecond)
 	defer cancel()
 	r := policy.Ready{Kind: policy.ReadyHTTP, Path: "/"}
-	err := waitErr(t, probeAsync(ctx, r, s.port(), "", nil, nil), 3*time.Second)
+	done := probeAsync(ctx, clk, r, s.port(), "", nil, nil)
+	triesFail(t, clk, 2)                                         // at 0 and 50ms
+	clk.waitTimer(t, 200*time.Millisecond, 200*time.Millisecond) // at 150ms
+	clk.advance(250 * time.Millisecond)                          // 400ms, before the next try
+	err := waitErr(t, done, 5*time.Second)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("probeReady = %v, want %v", err, context.DeadlineExceeded)
 	}
-	if s.requests.Load() < 2 {
-		t.Errorf("%d requests, want at least 2", s.requests.Load())
+	if n := s.requests.Load(); n != 3 {
+		t.Errorf("%d requests, want 3", n)
 	}
 	s.waitIdle(t)
 }
@@ -256,8 +273,10 @@ func TestProbeHTTPTimesOut(t *testing.T) {
 // costs one try its per-try timeout, not the whole ready-timeout.
 func TestProbeHTTPHangingServer(t *testing.T) {
 	release := make(chan struct{})
+	hung := make(chan struct{})
 	s := newHTTPServer(t, func(n int32, w http.ResponseWriter, r *http.Request) {
 		if n == 1 {
+			close(hung)
 			select {
 			case <-release:
 			case <-r.Context().Done():
@@ -267,11 +286,24 @@ func TestProbeHTTPHangingServer(t *testing.T) {
 		w.WriteHeader(200)
 	})
 	defer close(release)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	clk := newFakeClock()
+	ctx, cancel := withTimeout(t.Context(), clk, 10*time.Second)
 	defer cancel()
 	r := policy.Ready{Kind: policy.ReadyHTTP, Path: "/"}
-	if err := waitErr(t, probeAsync(ctx, r, s.port(), "", nil, nil), 5*time.Second); err != nil {
+	done := probeAsync(ctx, clk, r, s.port(), "", nil, nil)
+	select {
+	case <-hung:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no request reached the server")
+	}
+	// the first try ends at its own bound, the next comes 50ms later
+	clk.step(t, probeTryTimeout, probeTryTimeout)
+	triesFail(t, clk, 1)
+	if err := waitErr(t, done, 5*time.Second); err != nil {
 		t.Fatalf("probeReady = %v, want nil", err)
+	}
+	if d := clk.Now().Sub(fakeStart); d != probeTryTimeout+50*time.Millisecond {
+		t.Errorf("ready after %s, want the first try's bound and one wait, %s", d, probeTryTimeout+50*time.Millisecond)
 	}
 }
 
@@ -310,20 +342,18 @@ func TestProbeExec(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"PATH=" + os.Getenv("PATH"), "FLAG=ready.flag"}
 	rec := newStartRecorder()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	clk := newFakeClock()
+	ctx, cancel := withTimeout(t.Context(), clk, 10*time.Second)
 	defer cancel()
 	r := policy.Ready{Kind: policy.ReadyExec, Command: `echo try >> tries.log; test -f "$FLAG"`}
-	done := probeAsync(ctx, r, 0, dir, env, rec.start)
-	rec.next(t)
-	rec.next(t)
-	select {
-	case err := <-done:
-		t.Fatalf("probeReady = %v before the file was there", err)
-	default:
-	}
+	done := probeAsync(ctx, clk, r, 0, dir, env, rec.start)
+	triesFail(t, clk, 1)
+	clk.waitTimer(t, 100*time.Millisecond, 100*time.Millisecond) // the second try failed too
+	stillProbing(t, done)
 	if err := os.WriteFile(filepath.Join(dir, "ready.flag"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	clk.advance(100 * time.Millisecond)
 	if err := waitErr(t, done, 5*time.Second); err != nil {
 		t.Fatalf("probeReady = %v, want nil", err)
 	}
@@ -333,8 +363,8 @@ func TestProbeExec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tries := strings.Count(string(log), "try\n"); len(rec.cmds) != tries || tries < 2 {
-		t.Errorf("start called %d times for %d tries, want one call a try and at least 2 tries", len(rec.cmds), tries)
+	if tries := strings.Count(string(log), "try\n"); len(rec.cmds) != tries || tries != 3 {
+		t.Errorf("start called %d times for %d tries, want one call a try and 3 tries", len(rec.cmds), tries)
 	}
 	for i, c := range rec.cmds {
 		if c.ProcessState == nil {
@@ -358,7 +388,7 @@ func TestProbeExecKilledAtDeadline(t *testing.T) {
 	// The sleep runs in the background, so that only killing the group
 	// reaches it.
 	r := policy.Ready{Kind: policy.ReadyExec, Command: "sleep 100 & echo $! > sleep.pid; wait"}
-	done := probeAsync(ctx, r, 0, dir, []string{"PATH=" + os.Getenv("PATH")}, rec.start)
+	done := probeAsync(ctx, realClock{}, r, 0, dir, []string{"PATH=" + os.Getenv("PATH")}, rec.start)
 	shPid := rec.next(t)
 
 	var sleepPid int
@@ -406,23 +436,27 @@ func gone(pid int) bool {
 }
 
 // TestProbeBackoff: against a closed port the tries start at 0, 50, 150,
-// 350 and 750ms, so a 600ms window holds 4 of them (8 leaves room for slow
-// machines, where each refused connect still returns at once).
+// 350 and 750ms, so a 600ms window holds 4 of them.
 func TestProbeBackoff(t *testing.T) {
-	try, cleanup, err := readyProbe(policy.Ready{Kind: policy.ReadyTCP}, freePort(t), "", nil, nil)
+	clk := newFakeClock()
+	try, cleanup, err := readyProbe(clk, policy.Ready{Kind: policy.ReadyTCP}, freePort(t), "", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cleanup()
-	var n int
-	ctx, cancel := context.WithTimeout(t.Context(), 600*time.Millisecond)
+	var n atomic.Int32
+	ctx, cancel := withTimeout(t.Context(), clk, 600*time.Millisecond)
 	defer cancel()
-	err = pollReady(ctx, func(ctx context.Context) bool { n++; return try(ctx) })
-	if !errors.Is(err, context.DeadlineExceeded) {
+	done := make(chan error, 1)
+	go func() { done <- pollReady(ctx, clk, func(ctx context.Context) bool { n.Add(1); return try(ctx) }) }()
+	triesFail(t, clk, 3)
+	clk.waitTimer(t, 400*time.Millisecond, 400*time.Millisecond) // the fourth, at 350ms
+	clk.advance(250 * time.Millisecond)
+	if err := waitErr(t, done, 5*time.Second); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("pollReady = %v, want %v", err, context.DeadlineExceeded)
 	}
-	if n < 4 || n > 8 {
-		t.Errorf("%d tries in 600ms, want 4 to 8", n)
+	if n := n.Load(); n != 4 {
+		t.Errorf("%d tries in 600ms, want 4", n)
 	}
 }
 
@@ -433,7 +467,7 @@ func TestProbeSchedule(t *testing.T) {
 		var at []time.Duration
 		ctx, cancel := context.WithTimeout(t.Context(), 4600*time.Millisecond)
 		defer cancel()
-		err := pollReady(ctx, func(context.Context) bool {
+		err := pollReady(ctx, realClock{}, func(context.Context) bool {
 			at = append(at, time.Since(start))
 			return false
 		})
@@ -451,7 +485,7 @@ func TestProbeSchedule(t *testing.T) {
 func TestProbeReadyAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		if err := pollReady(t.Context(), func(context.Context) bool { return true }); err != nil {
+		if err := pollReady(t.Context(), realClock{}, func(context.Context) bool { return true }); err != nil {
 			t.Fatal(err)
 		}
 		if d := time.Since(start); d != 0 {

@@ -1,5 +1,10 @@
 package runner
 
+// A run's ready check, wired into the supervisor: what it needs set up
+// before the run starts, the goroutine that waits for it within the
+// ready-timeout (on the supervisor's clock), and the supervisor's answer
+// to its result. The checks themselves are in probe.go.
+
 import (
 	"context"
 	"errors"
@@ -44,7 +49,7 @@ func (r *Runner) prepareReady(in *instance, run *run) error {
 // to the supervisor; it ends at ready-timeout or when the run ends.
 func (r *Runner) checkReady(in *instance, run *run) {
 	rd := r.readyOf(in)
-	ctx, cancel := context.WithTimeout(context.Background(), in.proc.Policy.ReadyTimeout)
+	ctx, cancel := withTimeout(context.Background(), r.clock, in.proc.Policy.ReadyTimeout)
 	run.cancel = cancel
 	port := run.port
 	env := run.cmd.Env
@@ -57,7 +62,7 @@ func (r *Runner) checkReady(in *instance, run *run) {
 			err = waitClosed(ctx, run.matcher.Matched())
 		default:
 			var pids []int
-			err = probeReady(ctx, rd, port, r.f.Dir, env, func(cmd *exec.Cmd) error {
+			err = probeReady(ctx, r.clock, rd, port, r.f.Dir, env, func(cmd *exec.Cmd) error {
 				err := r.startProbe(cmd)
 				if err == nil {
 					pids = append(pids, cmd.Process.Pid)
@@ -76,12 +81,13 @@ func (r *Runner) checkReady(in *instance, run *run) {
 	}()
 }
 
+// waitClosed waits for c to close, or for ctx to end (its cause).
 func waitClosed(ctx context.Context, c <-chan struct{}) error {
 	select {
 	case <-c:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 }
 

@@ -67,6 +67,11 @@ type Options struct {
 	// each control request, from the hand-over to the reply: the loop must
 	// never block.
 	answered func(cmd string, d time.Duration)
+	// clock is the supervisor's time (clock.go); nil is the real clock.
+	// Only this package's tests set it, to a fake they step, so it is not
+	// exported: a program has no use for a runner on another time, and an
+	// exported field would make the clock interface a promise to keep.
+	clock clock
 }
 
 // LogSink is where the log files are written (logfile.Sink).
@@ -115,7 +120,9 @@ type Runner struct {
 	stopping  bool       // a stop of the formation is under way
 	forced    bool       // a second interrupt: kill without waiting for grace
 	code      int        // mhrun's exit code
-	killTimer *time.Timer
+	clock     clock      // the time of every policy wait (clock.go)
+	killTimer timer      // the earliest SIGKILL due (armKill)
+	killC     <-chan time.Time
 
 	guard   *guard        // nil without one
 	watchC  <-chan string // processes whose watched files changed
@@ -138,7 +145,10 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
-	r := &Runner{f: f, o: o, exits: make(chan exit), spawns: make(chan spawned), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), drains: make(chan drained), balancers: map[string]*balance.Balancer{}, loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}, token: newToken()}
+	if o.clock == nil {
+		o.clock = realClock{}
+	}
+	r := &Runner{f: f, o: o, clock: o.clock, exits: make(chan exit), spawns: make(chan spawned), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), drains: make(chan drained), balancers: map[string]*balance.Balancer{}, loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}, token: newToken()}
 	width := len("mhrun")
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
@@ -240,7 +250,7 @@ func (r *Runner) loop(ctx context.Context) {
 	}
 	mem := r.watchMemory()
 	defer mem.stop()
-	r.killTimer = time.NewTimer(time.Hour)
+	r.killTimer, r.killC = r.clock.NewTimer(time.Hour)
 	r.killTimer.Stop()
 	defer r.killTimer.Stop()
 	waited := false // a request was taken out of turn last time round
@@ -296,7 +306,7 @@ func (r *Runner) loop(ctx context.Context) {
 		case <-done:
 			done = nil
 			r.interrupt("stop request")
-		case <-r.killTimer.C:
+		case <-r.killC:
 			r.killOverdue()
 		}
 	}
@@ -365,8 +375,10 @@ func (r *Runner) start(in *instance) {
 	cmd.Env = r.f.Env(in.proc, in.n, r.o.Socket)
 	port, err := r.portFor(in)
 	r.seq++
+	// started is taken here, before the fork, so that a test's fake clock,
+	// stepped once the child shows it runs, counts from before the step
 	run := &run{cmd: cmd, id: in.name + "#" + strconv.Itoa(r.seq), ident: r.token + "." + strconv.Itoa(r.seq), port: port,
-		drained: make(chan struct{}), abandon: make(chan struct{}), again: in.run != nil}
+		started: r.clock.Now(), drained: make(chan struct{}), abandon: make(chan struct{}), again: in.run != nil}
 	// exec keeps the last of a name: PORT and the identity are mhrun's
 	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port), identityEnv+"="+run.ident)
 	if err == nil {
@@ -396,7 +408,7 @@ func (r *Runner) onSpawned(s spawned) {
 		r.startFailed(in, run, s.err)
 		return
 	}
-	run.pid, run.pty, run.started = s.pid, s.pty, s.started
+	run.pid, run.pty = s.pid, s.pty
 	notice := ""
 	if run.again {
 		in.restarts++
@@ -465,7 +477,7 @@ func (r *Runner) interrupt(why string) {
 				r.stopInstance(in, "") // dependencies still waiting their turn
 			}
 			if in.state == StateStopping {
-				in.deadline = time.Now()
+				in.deadline = r.clock.Now()
 			}
 		}
 		r.killOverdue()
@@ -522,11 +534,11 @@ func (r *Runner) stopInstance(in *instance, restart string) {
 	if r.drainThenSignal(in) {
 		// out of the pool now; the signal follows once it settled (at most a
 		// quarter of its grace): SIGKILL one grace from here
-		in.deadline = time.Now().Add(in.proc.Policy.Grace)
+		in.deadline = r.clock.Now().Add(in.proc.Policy.Grace)
 		r.armKill()
 		return
 	}
-	in.deadline = time.Now().Add(in.proc.Policy.Grace)
+	in.deadline = r.clock.Now().Add(in.proc.Policy.Grace)
 	in.run.stop(parseSignal(in.proc.Policy.StopSignal), nil)
 	r.armKill()
 }
@@ -541,7 +553,7 @@ func (r *Runner) armKill() {
 	}
 	r.killTimer.Stop()
 	if !next.IsZero() {
-		r.killTimer.Reset(time.Until(next))
+		r.killTimer.Reset(next.Sub(r.clock.Now()))
 	}
 }
 
@@ -551,7 +563,7 @@ func (r *Runner) armKill() {
 // table, so that forty instances past their grace cost one pass, not
 // forty, in the supervisor's loop.
 func (r *Runner) killOverdue() {
-	now := time.Now()
+	now := r.clock.Now()
 	var due []*instance
 	for _, in := range r.insts {
 		if in.state != StateStopping || in.killed || now.Before(in.deadline) {
@@ -580,7 +592,7 @@ func (r *Runner) killOverdue() {
 // grace), and the restart policy applies at the run's end (onEnd).
 func (r *Runner) onExit(e exit) {
 	in, run := e.inst, e.run
-	run.exited, run.status, run.exitedAt = true, e.state, time.Now()
+	run.exited, run.status, run.exitedAt = true, e.state, r.clock.Now()
 	r.forget([]int{run.pid})
 	r.leavePool(in, run)
 	left := e.left
@@ -588,7 +600,7 @@ func (r *Runner) onExit(e exit) {
 		in.state = StateStopping
 		in.restart, in.failed, in.killed = "", false, false
 		in.exited = true
-		in.deadline = time.Now().Add(in.proc.Policy.Grace)
+		in.deadline = r.clock.Now().Add(in.proc.Policy.Grace)
 		what, _ := describe(e.state)
 		in.reason = what
 		if len(left) > 0 {
@@ -651,7 +663,7 @@ func (r *Runner) onEnd(e exit) {
 		return
 	}
 	p := in.proc.Policy
-	if time.Since(e.run.started) >= p.Stable {
+	if r.clock.Now().Sub(e.run.started) >= p.Stable {
 		in.inRow = 0
 	}
 	if code == 0 {
@@ -714,7 +726,7 @@ func (r *Runner) restartIn(in *instance, d time.Duration) {
 func (r *Runner) after(in *instance, d time.Duration) {
 	in.gen++
 	w := wake{in, in.gen}
-	time.AfterFunc(d, func() {
+	r.clock.AfterFunc(d, func() {
 		select {
 		case r.wakes <- w:
 		case <-r.done:
