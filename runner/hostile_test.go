@@ -107,10 +107,15 @@ func TestRegressionLeftoverWriterExitReported(t *testing.T) {
 func TestLeftoversStoppedBeforePolicy(t *testing.T) {
 	for _, shape := range []string{"background", "ignores-term", "nohup", "setsid", "setsid-closed", "double-fork"} {
 		t.Run(shape, func(t *testing.T) {
-			r, dir := runFormationWith(t, Options{Subreaper: true}, map[string]string{
+			clk := newFakeClock()
+			r, dir := runFormationOn(t, clk, Options{Subreaper: true}, map[string]string{
 				"Procfile":        "leak: " + leaver(shape) + " " + leaver(shape) + " " + awaitPids(2) + " exit 0\nkeep: exec sleep 1000\n",
 				"Procfile.policy": "leak: grace=300ms\n",
 			})
+			if shape == "ignores-term" { // the others go on their stop-signal alone
+				waitFor(t, r.out, "leak.1 exited with code 0; stopping ")
+				clk.step(t, 300*time.Millisecond, 300*time.Millisecond)
+			}
 			waitFor(t, r.out, "leak.1 exited with code 0 (finished)")
 			pids := pidsIn(t, dir)
 			if len(pids) != 2 {
@@ -344,13 +349,28 @@ func TestCommandNotFoundGivesUpAtOnce(t *testing.T) {
 	}
 }
 
-// A program that ran a while and chose exit 127 is an ordinary failure.
+// A program that ran a while and chose exit 127 is an ordinary failure;
+// only an exit 127 within notFoundWindow of the start is "not found".
 func TestLateExit127IsAFailure(t *testing.T) {
-	r, _ := runFormation(t, map[string]string{
-		"Procfile":        "late: sleep 1.2; exit 127\nkeep: exec sleep 1000\n",
-		"Procfile.policy": "late: optional backoff=1h\n",
-	})
-	waitFor(t, r.out, "late.1: restart 1 in")
+	for _, tc := range []struct {
+		ran  time.Duration
+		want string
+	}{
+		{notFoundWindow, "late.1: restart 1 in "},
+		{notFoundWindow - 1, "late.1 gave up: command not found (read _ < gate; exit 127); late is optional"},
+	} {
+		t.Run(tc.ran.String(), func(t *testing.T) {
+			clk := newFakeClock()
+			r, dir := runFormationOn(t, clk, Options{}, map[string]string{
+				"Procfile":        "late: read _ < gate; exit 127\nkeep: exec sleep 1000\n",
+				"Procfile.policy": "late: optional backoff=1h\n",
+			}, "gate")
+			open := atGate(t, filepath.Join(dir, "gate"))
+			clk.advance(tc.ran)
+			open()
+			waitFor(t, r.out, tc.want)
+		})
+	}
 }
 
 // Regression (found by the chaos run): killOverdue read the process table

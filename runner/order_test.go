@@ -129,31 +129,51 @@ func readPidFile(t *testing.T, path string) int {
 }
 
 // A @every 1s job runs at each tick, skips a tick while still running, and
-// a failing run neither stops the formation nor stops the schedule.
+// a failing run neither stops the formation nor stops the schedule; each
+// end names the next tick.
 func TestScheduleJob(t *testing.T) {
-	r, _ := runFormation(t, map[string]string{
+	clk := newFakeClock()
+	r, dir := runFormationOn(t, clk, Options{}, map[string]string{
 		"Procfile": "job: n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; echo run $n; " +
-			"if [ $n -eq 1 ]; then sleep 1.5; fi; if [ $n -eq 2 ]; then exit 3; fi\n",
+			"if [ $n -eq 1 ]; then read _ < gate; fi; if [ $n -eq 2 ]; then exit 3; fi\n",
 		"Procfile.policy": "job: schedule=\"@every 1s\"\n",
-	})
+	}, "gate")
+	tick := func(want time.Duration) {
+		t.Helper()
+		if d := clk.step(t, 0, time.Second); d != want {
+			t.Fatalf("a tick %s on, want %s", d, want)
+		}
+	}
+	// the first tick is armed once the formation is launched
+	clk.waitTimer(t, 750*time.Millisecond, 750*time.Millisecond)
 	if strings.Contains(r.out.String(), "run 1") {
 		t.Fatal("job ran at start")
 	}
-	r.out.waitFor(t, "three runs", func(o string) bool { return strings.Contains(o, "job.1 | run 3") })
-	o := r.out.String()
-	for _, want := range []string{"job.1 is still running: tick skipped", "job.1 failed: exited with code 3, next run "} {
-		if !strings.Contains(o, want) {
-			t.Errorf("no %q in:\n%s", want, o)
-		}
+	tick(750 * time.Millisecond) // 12:00:01
+	open := atGate(t, filepath.Join(dir, "gate"))
+	tick(time.Second) // 12:00:02, run 1 still at its gate
+	waitFor(t, r.out, "job.1 is still running: tick skipped")
+	open()
+	waitFor(t, r.out, "job.1 exited with code 0, next run 2026-03-01 12:00:03\n")
+	tick(time.Second)
+	waitFor(t, r.out, "job.1 failed: exited with code 3, next run 2026-03-01 12:00:04\n")
+	tick(time.Second)
+	waitFor(t, r.out, "job.1 exited with code 0, next run 2026-03-01 12:00:05\n")
+	if o := r.out.String(); strings.Count(o, "job.1 | run ") != 3 || !strings.Contains(o, "job.1 | run 3") {
+		t.Errorf("want runs 1 to 3, once each:\n%s", o)
 	}
 }
 
 // A process that is not ready by ready-timeout is a failed start.
 func TestReadyTimeoutIsAFailedStart(t *testing.T) {
-	r, _ := runFormation(t, map[string]string{
+	clk := newFakeClock()
+	r, _ := runFormationOn(t, clk, Options{}, map[string]string{
 		"Procfile":        "slow: echo starting; exec sleep 1000\n",
 		"Procfile.policy": "slow: ready=log:never-printed ready-timeout=200ms max-restarts=1 backoff=10ms\n",
 	})
+	clk.step(t, 200*time.Millisecond, 200*time.Millisecond)
+	clk.step(t, 9*time.Millisecond, 11*time.Millisecond) // restart 1
+	clk.step(t, 200*time.Millisecond, 200*time.Millisecond)
 	if code := r.wait(t, 10*time.Second); code != 1 {
 		t.Errorf("exit %d, want 1:\n%s", code, r.out.String())
 	}

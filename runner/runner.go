@@ -622,6 +622,7 @@ func (r *Runner) onExit(e exit) {
 // nothing of it left, its output read.
 func (r *Runner) onEnd(e exit) {
 	in := e.inst
+	defer r.armKill() // this run has nothing left to kill: the timer moves to the next due, if any
 	r.guard.forget(e.run.pid)
 	e.run.close()
 	in.hub.unsetPTY(e.run.pty)
@@ -647,7 +648,6 @@ func (r *Runner) onEnd(e exit) {
 			in.state = StateStopped
 			in.release()
 			r.out.Event("%s stopped (%s)", in.name, what)
-			r.armKill()
 			if in.removed {
 				r.remove(in)
 			}

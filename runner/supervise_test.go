@@ -2,10 +2,12 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -31,6 +33,73 @@ func runFormation(t *testing.T, files map[string]string) (*running, string) {
 		<-r.done
 	})
 	return r, f.Dir
+}
+
+// runFormationOn is runFormation on the fake clock clk (with o's other
+// options), with a gate (a fifo) in the project for each name in gates,
+// made before any child starts. Its cleanup stops the formation with two
+// interrupts, the second of which kills at once: a stop must not wait for
+// a grace on a clock nobody moves any more.
+func runFormationOn(t *testing.T, clk *fakeClock, o Options, files map[string]string, gates ...string) (*running, string) {
+	t.Helper()
+	f := load(t, files)
+	for _, g := range gates {
+		if err := syscall.Mkfifo(filepath.Join(f.Dir, g), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{out: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	sigs := make(chan os.Signal, 1)
+	o.Stdout, o.clock, o.Signals = r.out, clk, sigs
+	if o.Sample == 0 {
+		o.Sample = 50 * time.Millisecond
+	}
+	go func() {
+		code, _ := Run(ctx, f, o)
+		r.done <- code
+	}()
+	t.Cleanup(func() {
+		cancel()
+		sigs <- syscall.SIGINT
+		<-r.done
+	})
+	return r, f.Dir
+}
+
+// atGate waits until a child waits at the gate (a fifo) at path with
+// `read _ < gate`, which it does once its open for reading meets ours for
+// writing, and returns what lets it through.
+func atGate(t *testing.T, path string) (open func()) {
+	t.Helper()
+	opened := make(chan *os.File, 1)
+	go func() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- f
+	}()
+	select {
+	case f := <-opened:
+		if f == nil {
+			t.FailNow()
+		}
+		return func() {
+			f.WriteString("go\n")
+			f.Close()
+		}
+	case <-time.After(10 * time.Second):
+		// meet our own open, so that its goroutine ends
+		if rd, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			if f := <-opened; f != nil {
+				f.Close()
+			}
+			rd.Close()
+		}
+		t.Fatalf("no child reached the gate %s within 10s", path)
+		return nil
+	}
 }
 
 // wait waits for the formation to end by itself and returns its code.
@@ -65,31 +134,32 @@ func startTimes(t *testing.T, path string) []time.Time {
 }
 
 // A crashing process restarts after MIN·2ⁿ⁻¹ (±10%), gives up after
-// max-restarts, and the formation stops with its code.
+// max-restarts, and the formation stops with its code. The delays are
+// the ones the supervisor arms on its clock.
 func TestRestartBackoffAndGiveUp(t *testing.T) {
-	r, dir := runFormation(t, map[string]string{
-		"Procfile":        "crash: date +%s%N >> starts; exit 7\nother: exec sleep 1000\n",
+	clk := newFakeClock()
+	r, _ := runFormationOn(t, clk, Options{}, map[string]string{
+		"Procfile":        "crash: echo started; exit 7\nother: exec sleep 1000\n",
 		"Procfile.policy": "crash: backoff=100ms..300ms max-restarts=3\n",
 	})
+	var delays []time.Duration
+	for i, want := range []time.Duration{100, 200, 300} {
+		want *= time.Millisecond
+		r.out.waitFor(t, fmt.Sprintf("run %d", i+1), func(o string) bool { return strings.Count(o, "crash.1 | started") == i+1 })
+		delays = append(delays, clk.step(t, want*9/10, want*11/10))
+	}
 	if code := r.wait(t, 10*time.Second); code != 7 {
 		t.Errorf("exit %d, want 7 from the process that gave up", code)
 	}
-	starts := startTimes(t, filepath.Join(dir, "starts"))
-	if len(starts) != 4 {
-		t.Fatalf("%d runs, want 1 + 3 restarts:\n%s", len(starts), r.out.String())
-	}
-	for i, want := range []time.Duration{100, 200, 300} {
-		want *= time.Millisecond
-		gap := starts[i+1].Sub(starts[i])
-		if gap < want*9/10 || gap > want*11/10+500*time.Millisecond {
-			t.Errorf("gap before restart %d: %s, want %s ±10%% (plus start-up)", i+1, gap, want)
-		}
-	}
 	out := r.out.String()
-	for _, want := range []string{
-		"crash.1 exited with code 7\n", "crash.1: restart 1 in ", "crash.1: restart 3 in ",
-		"crash.1 gave up after 3 restarts in a row: stopping the formation", "other.1 stopped",
-	} {
+	if n := strings.Count(out, "crash.1 | started"); n != 4 {
+		t.Errorf("%d runs, want 1 + 3 restarts:\n%s", n, out)
+	}
+	want := []string{"crash.1 exited with code 7\n", "crash.1 gave up after 3 restarts in a row: stopping the formation", "other.1 stopped"}
+	for i, d := range delays {
+		want = append(want, fmt.Sprintf("crash.1: restart %d in %s\n", i+1, d.Round(time.Millisecond)))
+	}
+	for _, want := range want {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}
@@ -97,21 +167,48 @@ func TestRestartBackoffAndGiveUp(t *testing.T) {
 }
 
 // A run that lasts `stable` resets the count: with max-restarts=1 the
-// process would give up on its second failure, yet it runs on.
+// process would give up on its second failure, yet it runs on; a run
+// shorter by a nanosecond does not.
 func TestStableResetsCount(t *testing.T) {
-	r, dir := runFormation(t, map[string]string{
-		"Procfile":        "flaky: echo x >> runs; n=$(wc -l < runs); if [ $n -ge 5 ]; then exit 0; fi; sleep 0.3; exit 1\n",
-		"Procfile.policy": "flaky: stable=200ms max-restarts=1 backoff=10ms\n",
-	})
-	if code := r.wait(t, 10*time.Second); code != 0 {
-		t.Errorf("exit %d:\n%s", code, r.out.String())
-	}
-	b, _ := os.ReadFile(filepath.Join(dir, "runs"))
-	if n := strings.Count(string(b), "x"); n != 5 {
-		t.Errorf("%d runs, want 5", n)
-	}
-	if strings.Contains(r.out.String(), "restart 2 in") {
-		t.Errorf("count not reset by stable runs:\n%s", r.out.String())
+	for _, tc := range []struct {
+		name  string
+		runs  time.Duration // how long each failed run lasts
+		fails int           // failed runs before the fifth exits 0
+		code  int
+	}{
+		{"stable", 200 * time.Millisecond, 4, 0},
+		{"short", 200*time.Millisecond - 1, 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			r, dir := runFormationOn(t, clk, Options{}, map[string]string{
+				"Procfile":        "flaky: echo x >> runs; n=$(wc -l < runs); if [ $n -ge 5 ]; then exit 0; fi; read _ < gate; exit 1\n",
+				"Procfile.policy": "flaky: stable=200ms max-restarts=1 backoff=10ms\n",
+			}, "gate")
+			for i := 1; i <= tc.fails; i++ {
+				open := atGate(t, filepath.Join(dir, "gate"))
+				clk.advance(tc.runs)
+				open()
+				if i < tc.fails || tc.code == 0 {
+					clk.step(t, 9*time.Millisecond, 11*time.Millisecond) // restart 1, every time
+				}
+			}
+			if code := r.wait(t, 10*time.Second); code != tc.code {
+				t.Errorf("exit %d, want %d:\n%s", code, tc.code, r.out.String())
+			}
+			b, _ := os.ReadFile(filepath.Join(dir, "runs"))
+			out := r.out.String()
+			if tc.code == 0 {
+				if n := strings.Count(string(b), "x"); n != 5 {
+					t.Errorf("%d runs, want 5", n)
+				}
+				if strings.Contains(out, "restart 2 in") {
+					t.Errorf("count not reset by stable runs:\n%s", out)
+				}
+			} else if !strings.Contains(out, "flaky.1 gave up after 1 restart in a row") {
+				t.Errorf("runs 1ns short of stable reset the count:\n%s", out)
+			}
+		})
 	}
 }
 
@@ -151,22 +248,29 @@ func TestOptionalGiveUpLeavesTheRest(t *testing.T) {
 	}
 }
 
+// cron-restart restarts a running process at each tick, on the whole
+// second for "* * * * * *", and such restarts never count as failures.
+// (ready=log: the ready event says the supervisor has the new run running,
+// so that the next tick finds it so.)
 func TestCronRestart(t *testing.T) {
-	r, dir := runFormation(t, map[string]string{
-		"Procfile":        "web: date +%s%N >> starts; echo up; exec sleep 1000\n",
-		"Procfile.policy": "web: cron-restart=\"* * * * * *\" max-restarts=0\n",
+	clk := newFakeClock()
+	r, _ := runFormationOn(t, clk, Options{}, map[string]string{
+		"Procfile":        "web: echo up; exec sleep 1000\n",
+		"Procfile.policy": "web: cron-restart=\"* * * * * *\" max-restarts=0 ready=log:up\n",
 	})
+	for run, want := range []time.Duration{750 * time.Millisecond, time.Second} {
+		r.out.waitFor(t, fmt.Sprintf("run %d ready", run+1), func(o string) bool { return strings.Count(o, "web.1 is ready") == run+1 })
+		if d := clk.step(t, 0, time.Second); d != want {
+			t.Errorf("tick %d %s on, want %s (at %v)", run+1, d, want, clk.Now())
+		}
+	}
 	r.out.waitFor(t, "2 cron restarts", func(o string) bool {
-		return strings.Count(o, "web.1: cron-restart (* * * * * *), restarting") >= 2
+		return strings.Count(o, "web.1: cron-restart (* * * * * *), restarting") == 2
 	})
-	r.out.waitFor(t, "3 runs", func(o string) bool { return strings.Count(o, "web.1 | up\n") >= 3 })
+	r.out.waitFor(t, "3 runs", func(o string) bool { return strings.Count(o, "web.1 | up\n") == 3 })
 	r.cancel()
 	if code := r.wait(t, 5*time.Second); code != 0 {
 		t.Errorf("exit %d: cron restarts must not count as failures", code)
-	}
-	starts := startTimes(t, filepath.Join(dir, "starts"))
-	if gap := starts[2].Sub(starts[1]); gap < 500*time.Millisecond || gap > 1500*time.Millisecond {
-		t.Errorf("cron restarts %s apart, want about 1s", gap)
 	}
 }
 
