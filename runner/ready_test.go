@@ -13,8 +13,9 @@ import (
 )
 
 // The "serve" helper listens on 127.0.0.1:$PORT after printing "booting"
-// and sleeping MHRUN_TEST_BOOT (so that a ready check has to wait), and
-// answers /healthz with 200 and the instance's $PS.
+// and sleeping MHRUN_TEST_BOOT (so that a ready check has to wait: 100ms
+// is past a probe's first two tries), and answers /healthz with 200 and
+// the instance's $PS.
 func init() {
 	if os.Getenv("MHRUN_TEST_HELPER") != "serve" {
 		return
@@ -43,7 +44,7 @@ func init() {
 // check passes, then running, and only then do its dependents start.
 func TestReadyForms(t *testing.T) {
 	bin := os.Args[0]
-	serve := fmt.Sprintf("MHRUN_TEST_HELPER=serve MHRUN_TEST_BOOT=300ms exec %s", bin)
+	serve := fmt.Sprintf("MHRUN_TEST_HELPER=serve MHRUN_TEST_BOOT=100ms exec %s", bin)
 	tests := []struct {
 		name, policy, cmd string
 	}{

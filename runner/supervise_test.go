@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -212,20 +213,94 @@ func TestStableResetsCount(t *testing.T) {
 	}
 }
 
+// A clean exit under restart=always comes back after MIN, exactly (no
+// jitter), and never counts: max-restarts=0 would give up at the first
+// failure. The runner runs in a synctest bubble, on the bubble's clock:
+// its children exit at once, so the bubble's time moves only between runs.
 func TestRestartAlwaysOnCleanExit(t *testing.T) {
-	r, _ := runFormation(t, map[string]string{
+	f := load(t, map[string]string{
 		"Procfile":        "loop: echo run; exit 0\n",
-		"Procfile.policy": "loop: restart=always backoff=20ms max-restarts=0\n",
+		"Procfile.policy": "loop: restart=always backoff=1s..1m max-restarts=0\n",
 	})
-	// max-restarts=0 would give up at the first failure: clean exits never count
-	r.out.waitFor(t, "4 runs", func(o string) bool { return strings.Count(o, "loop.1 | run\n") >= 4 })
-	if !strings.Contains(r.out.String(), "loop.1 exited with code 0, restarting in 20ms") {
-		t.Errorf("no restart event:\n%s", r.out.String())
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		out := &timedOutput{mark: "loop.1 | run\n", after: func(n int) {
+			if n == 5 {
+				cancel()
+			}
+		}}
+		if code, err := Run(ctx, f, Options{Stdout: out}); code != 0 || err != nil {
+			t.Errorf("Run = %d, %v", code, err)
+		}
+		if len(out.times) < 5 {
+			t.Fatalf("%d runs, want 5:\n%s", len(out.times), out.String())
+		}
+		for i := 1; i < 5; i++ {
+			if d := out.times[i].Sub(out.times[i-1]); d != time.Second {
+				t.Errorf("run %d came %s after the one before, want 1s", i+1, d)
+			}
+		}
+		if !strings.Contains(out.String(), "loop.1 exited with code 0, restarting in 1s") {
+			t.Errorf("no restart event:\n%s", out.String())
+		}
+	})
+}
+
+// The default policy end to end, in a synctest bubble: a process that
+// always fails is restarted after 1s, 2s, 4s… capped at 1m, each ±10%,
+// given up after 10 restarts in a row, and the runner waited exactly the
+// delays it announced.
+func TestCrashLoopDefaultPolicy(t *testing.T) {
+	f := load(t, map[string]string{"Procfile": "crash: exit 1\n"})
+	synctest.Test(t, func(t *testing.T) {
+		out := &syncBuffer{}
+		start := time.Now()
+		code, err := Run(t.Context(), f, Options{Stdout: out})
+		took := time.Since(start)
+		if code != 1 || err != nil {
+			t.Errorf("Run = %d, %v, want 1 from the process that gave up", code, err)
+		}
+		o := out.String()
+		if !strings.Contains(o, "crash.1 gave up after 10 restarts in a row: stopping the formation") {
+			t.Errorf("no give-up after 10 restarts:\n%s", o)
+		}
+		var sum time.Duration
+		for n := 1; n <= 10; n++ {
+			_, rest, ok := strings.Cut(o, fmt.Sprintf("crash.1: restart %d in ", n))
+			line, _, _ := strings.Cut(rest, "\n")
+			d, err := time.ParseDuration(line)
+			if !ok || err != nil {
+				t.Fatalf("no restart %d:\n%s", n, o)
+			}
+			want := min(time.Second<<(n-1), time.Minute)
+			if d < want*9/10 || d > want*11/10 {
+				t.Errorf("restart %d in %s, want %s ±10%%", n, d, want)
+			}
+			sum += d
+		}
+		// the events round to the millisecond
+		if diff := took - sum; diff < -5*time.Millisecond || diff > 5*time.Millisecond {
+			t.Errorf("the formation took %s, the restarts announced %s", took, sum)
+		}
+	})
+}
+
+// timedOutput is a formation's output that notes the time at which each
+// line holding mark is written, and calls after(n) after the n-th.
+type timedOutput struct {
+	syncBuffer
+	mark  string
+	after func(n int)
+	times []time.Time // read once Run has returned
+}
+
+func (w *timedOutput) Write(p []byte) (int, error) {
+	for range strings.Count(string(p), w.mark) {
+		w.times = append(w.times, time.Now())
+		w.after(len(w.times))
 	}
-	r.cancel()
-	if code := r.wait(t, 5*time.Second); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	return w.syncBuffer.Write(p)
 }
 
 func TestOptionalGiveUpLeavesTheRest(t *testing.T) {
