@@ -11,7 +11,8 @@ import (
 // check (ready-timeout, and the spacing and the bound of a probe's tries)
 // all read it. What only watches the system keeps the real clock: the
 // memory reads, the polls for a run's leftovers to be gone, a drain's
-// settle, the sweep at the end.
+// settle (balance), the quiet time of watched files (watch), the sweep at
+// the end.
 //
 // Tests give Run a fake clock through Options.clock, and step it to the
 // timer they expect, so that a backoff of an hour or a grace that must
