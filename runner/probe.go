@@ -229,17 +229,21 @@ func (n *notifySocket) receive() {
 			}
 			continue // a transient error (a truncated datagram, ENOBUFS): keep listening
 		}
-		if ready {
-			continue
-		}
-		for line := range bytes.SplitSeq(buf[:k], []byte("\n")) {
-			if string(line) == "READY=1" {
-				ready = true
-				close(n.ready)
-				break
-			}
+		if !ready && saysReady(buf[:k]) {
+			ready = true
+			close(n.ready)
 		}
 	}
+}
+
+// saysReady reports whether an sd_notify datagram has the line READY=1.
+func saysReady(datagram []byte) bool {
+	for line := range bytes.SplitSeq(datagram, []byte("\n")) {
+		if string(line) == "READY=1" {
+			return true
+		}
+	}
+	return false
 }
 
 // Path is the socket's path, the value of NOTIFY_SOCKET.
