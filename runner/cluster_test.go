@@ -20,6 +20,7 @@ import (
 
 	"mhrun/balance"
 	"mhrun/formation"
+	"mhrun/output"
 	"mhrun/socket"
 )
 
@@ -309,7 +310,7 @@ func TestReportOpen(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // the balancer has no event for it
 	}
 	out := &syncBuffer{}
-	o := NewOutput(out, OutputOptions{NameWidth: 5})
+	o := output.New(out, output.Options{NameWidth: 5})
 	p := &formation.Process{Name: "web"}
 	r := &Runner{out: o, balancers: map[string]*balance.Balancer{"web": b}}
 	r.reportOpen(&instance{proc: p, name: "web.1", run: &run{id: "web.1#1"}})

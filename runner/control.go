@@ -18,6 +18,7 @@ import (
 	"mhrun/balance"
 	"mhrun/formation"
 	"mhrun/logfile"
+	"mhrun/output"
 	"mhrun/policy"
 	"mhrun/socket"
 )
@@ -672,7 +673,7 @@ func shown(keep func(string) bool) func(name string, text []byte) bool {
 		if keep(name) {
 			return true
 		}
-		if name != eventName {
+		if name != output.EventName {
 			return false
 		}
 		text = bytes.TrimPrefix(text, []byte("reload of "))

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"mhrun/formation"
+	"mhrun/output"
 )
 
 // State is where an instance is in its life. Only the supervisor goroutine
@@ -74,7 +75,7 @@ type instance struct {
 	n      int
 	name   string
 	color  int
-	stream *Stream
+	stream *output.Stream
 	hub    *hub // the terminal clients attach to, across runs
 
 	state    State
@@ -264,7 +265,7 @@ func setSize(f *os.File, cols, rows int) error {
 
 // read copies the pty to the stream until the pty's end (EIO on Linux once
 // every holder of the terminal is gone, or the pty closed).
-func (r *run) read(pty *os.File, s *Stream, h *hub) {
+func (r *run) read(pty *os.File, s *output.Stream, h *hub) {
 	defer close(r.drained)
 	buf := make([]byte, 64*1024)
 	for {

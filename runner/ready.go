@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"mhrun/output"
 	"mhrun/policy"
 )
 
@@ -314,7 +315,7 @@ func (m *logMatcher) Write(p []byte) {
 // sequences and control characters filtered, a progress bar's last state
 // after its carriage returns), matches.
 func (m *logMatcher) match(line []byte) {
-	m.scratch = StripANSI(m.scratch[:0], line)
+	m.scratch = output.StripANSI(m.scratch[:0], line)
 	line = m.scratch
 	if m.re.Match(line) && !m.done.Load() {
 		m.done.Store(true)

@@ -25,6 +25,7 @@ import (
 
 	"mhrun/balance"
 	"mhrun/formation"
+	"mhrun/output"
 	"mhrun/policy"
 	"mhrun/procfile"
 	"mhrun/socket"
@@ -88,7 +89,7 @@ func (r *Runner) tap(name string, line []byte) {
 type Runner struct {
 	f      *formation.Formation
 	o      Options
-	out    *Output
+	out    *output.Output
 	insts  []*instance
 	exits  chan exit
 	spawns chan spawned
@@ -154,7 +155,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if err := checkMemorySupport(f); err != nil {
 		return 1, err
 	}
-	r.out = NewOutput(o.Stdout, OutputOptions{Color: o.Color, Timestamps: o.Timestamps, NameWidth: width, Tap: r.tap})
+	r.out = output.New(o.Stdout, output.Options{Color: o.Color, Timestamps: o.Timestamps, NameWidth: width, Tap: r.tap})
 	defer r.out.Close()
 	if len(r.insts) == 0 {
 		r.out.Event("nothing to run: every process has scale 0")

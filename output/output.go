@@ -1,4 +1,6 @@
-package runner
+// Package output merges the output of a formation's instances into whole,
+// prefixed lines on one writer, with the children's escape sequences filtered.
+package output
 
 import (
 	"bytes"
@@ -60,8 +62,11 @@ const (
 	defaultStall      = 200 * time.Millisecond
 	minMaxPartial     = 16 << 20
 	writeChunk        = 128 << 10 // the writer writes once its buffer holds this much
-	eventName         = "mhrun"
 )
+
+// EventName is the name the runner's own events (Output.Event) are written
+// under, as a process's lines are under its instance's name.
+const EventName = "mhrun"
 
 // palette holds the colours of the process prefixes (SGR parameters), in the
 // order foreman uses them: cyan, yellow, green, magenta, red, blue, then
@@ -70,8 +75,8 @@ var palette = []string{"36", "33", "32", "35", "31", "34", "96", "93"}
 
 const eventStyle = "1" // bold
 
-// OutputOptions configure the merged output.
-type OutputOptions struct {
+// Options configure the merged output.
+type Options struct {
 	Color      bool          // colour prefixes and keep the children's SGR sequences; when false, prefixes are plain and every escape sequence is stripped
 	Timestamps bool          // prefix "15:04:05 " (local time) before the name
 	NameWidth  int           // width the names are padded to (the longest instance name, at least len("mhrun"))
@@ -89,7 +94,7 @@ type OutputOptions struct {
 // writer. It is safe for concurrent use.
 type Output struct {
 	w          io.Writer
-	opts       OutputOptions
+	opts       Options
 	max        int // BufferSize
 	maxPartial int
 	pause      int64 // Pause in nanoseconds
@@ -129,8 +134,15 @@ type segment struct {
 	cut  bool // its last line is a partial line written after Pause: the child goes on with it
 }
 
-// Stream is the writer of one instance's output into an Output. Write, Flush
-// and Reading may be called from one goroutine while others use other streams.
+// Stream is the writer of one instance's output into an Output. Its methods
+// are safe for concurrent use, and the runner needs that: one Stream serves
+// every run of an instance, so a reload's old run and its replacement write
+// to it at once, and the reader of an abandoned run (its pty held open by a
+// process that escaped) may go on writing after the next run started.
+// Concurrent writers lose nothing and no line is cut, but their partial
+// lines are not kept apart (a partial line is ended by the next newline
+// written, whoever writes it), and the rule of Reading holds for the
+// stream, not for each reader.
 type Stream struct {
 	o      *Output
 	prefix []byte // padded name, bar and colour; immutable
@@ -156,8 +168,8 @@ type Stream struct {
 	esc   escState // owned by the writer: a sequence a cut line left open (ansi.go)
 }
 
-// NewOutput starts the writer goroutine of a merged output to w. Close stops it.
-func NewOutput(w io.Writer, opts OutputOptions) *Output {
+// New starts the writer goroutine of a merged output to w. Close stops it.
+func New(w io.Writer, opts Options) *Output {
 	o := &Output{
 		w:     w,
 		opts:  opts,
@@ -179,7 +191,7 @@ func NewOutput(w io.Writer, opts OutputOptions) *Output {
 		o.stall = int64(defaultStall)
 	}
 	o.maxPartial = max(minMaxPartial, o.max)
-	o.events = o.newStream(eventName, eventStyle)
+	o.events = o.newStream(EventName, eventStyle)
 	o.events.listed = true
 	o.streams = append(o.streams, o.events)
 	o.wg.Add(1)
@@ -189,8 +201,8 @@ func NewOutput(w io.Writer, opts OutputOptions) *Output {
 
 // Stream returns the writer for one instance; color is a palette index (the
 // process's index in the Procfile), the same for all instances of a process.
-// Create one per run of an instance and call Flush when its pty reaches end of
-// file: an idle stream after Flush costs the writer nothing.
+// Call Flush when a pty written to it reaches end of file: an idle stream
+// after Flush costs the writer nothing, and a later Write lists it again.
 func (o *Output) Stream(name string, color int) *Stream {
 	n := len(palette)
 	s := o.newStream(name, palette[(color%n+n)%n])
@@ -272,7 +284,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 			line := append(s.partial, lines[:j]...)
 			s.partial = nil
 			s.enqueue(line)
-			s.partial = reuse(line)
+			s.keepBuffer(line)
 			lines = lines[j:]
 		}
 		if len(lines) > 0 {
@@ -336,7 +348,16 @@ func (s *Stream) flushPartial() {
 	line := append(s.partial, '\n')
 	s.partial = nil // enqueue may wait: the writer must not see the line twice
 	s.enqueue(line)
-	s.partial = reuse(line)
+	s.keepBuffer(line)
+}
+
+// keepBuffer makes line's buffer, queued by enqueue, the next partial
+// line's, unless another writer of the stream began a partial line while
+// enqueue waited with s.mu released: that one is kept. s.mu is held.
+func (s *Stream) keepBuffer(line []byte) {
+	if s.partial == nil {
+		s.partial = reuse(line)
+	}
 }
 
 // reuse returns b emptied, or nil for a long line's buffer, not to keep it.

@@ -1,4 +1,4 @@
-package runner
+package output
 
 import (
 	"bytes"
@@ -105,7 +105,7 @@ func TestOutputConcurrentStreams(t *testing.T) {
 	var buf syncBuffer
 	// A buffer and pause large enough that nothing is dropped or split
 	// however slowly the race detector runs.
-	o := NewOutput(&buf, OutputOptions{NameWidth: 5, BufferSize: 64 << 20, Pause: time.Minute})
+	o := New(&buf, Options{NameWidth: 5, BufferSize: 64 << 20, Pause: time.Minute})
 	var wg sync.WaitGroup
 	for g := range nStreams {
 		s := o.Stream("s"+strconv.Itoa(g), g)
@@ -147,7 +147,7 @@ func TestOutputConcurrentStreams(t *testing.T) {
 
 func TestOutputCRLF(t *testing.T) {
 	var buf syncBuffer
-	o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: time.Minute})
+	o := New(&buf, Options{NameWidth: 5, Pause: time.Minute})
 	s := o.Stream("web.1", 0)
 	s.Write([]byte("a\r\nb\r"))
 	s.Write([]byte("\n\r\nc\rd\r\n\r\r\n"))
@@ -160,7 +160,7 @@ func TestOutputCRLF(t *testing.T) {
 
 func TestOutputPartialFlushedAfterPause(t *testing.T) {
 	var buf syncBuffer
-	o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: 20 * time.Millisecond})
+	o := New(&buf, Options{NameWidth: 5, Pause: 20 * time.Millisecond})
 	defer o.Close()
 	s := o.Stream("web.1", 0)
 	s.Write([]byte("done\r\nprompt> "))
@@ -179,7 +179,7 @@ func TestOutputPartialFlushedAfterPause(t *testing.T) {
 func TestOutputPauseSynctest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf syncBuffer
-		o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: 100 * time.Millisecond})
+		o := New(&buf, Options{NameWidth: 5, Pause: 100 * time.Millisecond})
 		s := o.Stream("web.1", 0)
 
 		s.Write([]byte("hel"))
@@ -218,7 +218,7 @@ func TestOutputPauseSynctest(t *testing.T) {
 
 func TestStreamFlushBeforeEvent(t *testing.T) {
 	var buf syncBuffer
-	o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: time.Hour})
+	o := New(&buf, Options{NameWidth: 5, Pause: time.Hour})
 	defer o.Close()
 	s := o.Stream("web.2", 1)
 	s.Write([]byte("last words, no newline"))
@@ -235,7 +235,7 @@ func TestOutputEventOrder(t *testing.T) {
 	// Under a blocked writer everything is queued, so the order comes from
 	// the queues alone.
 	w := &blockingWriter{release: make(chan struct{})}
-	o := NewOutput(w, OutputOptions{NameWidth: 5, Pause: time.Hour})
+	o := New(w, Options{NameWidth: 5, Pause: time.Hour})
 	a, b := o.Stream("a.1", 0), o.Stream("b.1", 1)
 	o.Event("starting")
 	a.Write([]byte("a1\n"))
@@ -279,7 +279,7 @@ func TestOutputLongLine(t *testing.T) {
 	for _, bufSize := range []int{0, 64 << 10} {
 		t.Run(fmt.Sprintf("buffer=%d", bufSize), func(t *testing.T) {
 			var buf syncBuffer
-			o := NewOutput(&buf, OutputOptions{NameWidth: 5, BufferSize: bufSize, Pause: time.Minute})
+			o := New(&buf, Options{NameWidth: 5, BufferSize: bufSize, Pause: time.Minute})
 			s := o.Stream("web.1", 0)
 			long := make([]byte, 2<<20)
 			for i := range long {
@@ -313,7 +313,7 @@ var sgrRE = regexp.MustCompile(`^\x1b\[([0-9;]+)m([a-z.0-9]+ *) \|\x1b\[0m (.*)$
 
 func TestOutputColor(t *testing.T) {
 	var buf syncBuffer
-	o := NewOutput(&buf, OutputOptions{Color: true, NameWidth: 8, Pause: time.Minute})
+	o := New(&buf, Options{Color: true, NameWidth: 8, Pause: time.Minute})
 	o.Stream("web.1", 0).Write([]byte("\x1b[1mbold\x1b[0m\r\n"))
 	o.Stream("web.2", 0).Write([]byte("two\n"))
 	o.Stream("worker.1", 1).Write([]byte("w\n"))
@@ -351,7 +351,7 @@ func TestOutputColor(t *testing.T) {
 
 func TestOutputNoColorStripsEscapes(t *testing.T) {
 	var buf syncBuffer
-	o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: time.Minute})
+	o := New(&buf, Options{NameWidth: 5, Pause: time.Minute})
 	s := o.Stream("web.1", 0)
 	// An escape sequence split across writes is still removed.
 	s.Write([]byte("\x1b]0;title\x07\x1b[3"))
@@ -411,7 +411,7 @@ func TestOutputControlCharacters(t *testing.T) {
 			t.Run(fmt.Sprintf("color=%v/seed=%d", color, seed), func(t *testing.T) {
 				var buf syncBuffer
 				var tapped []string
-				o := NewOutput(&buf, OutputOptions{Color: color, NameWidth: 5, Pause: time.Hour,
+				o := New(&buf, Options{Color: color, NameWidth: 5, Pause: time.Hour,
 					Tap: func(name string, line []byte) { tapped = append(tapped, string(line)) }})
 				s := o.Stream("web.1", 0)
 				max := 1 + int(seed%8) // seed 0: byte by byte
@@ -451,7 +451,7 @@ func TestOutputSequenceCutByPause(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var buf syncBuffer
 				var tapped []string
-				o := NewOutput(&buf, OutputOptions{Color: color, NameWidth: 5, Pause: 100 * time.Millisecond,
+				o := New(&buf, Options{Color: color, NameWidth: 5, Pause: 100 * time.Millisecond,
 					Tap: func(name string, line []byte) { tapped = append(tapped, string(line)) }})
 				s := o.Stream("web.1", 0)
 				s.Write([]byte("abc\x1b[3"))
@@ -488,7 +488,7 @@ func boolInt(b bool) int {
 
 func TestOutputTimestamps(t *testing.T) {
 	var buf syncBuffer
-	o := NewOutput(&buf, OutputOptions{Timestamps: true, NameWidth: 5})
+	o := New(&buf, Options{Timestamps: true, NameWidth: 5})
 	o.Stream("web.1", 0).Write([]byte("hi\n"))
 	o.Event("ev")
 	o.Close()
@@ -506,7 +506,7 @@ func TestOutputTimestamps(t *testing.T) {
 	// The time is the local time when the line is written.
 	synctest.Test(t, func(t *testing.T) {
 		var buf syncBuffer
-		o := NewOutput(&buf, OutputOptions{Timestamps: true, NameWidth: 5})
+		o := New(&buf, Options{Timestamps: true, NameWidth: 5})
 		time.Sleep(3723 * time.Second)
 		want := time.Now().Format("15:04:05 ") + "web.1 | hi\n"
 		o.Stream("web.1", 0).Write([]byte("hi\n"))
@@ -524,7 +524,7 @@ var droppedRE = regexp.MustCompile(`^\[mhrun: (\d+) lines dropped, output too sl
 func TestOutputPausedWriter(t *testing.T) {
 	const n = 2000
 	w := &blockingWriter{release: make(chan struct{})}
-	o := NewOutput(w, OutputOptions{NameWidth: 5, BufferSize: 4096, Pause: time.Minute})
+	o := New(w, Options{NameWidth: 5, BufferSize: 4096, Pause: time.Minute})
 	s := o.Stream("web.1", 0)
 	done := make(chan struct{})
 	go func() {
@@ -614,7 +614,7 @@ func TestOutputSlowWriterDropsNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const nStreams, nLines = 4, 12_500
 		w := &slowWriter{delay: time.Millisecond}
-		o := NewOutput(w, OutputOptions{NameWidth: 5, BufferSize: 4096})
+		o := New(w, Options{NameWidth: 5, BufferSize: 4096})
 		var wg sync.WaitGroup
 		for g := range nStreams {
 			s := o.Stream("s"+strconv.Itoa(g), g)
@@ -690,7 +690,7 @@ func TestOutputStallBoundsWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n, stall = 3000, 300 * time.Millisecond
 		w := &stoppingWriter{after: 5, blocked: make(chan struct{}), release: make(chan struct{})}
-		o := NewOutput(w, OutputOptions{NameWidth: 5, BufferSize: 4096, Pause: time.Minute, Stall: stall})
+		o := New(w, Options{NameWidth: 5, BufferSize: 4096, Pause: time.Minute, Stall: stall})
 		s := o.Stream("web.1", 0)
 		var blockedAt time.Time
 		go func() {
@@ -756,7 +756,7 @@ func TestOutputStallBoundsWait(t *testing.T) {
 func TestStreamReadingHoldsPartial(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf syncBuffer
-		o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: 100 * time.Millisecond})
+		o := New(&buf, Options{NameWidth: 5, Pause: 100 * time.Millisecond})
 		s := o.Stream("web.1", 0)
 		s.Reading()
 		s.Write([]byte("done\r\nprompt> "))
@@ -811,7 +811,7 @@ func TestStreamReadingHoldsPartial(t *testing.T) {
 func TestStreamReadingContinued(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf syncBuffer
-		o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: 100 * time.Millisecond})
+		o := New(&buf, Options{NameWidth: 5, Pause: 100 * time.Millisecond})
 		s := o.Stream("web.1", 0)
 		s.Reading()
 		s.Write([]byte("hel"))
@@ -840,7 +840,7 @@ func TestStreamReadingContinued(t *testing.T) {
 func TestOutputNoEmptyLineAfterFlushedCR(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf syncBuffer
-		o := NewOutput(&buf, OutputOptions{NameWidth: 3, Pause: 100 * time.Millisecond})
+		o := New(&buf, Options{NameWidth: 3, Pause: 100 * time.Millisecond})
 		timed := o.Stream("a.1", 0)
 		coop := o.Stream("b.1", 1)
 		flushed := o.Stream("c.1", 2)
@@ -874,7 +874,7 @@ func TestOutputNoEmptyLineAfterFlushedCR(t *testing.T) {
 func TestOutputNewlineKeptWithoutFlushedCR(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf syncBuffer
-		o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: 100 * time.Millisecond})
+		o := New(&buf, Options{NameWidth: 5, Pause: 100 * time.Millisecond})
 		s := o.Stream("web.1", 0)
 		s.Write([]byte("one"))
 		time.Sleep(time.Second)
@@ -893,7 +893,7 @@ func TestOutputNewlineKeptWithoutFlushedCR(t *testing.T) {
 
 func TestOutputCloseDrains(t *testing.T) {
 	var buf syncBuffer
-	o := NewOutput(&buf, OutputOptions{NameWidth: 5, Pause: time.Hour})
+	o := New(&buf, Options{NameWidth: 5, Pause: time.Hour})
 	a, b := o.Stream("a.1", 0), o.Stream("b.1", 1)
 	for i := range 1000 {
 		fmt.Fprintf(a, "a %d\n", i)
@@ -932,7 +932,7 @@ type failingWriter struct{}
 func (failingWriter) Write(p []byte) (int, error) { return 0, syscall.EPIPE }
 
 func TestOutputWriteError(t *testing.T) {
-	o := NewOutput(failingWriter{}, OutputOptions{NameWidth: 5})
+	o := New(failingWriter{}, Options{NameWidth: 5})
 	s := o.Stream("web.1", 0)
 	for range 10000 {
 		s.Write([]byte("line\n"))
@@ -947,7 +947,7 @@ func TestOutputWriteError(t *testing.T) {
 func TestStreamIdleAfterFlush(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf syncBuffer
-		o := NewOutput(&buf, OutputOptions{NameWidth: 5})
+		o := New(&buf, Options{NameWidth: 5})
 		s := o.Stream("web.1", 0)
 		s.Write([]byte("one\nend"))
 		s.Flush()
@@ -973,7 +973,7 @@ func TestStreamIdleAfterFlush(t *testing.T) {
 func TestOutputNoGoroutineLeak(t *testing.T) {
 	base := runtime.NumGoroutine()
 	for range 10 {
-		o := NewOutput(io.Discard, OutputOptions{NameWidth: 5, Pause: time.Millisecond})
+		o := New(io.Discard, Options{NameWidth: 5, Pause: time.Millisecond})
 		s := o.Stream("web.1", 0)
 		s.Write([]byte("line\npartial"))
 		o.Event("x")
@@ -1028,7 +1028,7 @@ func BenchmarkOutput4x200k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		o := NewOutput(f, OutputOptions{NameWidth: 5, BufferSize: 64 << 20})
+		o := New(f, Options{NameWidth: 5, BufferSize: 64 << 20})
 		var wg sync.WaitGroup
 		for g := range producers {
 			s := o.Stream(fmt.Sprintf("web.%d", g+1), g)
@@ -1077,4 +1077,38 @@ func BenchmarkOutput4x200k(b *testing.B) {
 	b.ReportMetric(n/b.Elapsed().Seconds(), "lines/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/line")
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+}
+
+// One Stream serves every run of an instance, so two readers may write to it
+// at once (a reload's old run and its replacement, an abandoned run's reader
+// still draining). A partial line written while another writer waited for
+// room in the queue was lost: the waiting writer put its own emptied buffer
+// back as the partial line when it resumed.
+func TestStreamWriterWaitingForRoomKeepsAnotherWritersPartial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &blockingWriter{release: make(chan struct{})}
+		o := New(w, Options{NameWidth: 5, BufferSize: 64, Pause: time.Hour, Stall: time.Hour})
+		s := o.Stream("web.1", 0)
+		s.Write([]byte("first\n"))
+		synctest.Wait() // the writer is inside the destination's Write
+		s.Write([]byte(strings.Repeat("x", 60) + "\n"))
+		s.Write([]byte("ab"))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.Write([]byte("c\n")) // "abc\n" does not fit: it waits for the writer
+		}()
+		synctest.Wait()
+		s.Write([]byte("xy")) // another reader begins a line meanwhile
+		close(w.release)
+		<-done
+		s.Flush()
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := "web.1 | first\nweb.1 | " + strings.Repeat("x", 60) + "\nweb.1 | abc\nweb.1 | xy\n"
+		if got := w.String(); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	})
 }
