@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"mhrun/attach"
 	"mhrun/balance"
 	"mhrun/formation"
 	"mhrun/logfile"
@@ -37,7 +38,7 @@ type request struct {
 // answer is the supervisor's reply; hub and keep serve the streams.
 type answer struct {
 	resp socket.Response
-	hub  *hub              // attach: the instance's terminal
+	hub  *attach.Hub       // attach: the instance's terminal
 	name string            // attach: the instance
 	keep func(string) bool // logs: which names to show
 }
@@ -505,7 +506,7 @@ func (r *Runner) scaleTo(p *formation.Process, n int) (string, error) {
 		var names []string
 		added := make([]*instance, 0, n-cur)
 		for k := cur + 1; k <= n; k++ {
-			in := &instance{proc: p, n: k, name: p.Instance(k), color: p.Index, hub: newHub()}
+			in := &instance{proc: p, n: k, name: p.Instance(k), color: p.Index, hub: attach.New()}
 			in.stream = r.out.Stream(in.name, in.color)
 			added = append(added, in)
 			names = append(names, in.name)
@@ -545,7 +546,7 @@ func (r *Runner) scaleTo(p *formation.Process, n int) (string, error) {
 func (r *Runner) remove(in *instance) {
 	in.release()
 	if !in.shared {
-		in.hub.close(in.name + " was scaled away")
+		in.hub.Close(in.name + " was scaled away")
 		in.stream.Flush()
 	}
 	if in.run != nil {
@@ -759,17 +760,17 @@ func (r *Runner) stopBound() time.Duration {
 }
 
 // serveAttach bridges a client's terminal and an instance's pty.
-func (r *Runner) serveAttach(ctx context.Context, c *socket.Conn, req socket.Request, h *hub, name string) {
-	recent, sub, ok := h.attach()
+func (r *Runner) serveAttach(ctx context.Context, c *socket.Conn, req socket.Request, h *attach.Hub, name string) {
+	recent, sub, ok := h.Attach()
 	if !ok {
 		c.Reply(socket.Response{Error: name + " is gone"})
 		return
 	}
-	defer h.detach(sub)
+	defer h.Detach(sub)
 	if c.Reply(socket.Response{OK: true, Stream: true, Message: "attached to " + name}) != nil {
 		return
 	}
-	h.resize(req.Cols, req.Rows)
+	h.Resize(req.Cols, req.Rows)
 	if len(recent) > 0 && c.WriteFrame(socket.FrameData, recent) != nil {
 		return
 	}
@@ -783,21 +784,21 @@ func (r *Runner) serveAttach(ctx context.Context, c *socket.Conn, req socket.Req
 			}
 			switch typ {
 			case socket.FrameData:
-				if !h.input(p) {
+				if !h.Input(p) {
 					c.WriteFrame(socket.FrameNotice, []byte(name+" is not running: keys dropped"))
 				}
 			case socket.FrameResize:
 				if cols, rows, err := socket.ParseResize(p); err == nil {
-					h.resize(cols, rows)
+					h.Resize(cols, rows)
 				}
 			}
 		}
 	}()
 	for {
 		select {
-		case p, ok := <-sub.data:
+		case p, ok := <-sub.Data():
 			if !ok {
-				for msg := range sub.notice {
+				for msg := range sub.Notices() {
 					c.WriteFrame(socket.FrameEnd, []byte(msg))
 					return
 				}
@@ -807,7 +808,7 @@ func (r *Runner) serveAttach(ctx context.Context, c *socket.Conn, req socket.Req
 			if c.WriteFrame(socket.FrameData, p) != nil {
 				return
 			}
-		case msg, ok := <-sub.notice:
+		case msg, ok := <-sub.Notices():
 			if ok {
 				c.WriteFrame(socket.FrameNotice, []byte(msg))
 			}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
 
+	"mhrun/attach"
 	"mhrun/formation"
 	"mhrun/output"
 )
@@ -76,7 +76,7 @@ type instance struct {
 	name   string
 	color  int
 	stream *output.Stream
-	hub    *hub // the terminal clients attach to, across runs
+	hub    *attach.Hub // the terminal clients attach to, across runs
 
 	state    State
 	run      *run      // the current or last run; nil before the first
@@ -245,27 +245,9 @@ func (r *run) giveUpDrain() {
 	}
 }
 
-// setSize sets a pty's window size. The pty master stays in blocking
-// mode, as creack/pty leaves it: a read in its own thread is woken by the
-// kernel directly, which under CPU contention keeps a line's halves
-// together far better than Go's poller did (measured: 9 lines split in
-// 2.4M with the poller, none without).
-func setSize(f *os.File, cols, rows int) error {
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	ws := &unix.Winsize{Col: uint16(cols), Row: uint16(rows)}
-	var ierr error
-	if err := sc.Control(func(fd uintptr) { ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) }); err != nil {
-		return err
-	}
-	return ierr
-}
-
 // read copies the pty to the stream until the pty's end (EIO on Linux once
 // every holder of the terminal is gone, or the pty closed).
-func (r *run) read(pty *os.File, s *output.Stream, h *hub) {
+func (r *run) read(pty *os.File, s *output.Stream, h *attach.Hub) {
 	defer close(r.drained)
 	buf := make([]byte, 64*1024)
 	for {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"mhrun/attach"
 	"mhrun/balance"
 	"mhrun/formation"
 	"mhrun/output"
@@ -143,7 +144,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	width := len("mhrun")
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
-			in := &instance{proc: p, n: n, name: p.Instance(n), color: p.Index, hub: newHub()}
+			in := &instance{proc: p, n: n, name: p.Instance(n), color: p.Index, hub: attach.New()}
 			width = max(width, len(in.name))
 			r.insts = append(r.insts, in)
 		}
@@ -227,7 +228,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 			in.run.close()
 		}
 		in.release()
-		in.hub.close("the formation stopped")
+		in.hub.Close("the formation stopped")
 	}
 	return r.code, nil
 }
@@ -403,7 +404,7 @@ func (r *Runner) onSpawned(s spawned) {
 		in.restarts++
 		notice = in.name + " restarted: following the new run"
 	}
-	in.hub.setPTY(run.pty, notice)
+	in.hub.SetPTY(run.pty, notice)
 	if in.state == StateStopping { // a stop came while it started
 		if in.killed {
 			run.stop(syscall.SIGKILL, nil)
@@ -613,7 +614,7 @@ func (r *Runner) onEnd(e exit) {
 	in := e.inst
 	r.guard.forget(e.run.pid)
 	e.run.close()
-	in.hub.unsetPTY(e.run.pty)
+	in.hub.UnsetPTY(e.run.pty)
 	own := in.exited
 	in.exited = false
 	if rl := r.reload; rl != nil && in == rl.rep && own {
@@ -858,7 +859,7 @@ func (r *Runner) resize() {
 	size := r.ptySize()
 	for _, in := range r.insts {
 		if in.run != nil && in.state == StateRunning {
-			setSize(in.run.pty, int(size.Cols), int(size.Rows))
+			attach.SetSize(in.run.pty, int(size.Cols), int(size.Rows))
 		}
 	}
 }

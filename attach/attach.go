@@ -1,44 +1,48 @@
-package runner
+package attach
 
 import (
 	"os"
 	"sync"
 )
 
-// hubRing is how much raw output of an instance is kept for clients that
+// ringSize is how much raw output of an instance is kept for clients that
 // attach later (connect shows it first).
-const hubRing = 64 << 10
+const ringSize = 64 << 10
 
-// hubQueue bounds what one attached client may have waiting: a client that
+// clientQueue bounds what one attached client may have waiting: a client that
 // does not keep up loses output (and is told), and never slows the child.
-const hubQueue = 256
+const clientQueue = 256
 
-// hub is an instance's terminal as clients see it across its runs: the
+// Hub is an instance's terminal as clients see it across its runs: the
 // recent raw output, the attached clients, and the current run's pty for
 // their keys and resizes. The pty reader writes to it, the supervisor sets
 // the pty at each start, client connections read and write through it.
-type hub struct {
+type Hub struct {
 	mu     sync.Mutex
-	ring   []byte // the last hubRing bytes, circular: pos is the next write
+	ring   []byte // the last ringSize bytes, circular: pos is the next write
 	pos    int
 	full   bool
 	pty    *os.File
-	subs   map[*hubSub]bool
+	subs   map[*Client]bool
 	closed bool
 }
 
-// hubSub is one attached client.
-type hubSub struct {
+// Client is one attached client.
+type Client struct {
 	data    chan []byte
 	notice  chan string
 	dropped bool
 }
 
-func newHub() *hub { return &hub{subs: map[*hubSub]bool{}} }
+func New() *Hub { return &Hub{subs: map[*Client]bool{}} }
+
+func (s *Client) Data() <-chan []byte { return s.data }
+
+func (s *Client) Notices() <-chan string { return s.notice }
 
 // Write keeps p in the ring and passes it to every client; a client whose
 // queue is full loses it.
-func (h *hub) Write(p []byte) {
+func (h *Hub) Write(p []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.keep(p)
@@ -59,26 +63,26 @@ func (h *hub) Write(p []byte) {
 }
 
 // keep writes p into the circular ring.
-func (h *hub) keep(p []byte) {
+func (h *Hub) keep(p []byte) {
 	if h.ring == nil {
-		h.ring = make([]byte, hubRing)
+		h.ring = make([]byte, ringSize)
 	}
-	if len(p) >= hubRing {
-		p = p[len(p)-hubRing:]
+	if len(p) >= ringSize {
+		p = p[len(p)-ringSize:]
 	}
 	n := copy(h.ring[h.pos:], p)
 	if n < len(p) {
 		copy(h.ring, p[n:])
 		h.full = true
 	}
-	h.pos = (h.pos + len(p)) % hubRing
+	h.pos = (h.pos + len(p)) % ringSize
 	if h.pos == 0 && len(p) > 0 {
 		h.full = true
 	}
 }
 
 // recent is the ring's content, oldest first.
-func (h *hub) recent() []byte {
+func (h *Hub) recent() []byte {
 	if !h.full {
 		return append([]byte(nil), h.ring[:h.pos]...)
 	}
@@ -86,27 +90,27 @@ func (h *hub) recent() []byte {
 }
 
 // say queues a notice without blocking.
-func (s *hubSub) say(msg string) {
+func (s *Client) say(msg string) {
 	select {
 	case s.notice <- msg:
 	default:
 	}
 }
 
-// attach subscribes a client: the recent output, then live chunks and notices
-// until detach or close (the channels are closed then).
-func (h *hub) attach() (recent []byte, s *hubSub, ok bool) {
+// Attach subscribes a client: the recent output, then live chunks and notices
+// until Detach or Close (the channels are closed then).
+func (h *Hub) Attach() (recent []byte, s *Client, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, nil, false
 	}
-	s = &hubSub{data: make(chan []byte, hubQueue), notice: make(chan string, 16)}
+	s = &Client{data: make(chan []byte, clientQueue), notice: make(chan string, 16)}
 	h.subs[s] = true
 	return h.recent(), s, true
 }
 
-func (h *hub) detach(s *hubSub) {
+func (h *Hub) Detach(s *Client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.subs[s] {
@@ -116,9 +120,9 @@ func (h *hub) detach(s *hubSub) {
 	}
 }
 
-// setPTY is the current run's pty, or nil between runs; clients are told
+// SetPTY is the current run's pty, or nil between runs; clients are told
 // when a new run starts.
-func (h *hub) setPTY(f *os.File, notice string) {
+func (h *Hub) SetPTY(f *os.File, notice string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.pty = f
@@ -129,9 +133,9 @@ func (h *hub) setPTY(f *os.File, notice string) {
 	}
 }
 
-// unsetPTY forgets f if it is the current pty (a replacement may have
+// UnsetPTY forgets f if it is the current pty (a replacement may have
 // taken its place already).
-func (h *hub) unsetPTY(f *os.File) {
+func (h *Hub) UnsetPTY(f *os.File) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.pty == f {
@@ -139,8 +143,8 @@ func (h *hub) unsetPTY(f *os.File) {
 	}
 }
 
-// input sends a client's keys to the current run; false between runs.
-func (h *hub) input(p []byte) bool {
+// Input sends a client's keys to the current run; false between runs.
+func (h *Hub) Input(p []byte) bool {
 	h.mu.Lock()
 	f := h.pty
 	h.mu.Unlock()
@@ -151,17 +155,17 @@ func (h *hub) input(p []byte) bool {
 	return err == nil
 }
 
-// resize sets the current run's terminal size (the last client to resize wins).
-func (h *hub) resize(cols, rows int) {
+// Resize sets the current run's terminal size (the last client to resize wins).
+func (h *Hub) Resize(cols, rows int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.pty != nil && cols > 0 && rows > 0 {
-		setSize(h.pty, cols, rows)
+		SetSize(h.pty, cols, rows)
 	}
 }
 
-// close ends every attachment with a last notice.
-func (h *hub) close(why string) {
+// Close ends every attachment with a last notice.
+func (h *Hub) Close(why string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
