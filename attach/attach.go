@@ -1,3 +1,6 @@
+// Package attach is an instance's terminal as `mhrun connect` clients see
+// it: the recent raw output, the attached clients, and the current run's pty
+// for their keys and resizes.
 package attach
 
 import (
@@ -16,7 +19,8 @@ const clientQueue = 256
 // Hub is an instance's terminal as clients see it across its runs: the
 // recent raw output, the attached clients, and the current run's pty for
 // their keys and resizes. The pty reader writes to it, the supervisor sets
-// the pty at each start, client connections read and write through it.
+// the pty at each start, client connections read and write through it. It
+// is safe for concurrent use.
 type Hub struct {
 	mu     sync.Mutex
 	ring   []byte // the last ringSize bytes, circular: pos is the next write
@@ -27,17 +31,22 @@ type Hub struct {
 	closed bool
 }
 
-// Client is one attached client.
+// Client is one attached client: what it is sent until Detach or Close.
 type Client struct {
 	data    chan []byte
 	notice  chan string
 	dropped bool
 }
 
+// New returns a Hub with no output and no client.
 func New() *Hub { return &Hub{subs: map[*Client]bool{}} }
 
+// Data delivers the instance's raw output as it arrives; it is closed when
+// the client is detached or the hub closed.
 func (s *Client) Data() <-chan []byte { return s.data }
 
+// Notices delivers what the client is told besides the output: a new run,
+// output it lost, and last why it was let go. It is closed with Data.
 func (s *Client) Notices() <-chan string { return s.notice }
 
 // Write keeps p in the ring and passes it to every client; a client whose
@@ -97,8 +106,9 @@ func (s *Client) say(msg string) {
 	}
 }
 
-// Attach subscribes a client: the recent output, then live chunks and notices
-// until Detach or Close (the channels are closed then).
+// Attach subscribes a client: the recent output, then live chunks and
+// notices until Detach or Close (the channels are closed then); ok is false
+// once the hub is closed.
 func (h *Hub) Attach() (recent []byte, s *Client, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -110,6 +120,7 @@ func (h *Hub) Attach() (recent []byte, s *Client, ok bool) {
 	return h.recent(), s, true
 }
 
+// Detach unsubscribes a client and closes its channels, unless Close did.
 func (h *Hub) Detach(s *Client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -120,8 +131,8 @@ func (h *Hub) Detach(s *Client) {
 	}
 }
 
-// SetPTY is the current run's pty, or nil between runs; clients are told
-// when a new run starts.
+// SetPTY sets the current run's pty, or nil between runs; clients are told
+// notice when a new run starts.
 func (h *Hub) SetPTY(f *os.File, notice string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -164,7 +175,8 @@ func (h *Hub) Resize(cols, rows int) {
 	}
 }
 
-// Close ends every attachment with a last notice.
+// Close ends every attachment with a last notice, why; Attach fails from
+// then on.
 func (h *Hub) Close(why string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
