@@ -21,6 +21,7 @@ import (
 	"mhrun/logfile"
 	"mhrun/output"
 	"mhrun/policy"
+	"mhrun/proctree"
 	"mhrun/socket"
 )
 
@@ -193,7 +194,7 @@ func (r *Runner) status() []socket.Instance {
 // for the first), so that top's refreshes show the present.
 type statusSampler struct {
 	mu   sync.Mutex
-	s    Sampler
+	s    proctree.Sampler
 	last map[int]cpuMark // by pid, the processes of the last status
 }
 

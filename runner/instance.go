@@ -13,6 +13,7 @@ import (
 	"mhrun/attach"
 	"mhrun/formation"
 	"mhrun/output"
+	"mhrun/proctree"
 )
 
 // State is where an instance is in its life. Only the supervisor goroutine
@@ -165,7 +166,7 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 		var ptmx *os.File
 		err := register(func() (int, error) {
 			var err error
-			ptmx, err = pty.StartWithAttrs(cmd, size, procAttr())
+			ptmx, err = pty.StartWithAttrs(cmd, size, proctree.SysProcAttr())
 			if err != nil {
 				return 0, err
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mhrun/formation"
+	"mhrun/proctree"
 )
 
 // Memory caps. A capped tree (the RSS of the instance's process and every
@@ -45,7 +46,7 @@ const (
 // checkMemorySupport refuses memory= where there is no /proc to read, so a
 // cap is never silently ignored.
 func checkMemorySupport(f *formation.Formation) error {
-	if MemorySupported() {
+	if proctree.MemorySupported() {
 		return nil
 	}
 	var names []string
@@ -214,8 +215,8 @@ func (r *Runner) sampleMemory(w *memWatch) {
 	// Walk the due trees, unless that reads more files than one pass
 	// over /proc.
 	start := time.Now()
-	var got map[int]TreeSample
-	if !r.sampler.walks() || files >= r.sampler.processes() {
+	var got map[int]proctree.TreeSample
+	if !r.sampler.Walks() || files >= r.sampler.Processes() {
 		got = r.sampler.Sample(roots)
 	} else {
 		got = r.sampler.SampleTrees(roots)
@@ -239,14 +240,14 @@ func (r *Runner) sampleMemory(w *memWatch) {
 
 // checkMemory acts on one read of an instance's tree and says when it is
 // due again, or false when it is no longer watched.
-func (r *Runner) checkMemory(in *instance, w *memWatch, s TreeSample, now time.Time) (time.Time, bool) {
+func (r *Runner) checkMemory(in *instance, w *memWatch, s proctree.TreeSample, now time.Time) (time.Time, bool) {
 	t := w.trees[in]
 	prev, gap := t.rss, now.Sub(t.at)
 	if t.at.IsZero() {
 		prev, gap = 0, 0
 	}
 	t.at, t.rss = now, s.RSS
-	t.files = s.files
+	t.files = s.Files
 	if t.files == 0 { // read by a full pass: guess stat, task and two threads a process
 		t.files = 4 * s.Procs
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"mhrun/policy"
+	"mhrun/proctree"
 )
 
 // A helper for the notify tests, beside the ones in sample_test.go:
@@ -402,7 +403,7 @@ func gone(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return true
 	}
-	return hasProc() && isZombieOrGone(pid)
+	return proctree.HasProc() && isZombieOrGone(pid)
 }
 
 // TestProbeBackoff: against a closed port the tries start at 0, 50, 150,

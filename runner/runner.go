@@ -29,6 +29,7 @@ import (
 	"mhrun/output"
 	"mhrun/policy"
 	"mhrun/procfile"
+	"mhrun/proctree"
 	"mhrun/socket"
 )
 
@@ -119,11 +120,11 @@ type Runner struct {
 	code      int        // mhrun's exit code
 	killTimer *time.Timer
 
-	guard   *guard        // nil without one
-	watchC  <-chan string // processes whose watched files changed
-	sampler Sampler       // reads instance trees for memory caps
-	stats   statusSampler // fills status rows, off the loop
-	roots   []int         // reused by sampleMemory
+	guard   *guard           // nil without one
+	watchC  <-chan string    // processes whose watched files changed
+	sampler proctree.Sampler // reads instance trees for memory caps
+	stats   statusSampler    // fills status rows, off the loop
+	roots   []int            // reused by sampleMemory
 }
 
 // wake is a timer firing for an instance: a restart after backoff, or
@@ -194,14 +195,14 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 		}()
 	}
 	if o.Subreaper {
-		if err := setSubreaper(); err != nil {
+		if err := proctree.SetSubreaper(); err != nil {
 			r.out.Event("cannot become child subreaper (%v): double-forked daemons may escape a stop", err)
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); reapOrphans(r.done, r.isKnown) }()
+		go func() { defer wg.Done(); proctree.ReapOrphans(r.done, r.isKnown) }()
 	}
 
-	if o.Guard != "" && hasProc() {
+	if o.Guard != "" && proctree.HasProc() {
 		g, err := startGuard(o.Guard, r.token)
 		if err != nil {
 			r.out.Event("%v: processes may outlive a runner that is killed", err)
@@ -768,11 +769,11 @@ func (r *Runner) alive() int {
 // subreaper. They get SIGTERM, then SIGKILL after the longest grace; the
 // dead are reaped before mhrun exits.
 func (r *Runner) sweep() {
-	left := slices.DeleteFunc(descendants(os.Getpid()), func(pid int) bool { return pid == r.guard.pid() })
+	left := slices.DeleteFunc(proctree.Descendants(os.Getpid()), func(pid int) bool { return pid == r.guard.pid() })
 	if len(left) == 0 {
 		return
 	}
-	defer reapZombies(os.Getpid(), r.isKnown)
+	defer proctree.ReapZombies(os.Getpid(), r.isKnown)
 	var grace time.Duration
 	for _, in := range r.insts {
 		grace = max(grace, in.proc.Policy.Grace)
@@ -784,7 +785,7 @@ func (r *Runner) sweep() {
 	if waitGone(left, grace) {
 		return
 	}
-	for _, pid := range descendants(os.Getpid()) {
+	for _, pid := range proctree.Descendants(os.Getpid()) {
 		if pid != r.guard.pid() {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -816,11 +817,11 @@ func waitGone(pids []int, d time.Duration) bool {
 }
 
 func isZombieOrGone(pid int) bool {
-	if !hasProc() {
+	if !proctree.HasProc() {
 		return false
 	}
-	st, ok := readStat(pid)
-	return !ok || st.state == 'Z'
+	st, ok := proctree.State(pid)
+	return !ok || st == 'Z'
 }
 
 // register starts a child with the reaper held off, so that the reaper

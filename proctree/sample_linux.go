@@ -1,6 +1,6 @@
 //go:build linux
 
-package runner
+package proctree
 
 import (
 	"encoding/binary"
@@ -21,7 +21,7 @@ import (
 // the stat files dominates, about 3 µs a process) and as os.ReadFile
 // twice that, but allocate one small path a process instead of three, or
 // eight with os.ReadFile.
-func (t *procTable) load() error {
+func (t *Table) load() error {
 	d, err := unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open /proc: %w", err)
@@ -63,7 +63,7 @@ func (t *procTable) load() error {
 }
 
 // readProc appends the process pid to t.procs unless it is gone.
-func (t *procTable) readProc(dir, pid int) {
+func (t *Table) readProc(dir, pid int) {
 	t.path = strconv.AppendInt(t.path[:0], int64(pid), 10)
 	t.path = append(t.path, "/stat"...)
 	fd, err := unix.Openat(dir, string(t.path), unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -75,7 +75,7 @@ func (t *procTable) readProc(dir, pid int) {
 	if err != nil || n <= 0 {
 		return
 	}
-	e := procEntry{pid: pid}
+	e := Proc{PID: pid}
 	if parseStat(t.stat[:n], &e) {
 		t.procs = append(t.procs, e)
 	}
@@ -95,7 +95,7 @@ func indexNUL(b []byte) int {
 // then the children each of its threads forked,
 // /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN; hasChildren says
 // whether the kernel has it). It reports false if root is gone, and counts
-// the /proc files it read in ts.files.
+// the /proc files it read in ts.Files.
 //
 // A tree read this way costs about what a full pass costs per process
 // (open, read, close), times two plus its threads, per process in the
@@ -104,12 +104,12 @@ func indexNUL(b []byte) int {
 func (s *Sampler) readTree(proc, root int, ts *TreeSample) bool {
 	page := int64(os.Getpagesize())
 	var ticks int64
-	files, ok := s.walk(proc, root, func(e *procEntry) {
+	files, ok := s.walk(proc, root, func(e *Proc) {
 		ts.RSS += e.rss * page
 		ticks += e.ticks
 		ts.Procs++
 	})
-	ts.files += files
+	ts.Files += files
 	ts.CPU = time.Duration(ticks) * clockTick
 	return ok
 }
@@ -121,14 +121,14 @@ func (s *Sampler) readSubtree(proc, root int) bool {
 	t := &s.t
 	t.procs = t.procs[:0]
 	t.stats = true
-	_, ok := s.walk(proc, root, func(e *procEntry) { t.procs = append(t.procs, *e) })
+	_, ok := s.walk(proc, root, func(e *Proc) { t.procs = append(t.procs, *e) })
 	return ok
 }
 
 // walk reads the stat of root and of every process below it, found through
 // the children lists of each one's threads, and hands each to visit. It
 // returns the /proc files it read, and false if root is gone.
-func (s *Sampler) walk(proc, root int, visit func(*procEntry)) (files int, ok bool) {
+func (s *Sampler) walk(proc, root int, visit func(*Proc)) (files int, ok bool) {
 	t := &s.t
 	if t.dir == nil {
 		t.dir = make([]byte, 32<<10)
@@ -143,7 +143,7 @@ func (s *Sampler) walk(proc, root int, visit func(*procEntry)) (files int, ok bo
 	for len(s.stack) > 0 {
 		pid := s.stack[len(s.stack)-1]
 		s.stack = s.stack[:len(s.stack)-1]
-		e := procEntry{pid: pid}
+		e := Proc{PID: pid}
 		files++
 		if !s.readStat(proc, pid, &e) {
 			if pid == root {
@@ -158,7 +158,7 @@ func (s *Sampler) walk(proc, root int, visit func(*procEntry)) (files int, ok bo
 }
 
 // readStat parses /proc/PID/stat into e.
-func (s *Sampler) readStat(proc, pid int, e *procEntry) bool {
+func (s *Sampler) readStat(proc, pid int, e *Proc) bool {
 	t := &s.t
 	t.path = strconv.AppendInt(t.path[:0], int64(pid), 10)
 	t.path = append(t.path, "/stat"...)

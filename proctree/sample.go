@@ -1,4 +1,4 @@
-package runner
+package proctree
 
 import (
 	"os"
@@ -16,8 +16,7 @@ type TreeSample struct {
 	RSS   int64         // bytes, summed over the root and all its descendants
 	CPU   time.Duration // user+system time consumed so far by the live processes of the tree
 	Procs int           // processes in the tree
-
-	files int // /proc files read for it by SampleTrees
+	Files int           // /proc files read for it by SampleTrees; 0 from a full pass (Sample)
 }
 
 // Sampler reads the memory and CPU of process trees. It keeps its buffers
@@ -30,7 +29,7 @@ type TreeSample struct {
 // instance's root and is not counted; neither is CPU time of children
 // that already exited.
 type Sampler struct {
-	t    procTable
+	t    Table
 	tree []int32
 
 	// SampleTrees's: the walk's stack, the pids it saw, a path buffer,
@@ -56,9 +55,9 @@ func (s *Sampler) Sample(roots []int) map[int]TreeSample {
 		if !ok {
 			continue
 		}
-		t.newWalk()
-		t.visit(i)
-		s.tree = t.below(append(s.tree[:0], i), i)
+		t.NewWalk()
+		t.Visit(i)
+		s.tree = t.Below(append(s.tree[:0], i), i)
 		var ts TreeSample
 		var ticks int64
 		for _, j := range s.tree {
@@ -78,7 +77,7 @@ func (s *Sampler) Sample(roots []int) map[int]TreeSample {
 // machine it costs a small part of a full pass. Where the kernel does not
 // list children per thread it is Sample.
 func (s *Sampler) SampleTrees(roots []int) map[int]TreeSample {
-	if !s.walks() {
+	if !s.Walks() {
 		return s.Sample(roots)
 	}
 	proc, err := openProc()
@@ -96,8 +95,8 @@ func (s *Sampler) SampleTrees(roots []int) map[int]TreeSample {
 	return out
 }
 
-// walks reports whether SampleTrees can read a tree on its own.
-func (s *Sampler) walks() bool {
+// Walks reports whether SampleTrees can read a tree on its own.
+func (s *Sampler) Walks() bool {
 	if s.children == 0 {
 		s.children = -1
 		if childrenListed() {
@@ -107,10 +106,10 @@ func (s *Sampler) walks() bool {
 	return s.children > 0
 }
 
-// processes is how many processes the last full pass (Sample) read: what
-// one costs, in files, against a tree's files from SampleTrees.
-func (s *Sampler) processes() int { return len(s.t.procs) }
+// Processes is how many processes the last full pass (Sample) read: what
+// one costs, in files, against a tree's Files from SampleTrees.
+func (s *Sampler) Processes() int { return len(s.t.procs) }
 
 // MemorySupported reports whether this system has /proc to sample process
 // trees from: memory= needs it, and it is absent on macOS.
-func MemorySupported() bool { return hasProc() }
+func MemorySupported() bool { return HasProc() }

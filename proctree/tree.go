@@ -1,48 +1,52 @@
-package runner
+// Package proctree reads the process tree: the process table (/proc on
+// Linux, go-ps elsewhere) walked by parent links, the memory and CPU of a
+// process's tree, and mhrun's place at the top of its children's trees
+// (their sessions, the subreaper, the reaping of orphans).
+package proctree
 
 import (
 	"bytes"
-	"os"
-	"strconv"
 	"sync"
 )
 
-// The process table is read in one pass (procTable.load: /proc on Linux,
+// The process table is read in one pass (Table.load: /proc on Linux,
 // go-ps elsewhere) and turned into child lists. Stop logic walks it for
 // descendants, the sampler sums memory and CPU over it. Nothing is ever
 // matched by name.
 
-// procEntry is one process of a procTable.
-type procEntry struct {
-	pid, ppid int
-	pgrp, sid int // process group and session
-	state     byte
+// Proc is one process of a Table. Without /proc (Table.FromProc false) only
+// PID and PPID are known.
+type Proc struct {
+	PID, PPID int
+	Pgrp, SID int    // process group and session
+	State     byte   // the state letter of proc(5): R, S, D, Z, X, …
 	rss       int64  // resident pages
 	ticks     int64  // utime+stime in clock ticks
-	child     int32  // first child: index into procTable.procs, -1 for none
+	child     int32  // first child: index into Table.procs, -1 for none
 	next      int32  // next sibling, -1 for none
 	seen      uint32 // the walk that last visited the entry
 }
 
-// procTable is a snapshot of the process table with parent links turned
-// into child lists. Its buffers are kept from one scan to the next; it is
-// not safe for concurrent use.
-type procTable struct {
-	procs []procEntry
+// Table is a snapshot of the process table with parent links turned into
+// child lists, walked by index into Procs. Its buffers are kept from one
+// read to the next; it is not safe for concurrent use.
+type Table struct {
+	procs []Proc
 	index map[int]int32 // pid → index into procs
-	stats bool          // rss and ticks were read; without /proc only pids are known
-	stamp uint32        // the current walk, see newWalk
+	stats bool          // read from /proc: groups, sessions, states, rss and ticks are known
+	stamp uint32        // the current walk, see NewWalk
+	owner *Sampler      // the pooled Sampler whose table this is (ReadTree), or nil
 
 	// load's buffers
 	dir, stat, path []byte
 }
 
-// tables recycles procTables for descendants and childrenOf, which run
+// tables recycles Tables for Read, Descendants and childrenOf, which run
 // from more than one goroutine.
-var tables = sync.Pool{New: func() any { return new(procTable) }}
+var tables = sync.Pool{New: func() any { return new(Table) }}
 
 // scan reads the process table afresh and links children to parents.
-func (t *procTable) scan() error {
+func (t *Table) scan() error {
 	t.procs = t.procs[:0]
 	t.stamp = 0
 	if err := t.load(); err != nil {
@@ -53,7 +57,7 @@ func (t *procTable) scan() error {
 }
 
 // link indexes t.procs and turns parent links into child lists.
-func (t *procTable) link() {
+func (t *Table) link() {
 	t.stamp = 0
 	if t.index == nil {
 		t.index = make(map[int]int32, len(t.procs))
@@ -61,11 +65,11 @@ func (t *procTable) link() {
 		clear(t.index)
 	}
 	for i := range t.procs {
-		t.index[t.procs[i].pid] = int32(i)
+		t.index[t.procs[i].PID] = int32(i)
 		t.procs[i].child, t.procs[i].next = -1, -1
 	}
 	for i := range t.procs {
-		p, ok := t.index[t.procs[i].ppid]
+		p, ok := t.index[t.procs[i].PPID]
 		if ok && int(p) != i {
 			t.procs[i].next = t.procs[p].child
 			t.procs[p].child = int32(i)
@@ -73,11 +77,11 @@ func (t *procTable) link() {
 	}
 }
 
-// newWalk starts a walk: every entry counts as not yet visited.
-func (t *procTable) newWalk() { t.stamp++ }
+// NewWalk starts a walk: every entry counts as not yet visited.
+func (t *Table) NewWalk() { t.stamp++ }
 
-// visit marks entry i visited in this walk and reports whether it was not yet.
-func (t *procTable) visit(i int32) bool {
+// Visit marks entry i visited in this walk and reports whether it was not yet.
+func (t *Table) Visit(i int32) bool {
 	if t.procs[i].seen == t.stamp {
 		return false
 	}
@@ -85,15 +89,15 @@ func (t *procTable) visit(i int32) bool {
 	return true
 }
 
-// below appends to out the indexes of every descendant of entry i not yet
+// Below appends to out the indexes of every descendant of entry i not yet
 // visited in this walk, and marks them visited. Marks also keep a cycle of
 // parent links, possible in a snapshot taken while pids are reused, from
 // looping.
-func (t *procTable) below(out []int32, i int32) []int32 {
+func (t *Table) Below(out []int32, i int32) []int32 {
 	next := len(out)
 	for {
 		for c := t.procs[i].child; c >= 0; c = t.procs[c].next {
-			if t.visit(c) {
+			if t.Visit(c) {
 				out = append(out, c)
 			}
 		}
@@ -105,65 +109,47 @@ func (t *procTable) below(out []int32, i int32) []int32 {
 	}
 }
 
-// descendants lists every live descendant of the roots (the roots
+// Descendants lists every live descendant of the roots (the roots
 // excluded), found by walking parent links.
-func descendants(roots ...int) []int {
-	t := tables.Get().(*procTable)
+func Descendants(roots ...int) []int {
+	t := tables.Get().(*Table)
 	defer tables.Put(t)
 	if t.scan() != nil {
 		return nil
 	}
-	t.newWalk()
+	t.NewWalk()
 	var found []int32
 	for _, r := range roots {
 		if i, ok := t.index[r]; ok {
-			t.visit(i)
+			t.Visit(i)
 			found = append(found, i)
 		}
 	}
 	n := len(found)
 	for _, i := range found[:n] {
-		found = t.below(found, i)
+		found = t.Below(found, i)
 	}
 	var out []int
 	for _, i := range found[n:] {
-		out = append(out, t.procs[i].pid)
+		out = append(out, t.procs[i].PID)
 	}
 	return out
 }
 
 // childrenOf lists the direct children of pid.
 func childrenOf(pid int) []int {
-	t := tables.Get().(*procTable)
+	t := tables.Get().(*Table)
 	defer tables.Put(t)
 	if t.scan() != nil {
 		return nil
 	}
 	var out []int
 	for _, p := range t.procs {
-		if p.ppid == pid {
-			out = append(out, p.pid)
+		if p.PPID == pid {
+			out = append(out, p.PID)
 		}
 	}
 	return out
-}
-
-type procStat struct {
-	state byte
-	ppid  int
-}
-
-// readStat reads the fields mhrun needs from /proc/PID/stat.
-func readStat(pid int) (procStat, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, false
-	}
-	var e procEntry
-	if !parseStat(b, &e) {
-		return procStat{}, false
-	}
-	return procStat{state: e.state, ppid: e.ppid}, true
 }
 
 // parseStat reads state, ppid, utime+stime and rss from the text of
@@ -172,7 +158,7 @@ func readStat(pid int) (procStat, bool) {
 // Counted from there, from 0, they are state 0, ppid 1, pgrp 2, session 3,
 // utime 11, stime 12 and rss 21 (fields 3, 4, 5, 6, 14, 15 and 24 of
 // proc(5)).
-func parseStat(b []byte, e *procEntry) bool {
+func parseStat(b []byte, e *Proc) bool {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return false
@@ -190,7 +176,7 @@ func parseStat(b []byte, e *procEntry) bool {
 		b = b[end:]
 		switch f {
 		case 0:
-			e.state = tok[0]
+			e.State = tok[0]
 		case 1, 2, 3, 11, 12, 21:
 			n, ok := atoi(tok)
 			if !ok {
@@ -198,11 +184,11 @@ func parseStat(b []byte, e *procEntry) bool {
 			}
 			switch f {
 			case 1:
-				e.ppid = int(n)
+				e.PPID = int(n)
 			case 2:
-				e.pgrp = int(n)
+				e.Pgrp = int(n)
 			case 3:
-				e.sid = int(n)
+				e.SID = int(n)
 			case 11, 12:
 				e.ticks += n
 			case 21:

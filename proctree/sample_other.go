@@ -1,6 +1,6 @@
 //go:build !linux
 
-package runner
+package proctree
 
 import (
 	"fmt"
@@ -10,14 +10,14 @@ import (
 
 // load appends every process to t.procs with go-ps: pids and parents
 // only, as there is no /proc to read memory and CPU from.
-func (t *procTable) load() error {
+func (t *Table) load() error {
 	procs, err := ps.Processes()
 	if err != nil {
 		return fmt.Errorf("list processes: %w", err)
 	}
 	t.stats = false
 	for _, p := range procs {
-		t.procs = append(t.procs, procEntry{pid: p.Pid(), ppid: p.PPid()})
+		t.procs = append(t.procs, Proc{PID: p.Pid(), PPID: p.PPid()})
 	}
 	return nil
 }

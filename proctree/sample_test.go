@@ -1,4 +1,4 @@
-package runner
+package proctree
 
 import (
 	"bufio"
@@ -109,7 +109,7 @@ func startHelper(t *testing.T, kind string, env ...string) *helper {
 		}
 	}()
 	t.Cleanup(func() {
-		left := descendants(c.Process.Pid)
+		left := Descendants(c.Process.Pid)
 		stdin.Close()
 		c.Process.Kill()
 		for _, pid := range left {
@@ -172,8 +172,8 @@ func TestSampleCountsGrandchildMemory(t *testing.T) {
 	if self >= mb<<20/2 {
 		t.Errorf("root alone has %d MiB, want well under %d", self>>20, mb)
 	}
-	if !slices.Contains(descendants(root), grandchild) {
-		t.Errorf("descendants(%d) = %v, want %d in it", root, descendants(root), grandchild)
+	if !slices.Contains(Descendants(root), grandchild) {
+		t.Errorf("Descendants(%d) = %v, want %d in it", root, Descendants(root), grandchild)
 	}
 }
 
@@ -227,15 +227,15 @@ func TestDescendantsAndChildren(t *testing.T) {
 	if kids := childrenOf(self); !slices.Contains(kids, child) || slices.Contains(kids, grandchild) {
 		t.Errorf("childrenOf(self) = %v, want %d and not %d", kids, child, grandchild)
 	}
-	all := descendants(self)
+	all := Descendants(self)
 	if !slices.Contains(all, child) || !slices.Contains(all, grandchild) || slices.Contains(all, self) {
-		t.Errorf("descendants(self) = %v, want %d and %d", all, child, grandchild)
+		t.Errorf("Descendants(self) = %v, want %d and %d", all, child, grandchild)
 	}
 	// A root below another root is a root, not a descendant.
-	if got := descendants(self, child); slices.Contains(got, child) || !slices.Contains(got, grandchild) {
-		t.Errorf("descendants(self, child) = %v", got)
+	if got := Descendants(self, child); slices.Contains(got, child) || !slices.Contains(got, grandchild) {
+		t.Errorf("Descendants(self, child) = %v", got)
 	}
-	if got := descendants(grandchild); len(got) != 0 {
+	if got := Descendants(grandchild); len(got) != 0 {
 		t.Errorf("descendants of a leaf: %v", got)
 	}
 }
@@ -244,26 +244,26 @@ func TestParseStat(t *testing.T) {
 	tests := []struct {
 		line string
 		ok   bool
-		want procEntry
+		want Proc
 	}{
 		{
 			line: "1234 (sleep) S 1200 1234 1200 34816 1234 4194304 91 0 0 0 7 3 0 0 20 0 1 0 123456 8429568 236 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
 			ok:   true,
-			want: procEntry{state: 'S', ppid: 1200, pgrp: 1234, sid: 1200, ticks: 10, rss: 236},
+			want: Proc{State: 'S', PPID: 1200, Pgrp: 1234, SID: 1200, ticks: 10, rss: 236},
 		},
 		{
 			// A name with spaces and ')' in it: fields start after the last ')'.
 			line: "77 (a) b) (c ) R 1 77 77 0 -1 4194560 0 0 0 0 150 50 0 0 20 0 1 0 9 100 5000 18446744073709551615\n",
 			ok:   true,
-			want: procEntry{state: 'R', ppid: 1, pgrp: 77, sid: 77, ticks: 200, rss: 5000},
+			want: Proc{State: 'R', PPID: 1, Pgrp: 77, SID: 77, ticks: 200, rss: 5000},
 		},
-		{line: "9 (zombie) Z 8 9 9 0 -1 4227084 0 0 0 0 1 2 0 0 20 0 1 0 9 0 0 18446744073709551615 0\n", ok: true, want: procEntry{state: 'Z', ppid: 8, pgrp: 9, sid: 9, ticks: 3}},
+		{line: "9 (zombie) Z 8 9 9 0 -1 4227084 0 0 0 0 1 2 0 0 20 0 1 0 9 0 0 18446744073709551615 0\n", ok: true, want: Proc{State: 'Z', PPID: 8, Pgrp: 9, SID: 9, ticks: 3}},
 		{line: "5 (cut short) S 1 5 5 0 -1 4194560 0 0 0 0 1 2 0 0\n"},
 		{line: "no parenthesis S 1 2 3"},
 		{line: ""},
 	}
 	for _, tt := range tests {
-		var e procEntry
+		var e Proc
 		ok := parseStat([]byte(tt.line), &e)
 		if ok != tt.ok || ok && e != tt.want {
 			t.Errorf("parseStat(%q) = %+v, %v; want %+v, %v", tt.line, e, ok, tt.want, tt.ok)
@@ -317,12 +317,12 @@ func TestSampleTreesMatchesSample(t *testing.T) {
 	gone := c.Process.Pid
 
 	var s Sampler
-	if !s.walks() {
+	if !s.Walks() {
 		t.Skip("this kernel does not list children per thread (CONFIG_PROC_CHILDREN)")
 	}
 	full := s.Sample([]int{root, grandchild})
 	some := s.SampleTrees([]int{root, grandchild, gone})
-	t.Logf("full pass %+v, trees %+v (%d processes on the machine)", full, some, s.processes())
+	t.Logf("full pass %+v, trees %+v (%d processes on the machine)", full, some, s.Processes())
 	if _, ok := some[gone]; ok {
 		t.Errorf("exited pid %d present: %v", gone, some)
 	}
@@ -335,14 +335,14 @@ func TestSampleTreesMatchesSample(t *testing.T) {
 		if d := w.RSS - f.RSS; d < -4<<20 || d > 4<<20 {
 			t.Errorf("tree of %d: walked RSS %d, full pass %d", pid, w.RSS, f.RSS)
 		}
-		if w.files < 3 {
-			t.Errorf("tree of %d: %d files read, want at least stat, task and children", pid, w.files)
+		if w.Files < 3 {
+			t.Errorf("tree of %d: %d files read, want at least stat, task and children", pid, w.Files)
 		}
 	}
 	// Where the kernel lists no children, it is a full pass.
 	fb := Sampler{children: -1}
-	if got := fb.SampleTrees([]int{root}); got[root].Procs != full[root].Procs || got[root].files != 0 || fb.processes() == 0 {
-		t.Errorf("without children lists: %+v after %d processes, want a full pass's %+v", got, fb.processes(), full[root])
+	if got := fb.SampleTrees([]int{root}); got[root].Procs != full[root].Procs || got[root].Files != 0 || fb.Processes() == 0 {
+		t.Errorf("without children lists: %+v after %d processes, want a full pass's %+v", got, fb.Processes(), full[root])
 	}
 }
 
@@ -351,7 +351,7 @@ func TestSampleTreesMatchesSample(t *testing.T) {
 func BenchmarkSampleTreesOne(b *testing.B) {
 	needProc(b)
 	var s Sampler
-	if !s.walks() {
+	if !s.Walks() {
 		b.Skip("no children lists")
 	}
 	c := exec.Command(os.Args[0], "-test.run=^$")
@@ -362,7 +362,7 @@ func BenchmarkSampleTreesOne(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
-		left := descendants(c.Process.Pid)
+		left := Descendants(c.Process.Pid)
 		in.Close()
 		c.Process.Kill()
 		for _, pid := range left {
@@ -381,6 +381,6 @@ func BenchmarkSampleTreesOne(b *testing.B) {
 	for b.Loop() {
 		s.SampleTrees(roots)
 	}
-	b.ReportMetric(float64(got.files), "files")
-	b.ReportMetric(float64(s.processes()), "machine-procs")
+	b.ReportMetric(float64(got.Files), "files")
+	b.ReportMetric(float64(s.Processes()), "machine-procs")
 }

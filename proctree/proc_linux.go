@@ -1,6 +1,6 @@
 //go:build linux
 
-package runner
+package proctree
 
 import (
 	"os"
@@ -11,36 +11,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setSubreaper makes mhrun the reaper of every orphan in its tree, so a
+// SetSubreaper makes mhrun the reaper of every orphan in its tree, so a
 // daemon that double-forks out of an instance stays where stop can find it.
-func setSubreaper() error {
+func SetSubreaper() error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
 
-// isSubreaper reports whether mhrun is the reaper of the orphans in its
-// tree (setSubreaper succeeded).
-func isSubreaper() bool {
+// IsSubreaper reports whether mhrun is the reaper of the orphans in its
+// tree (SetSubreaper succeeded).
+func IsSubreaper() bool {
 	var v int32
 	err := unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&v)), 0, 0, 0)
 	return err == nil && v != 0
 }
 
-// procAttr gives a child its own session, the pty as controlling terminal,
+// SysProcAttr gives a child its own session, the pty as controlling terminal,
 // and SIGKILL when mhrun dies, even by SIGKILL.
-func procAttr() *syscall.SysProcAttr {
+func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setsid: true, Setctty: true, Pdeathsig: syscall.SIGKILL}
 }
 
-// hasProc reports whether /proc is there to read process trees from.
-func hasProc() bool {
+// HasProc reports whether /proc is there to read process trees from.
+func HasProc() bool {
 	_, err := os.Stat("/proc/self/stat")
 	return err == nil
 }
 
-// reapOrphans waits for adopted orphans that died (they are not ours to
+// ReapOrphans waits for adopted orphans that died (they are not ours to
 // Wait for through exec.Cmd) whenever SIGCHLD arrives, until done closes.
 // Pids in known are left to their own Wait.
-func reapOrphans(done <-chan struct{}, known func(pid int) bool) {
+func ReapOrphans(done <-chan struct{}, known func(pid int) bool) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGCHLD)
 	defer signal.Stop(ch)
@@ -51,15 +51,15 @@ func reapOrphans(done <-chan struct{}, known func(pid int) bool) {
 			return
 		case <-ch:
 		}
-		reapZombies(self, known)
+		ReapZombies(self, known)
 	}
 }
 
-// reapZombies waits for every child of self that died and is not in
+// ReapZombies waits for every child of self that died and is not in
 // known: adopted orphans, which only mhrun can reap while it lives. Left
 // to init once mhrun exits, they would stay zombies where init reaps
 // nothing (a container's init may not).
-func reapZombies(self int, known func(pid int) bool) {
+func ReapZombies(self int, known func(pid int) bool) {
 	for _, pid := range childrenOf(self) {
 		if known(pid) || !isZombie(pid) {
 			continue
@@ -71,6 +71,6 @@ func reapZombies(self int, known func(pid int) bool) {
 
 // isZombie reads the state field of /proc/PID/stat.
 func isZombie(pid int) bool {
-	st, ok := readStat(pid)
-	return ok && st.state == 'Z'
+	st, ok := State(pid)
+	return ok && st == 'Z'
 }
