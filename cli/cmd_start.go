@@ -101,7 +101,7 @@ func (c *StartCmd) Run(app *App) error {
 	if sink != nil {
 		defer sink.Close()
 	}
-	lock, stale, err := runner.AcquireLock(path)
+	lock, stale, err := socket.AcquireLock(path)
 	if err != nil {
 		return err
 	}

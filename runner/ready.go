@@ -29,6 +29,7 @@ import (
 
 	"mhrun/output"
 	"mhrun/policy"
+	"mhrun/socket"
 )
 
 // probeBackoff spaces the tries of a probe.
@@ -185,8 +186,8 @@ func newNotifySocket(dir string) (*notifySocket, error) {
 	var b [8]byte
 	rand.Read(b[:])
 	path := filepath.Join(dir, "notify-"+hex.EncodeToString(b[:])+".sock")
-	if len(path) >= maxSocketPath {
-		return nil, fmt.Errorf("notify socket path %s is %d bytes, a unix socket path must be under %d: set XDG_RUNTIME_DIR to a shorter dir", path, len(path), maxSocketPath)
+	if len(path) >= socket.MaxPath {
+		return nil, fmt.Errorf("notify socket path %s is %d bytes, a unix socket path must be under %d: set XDG_RUNTIME_DIR to a shorter dir", path, len(path), socket.MaxPath)
 	}
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {

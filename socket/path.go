@@ -1,42 +1,42 @@
-package runner
+package socket
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"mhrun/socket"
+	"syscall"
 )
 
-// maxSocketPath is the longest unix socket path that works everywhere
+// MaxPath is the longest unix socket path that works everywhere
 // (sun_path is 108 bytes on Linux, 104 on macOS, including the NUL).
-const maxSocketPath = 100
+const MaxPath = 100
 
-// SocketPath is the control socket of the project in dir: dir/.mhrun.sock,
+// Path is the control socket of the project in dir: dir/.mhrun.sock,
 // or, when that path is too long for a unix socket, a name hashed from dir
 // under the runtime dir ($XDG_RUNTIME_DIR, else the temp dir).
-func SocketPath(dir string) string {
+func Path(dir string) string {
 	p := filepath.Join(dir, ".mhrun.sock")
-	if len(p) <= maxSocketPath {
+	if len(p) <= MaxPath {
 		return p
 	}
-	return filepath.Join(runtimeDir(), "mhrun-"+projectHash(dir)+".sock")
+	return filepath.Join(RuntimeDir(), "mhrun-"+ProjectHash(dir)+".sock")
 }
 
-// OtherSocketPaths are where a runner of the project in dir may listen
+// OtherPaths are where a runner of the project in dir may listen
 // when its runtime dir was not this process's: a hashed socket lives in
 // $XDG_RUNTIME_DIR, which a login shell has and a system service does not,
 // so a client looks in the other place too. None for an unhashed socket.
-func OtherSocketPaths(dir string) []string {
-	if len(filepath.Join(dir, ".mhrun.sock")) <= maxSocketPath {
+func OtherPaths(dir string) []string {
+	if len(filepath.Join(dir, ".mhrun.sock")) <= MaxPath {
 		return nil
 	}
-	name := "mhrun-" + projectHash(dir) + ".sock"
-	here := runtimeDir()
+	name := "mhrun-" + ProjectHash(dir) + ".sock"
+	here := RuntimeDir()
 	var other []string
 	for _, d := range []string{
 		filepath.Join(os.TempDir(), "mhrun-"+strconv.Itoa(os.Getuid())), // without XDG_RUNTIME_DIR
@@ -49,18 +49,19 @@ func OtherSocketPaths(dir string) []string {
 	return other
 }
 
-// runtimeDir is where mhrun keeps per-user runtime files (hashed sockets,
+// RuntimeDir is where mhrun keeps per-user runtime files (hashed sockets,
 // singleton locks, notify sockets): $XDG_RUNTIME_DIR, else a private dir
 // in the temp dir.
-func runtimeDir() string {
+func RuntimeDir() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return d
 	}
 	return filepath.Join(os.TempDir(), "mhrun-"+strconv.Itoa(os.Getuid()))
 }
 
-// projectHash names a project dir in the runtime dir.
-func projectHash(dir string) string {
+// ProjectHash names a project dir in the runtime dir: a hashed control
+// socket, and the runner's singleton locks, are named after it.
+func ProjectHash(dir string) string {
 	sum := sha256.Sum256([]byte(dir))
 	return hex.EncodeToString(sum[:8])
 }
@@ -80,7 +81,7 @@ type Lock struct {
 // Only the runtime dir, where hashed socket paths live, is created.
 func AcquireLock(sock string) (l *Lock, stale bool, err error) {
 	dir := filepath.Dir(sock)
-	if dir == runtimeDir() {
+	if dir == RuntimeDir() {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, false, fmt.Errorf("create the runtime dir for the control socket: %w", err)
 		}
@@ -99,7 +100,7 @@ func AcquireLock(sock string) (l *Lock, stale bool, err error) {
 		}
 		return nil, false, fmt.Errorf("%s is already running this formation (lock %s): stop it first, or use -d for another project", who, path)
 	}
-	stale, err = socket.RemoveStale(sock)
+	stale, err = RemoveStale(sock)
 	if err != nil {
 		f.Close()
 		os.Remove(path)
@@ -114,4 +115,23 @@ func AcquireLock(sock string) (l *Lock, stale bool, err error) {
 func (l *Lock) Release() {
 	os.Remove(l.path)
 	l.f.Close()
+}
+
+// tryLock takes an exclusive flock on path without waiting: the file, or
+// nil when another holder has it. The lock lives as long as the file stays
+// open, and dies with the process however it ends. (The runner's singleton
+// locks are taken the same way, in runner/singleton.go.)
+func tryLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return f, nil
 }
