@@ -37,7 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
-	"mhrun/runner"
+	"mhrun/policy"
 	"mhrun/socket"
 )
 
@@ -468,7 +468,7 @@ func renderTop(w io.Writer, rows []socket.Instance, hist map[string]*history, se
 		cpu += r.CPU
 		rss += r.RSS
 	}
-	totals := fmt.Sprintf("mhrun top · %d/%d running · CPU %.1f%% · RSS %s", running, len(rows), cpu, runner.FormatBytes(rss))
+	totals := fmt.Sprintf("mhrun top · %d/%d running · CPU %.1f%% · RSS %s", running, len(rows), cpu, policy.FormatBytes(rss))
 
 	nameW, stateW := len("NAME"), len("STATE")
 	for _, r := range rows {
@@ -506,7 +506,7 @@ func renderTop(w io.Writer, rows []socket.Instance, hist map[string]*history, se
 			pid = strconv.Itoa(r.PID)
 			up = formatUptime(now.Sub(r.Started))
 			cpuS = fmt.Sprintf("%.1f%%", r.CPU)
-			rssS = runner.FormatBytes(r.RSS)
+			rssS = policy.FormatBytes(r.RSS)
 		}
 		if r.Port > 0 {
 			port = strconv.Itoa(r.Port)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mhrun/formation"
+	"mhrun/policy"
 	"mhrun/proctree"
 )
 
@@ -256,12 +257,12 @@ func (r *Runner) checkMemory(in *instance, w *memWatch, s proctree.TreeSample, n
 	switch in.state {
 	case StateRunning:
 		if s.RSS > most {
-			r.out.Event("%s over memory cap: %s > %s, restarting", in.name, FormatBytes(s.RSS), FormatBytes(most))
+			r.out.Event("%s over memory cap: %s > %s, restarting", in.name, policy.FormatBytes(s.RSS), policy.FormatBytes(most))
 			r.stopInstance(in, "memory")
 		}
 	case StateStopping:
 		if s.RSS > 2*most {
-			r.out.Event("%s passed twice its memory cap while stopping (%s > 2×%s): killing it now", in.name, FormatBytes(s.RSS), FormatBytes(most))
+			r.out.Event("%s passed twice its memory cap while stopping (%s > 2×%s): killing it now", in.name, policy.FormatBytes(s.RSS), policy.FormatBytes(most))
 			r.killTree(in)
 			r.armKill()
 		}
@@ -310,22 +311,4 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// FormatBytes prints a size as the policy writes it, with one decimal
-// where it helps: 1.2G, 300M, 512K; for events, status and top alike.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	v, u := float64(n)/unit, "K"
-	for _, next := range []string{"M", "G", "T"} {
-		if v < unit {
-			break
-		}
-		v, u = v/unit, next
-	}
-	s := fmt.Sprintf("%.1f", v)
-	return strings.TrimSuffix(s, ".0") + u
 }

@@ -24,7 +24,7 @@ import (
 	"mhrun/proctree"
 )
 
-// A helper for the notify tests, beside the ones in sample_test.go:
+// A helper for the notify tests, beside the ones in alloc_test.go:
 //
 //	notify  send "STATUS=starting\nREADY=1" to $NOTIFY_SOCKET and exit
 func init() {
