@@ -56,18 +56,6 @@ type setting struct {
 	apply func(*Policy)
 }
 
-// Names returns the names that have policy lines, in the order they first
-// appear, without "*".
-func (f *File) Names() []string {
-	var names []string
-	for _, e := range f.entries {
-		if e.name != "*" {
-			names = append(names, e.name)
-		}
-	}
-	return names
-}
-
 // ParseFile parses the policy file at path, read as every input file is
 // (a regular file of at most 1 MiB; see readFile). A missing file is an
 // empty policy: every process gets the defaults.

@@ -375,9 +375,6 @@ func TestParseLines(t *testing.T) {
 		"db:\n" +
 		"worker: optional"
 	f := parseString(t, in)
-	if got, want := f.Names(), []string{"web", "worker", "db"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("Names() = %q, want %q", got, want)
-	}
 	m, err := f.Resolve([]string{"worker", "web", "db", "clock"})
 	if err != nil {
 		t.Fatal(err)
