@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bytes"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,13 +53,4 @@ type blockingWriter struct {
 func (w *blockingWriter) Write(p []byte) (int, error) {
 	<-w.release
 	return w.syncBuffer.Write(p)
-}
-
-// lines splits output into its lines, without the final newline.
-func lines(out string) []string {
-	out = strings.TrimSuffix(out, "\n")
-	if out == "" {
-		return nil
-	}
-	return strings.Split(out, "\n")
 }
