@@ -40,7 +40,7 @@ func (c *ConnectCmd) Run(app *App) error {
 		return err
 	}
 	defer conn.Close()
-	resp, err := socket.Call(conn, socket.Request{Cmd: "attach", Args: []string{c.Name}, Cols: cols, Rows: rows})
+	resp, err := socket.Call(conn, socket.Request{Cmd: socket.CmdAttach, Args: []string{c.Name}, Cols: cols, Rows: rows})
 	if err != nil {
 		return err
 	}

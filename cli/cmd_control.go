@@ -17,7 +17,7 @@ type ScaleCmd struct {
 
 // Run asks the runner and prints what it did.
 func (c *ScaleCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: "scale", Args: c.Items})
+	return c.simple(app, socket.Request{Cmd: socket.CmdScale, Args: c.Items})
 }
 
 // RestartCmd restarts processes or instances of a running formation.
@@ -28,7 +28,7 @@ type RestartCmd struct {
 
 // Run asks the runner and prints what it did.
 func (c *RestartCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: "restart", Args: c.Names})
+	return c.simple(app, socket.Request{Cmd: socket.CmdRestart, Args: c.Names})
 }
 
 // StopCmd stops processes or instances of a running formation; they stay
@@ -40,7 +40,7 @@ type StopCmd struct {
 
 // Run asks the runner and prints what it did.
 func (c *StopCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: "stop", Args: c.Names})
+	return c.simple(app, socket.Request{Cmd: socket.CmdStop, Args: c.Names})
 }
 
 // SignalCmd sends a signal to processes or instances.
@@ -51,7 +51,7 @@ type SignalCmd struct {
 
 // Run asks the runner and prints what it did.
 func (c *SignalCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: "signal", Args: c.Args})
+	return c.simple(app, socket.Request{Cmd: socket.CmdSignal, Args: c.Args})
 }
 
 // QuitCmd stops the whole formation gracefully and waits until the runner
@@ -80,7 +80,7 @@ func (c *QuitCmd) Run(app *App) error {
 	defer conn.Close()
 	runner := conn.Peer() // now, while it surely lives
 	defer runner.Close()
-	resp, err := socket.Call(conn, socket.Request{Cmd: "quit"})
+	resp, err := socket.Call(conn, socket.Request{Cmd: socket.CmdQuit})
 	if err != nil {
 		return err
 	}
@@ -165,5 +165,5 @@ type ReloadCmd struct {
 
 // Run asks for the reload and waits until it is done or aborted.
 func (c *ReloadCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: "reload", Args: []string{c.Name}})
+	return c.simple(app, socket.Request{Cmd: socket.CmdReload, Args: []string{c.Name}})
 }

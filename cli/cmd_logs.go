@@ -34,7 +34,7 @@ func (c *LogsCmd) Run(app *App) error {
 		conn.WriteFrame(socket.FrameDetach, nil)
 		conn.Close()
 	}()
-	if _, err := socket.Call(conn, socket.Request{Cmd: "logs", Args: c.Names, Lines: c.Lines, Follow: c.Follow}); err != nil {
+	if _, err := socket.Call(conn, socket.Request{Cmd: socket.CmdLogs, Args: c.Names, Lines: c.Lines, Follow: c.Follow}); err != nil {
 		return err
 	}
 	for {

@@ -69,7 +69,7 @@ func (c *StartCmd) Run(app *App) error {
 		if len(c.Names) == 0 {
 			return fmt.Errorf("a formation is already running in %s (socket %s): see mhrun status, or name processes to start in it", abs, path)
 		}
-		resp, err := socket.Call(conn, socket.Request{Cmd: "start", Args: c.Names})
+		resp, err := socket.Call(conn, socket.Request{Cmd: socket.CmdStart, Args: c.Names})
 		if err != nil {
 			return err
 		}

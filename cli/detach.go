@@ -203,7 +203,7 @@ func runnerStatus(sock string) ([]socket.Instance, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	resp, err := socket.Call(conn, socket.Request{Cmd: "status"})
+	resp, err := socket.Call(conn, socket.Request{Cmd: socket.CmdStatus})
 	return resp.Status, err
 }
 

@@ -824,16 +824,14 @@ func parseAfter(v string, _ bool) (func(*Policy), string) {
 // (MAX_ARG_STRLEN less its NUL), as procfile.MaxArgLen.
 const maxArgLen = 32*4096 - 1
 
-var signals = []string{"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"}
-
 func parseStopSignal(v string, _ bool) (func(*Policy), string) {
 	s := strings.TrimPrefix(strings.ToUpper(v), "SIG")
-	for _, sig := range signals {
+	for _, sig := range stopSignals {
 		if s == sig {
 			return func(p *Policy) { p.StopSignal = sig }, ""
 		}
 	}
-	return nil, "want one of TERM, INT, QUIT, HUP, USR1, USR2, KILL" + didYouMean(s, signals)
+	return nil, "want one of " + strings.Join(stopSignals, ", ") + didYouMean(s, stopSignals)
 }
 
 func portKey(field func(*Policy) *int) func(string, bool) (func(*Policy), string) {

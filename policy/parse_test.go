@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -706,5 +707,28 @@ func TestSuggestLongWord(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Suggest(long) took %v", d)
+	}
+}
+
+func TestSignalTable(t *testing.T) {
+	if got := SignalName(syscall.SIGHUP); got != "HUP" {
+		t.Errorf("SignalName(SIGHUP) = %q", got)
+	}
+	if got := SignalName(syscall.Signal(42)); got != "42" {
+		t.Errorf("SignalName(42) = %q, want the number", got)
+	}
+	for _, v := range []string{"hup", "SIGHUP", "sighup"} {
+		if sig, name, err := ParseSendSignal(v); err != nil || sig != syscall.SIGHUP || name != "HUP" {
+			t.Errorf("ParseSendSignal(%q) = %v %q %v", v, sig, name, err)
+		}
+	}
+	if _, _, err := ParseSendSignal("SEGV"); err == nil || !strings.Contains(err.Error(), "want one of TERM, INT") {
+		t.Errorf("SEGV is only a name for exits, not sendable: %v", err)
+	}
+	if got := (Policy{}).StopSignalOf(); got != syscall.SIGTERM {
+		t.Errorf("zero policy stops with %v", got)
+	}
+	if got := (Policy{StopSignal: "INT"}).StopSignalOf(); got != syscall.SIGINT {
+		t.Errorf("stop-signal=INT stops with %v", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"mhrun/formation"
+	"mhrun/policy"
 )
 
 // State is where an instance is in its life. Only the supervisor goroutine
@@ -348,7 +349,7 @@ func describe(st *os.ProcessState) (what string, code int) {
 		return "ended", 1
 	}
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return fmt.Sprintf("was killed by signal %s", signalName(ws.Signal())), 128 + int(ws.Signal())
+		return fmt.Sprintf("was killed by signal %s", policy.SignalName(ws.Signal())), 128 + int(ws.Signal())
 	}
 	return fmt.Sprintf("exited with code %d", st.ExitCode()), st.ExitCode()
 }

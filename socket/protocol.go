@@ -64,11 +64,28 @@ const Version = 1
 // the largest frame payload, in bytes.
 const MaxMessage = 1 << 20
 
+// Command names what a request asks of the runner; both sides use these.
+type Command string
+
+// The commands of the protocol.
+const (
+	CmdStatus  Command = "status"  // every instance's row
+	CmdScale   Command = "scale"   // Args: NAME=N items
+	CmdRestart Command = "restart" // Args: processes or instances
+	CmdStop    Command = "stop"
+	CmdStart   Command = "start"
+	CmdSignal  Command = "signal" // Args: targets, then the signal
+	CmdReload  Command = "reload" // Args: one balanced process
+	CmdLogs    Command = "logs"   // streams recent and (Follow) new lines
+	CmdAttach  Command = "attach" // streams one instance's terminal both ways
+	CmdQuit    Command = "quit"   // streams until the formation has stopped
+)
+
 // Request is one command from a client. Wire: one JSON object on one line
 // ("\n"-terminated).
 type Request struct {
 	Version int      `json:"v"`
-	Cmd     string   `json:"cmd"`              // status, scale, restart, stop, start, signal, logs, attach, quit
+	Cmd     Command  `json:"cmd"`
 	Args    []string `json:"args,omitempty"`   // names like web or web.2; scale items like web=4; for signal: targets then the signal last
 	Lines   int      `json:"lines,omitempty"`  // logs -n
 	Follow  bool     `json:"follow,omitempty"` // logs -f
