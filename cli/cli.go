@@ -38,6 +38,7 @@ type CLI struct {
 // App is what every command's Run receives: where to print, and a context
 // that tests cancel to stop a command.
 type App struct {
+	Args   []string // the command line Run was given, without the program name
 	Ctx    context.Context
 	Stdout io.Writer
 	Stderr io.Writer
@@ -82,7 +83,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mhrun: %v (see mhrun --help)\n", err)
 		return 2
 	}
-	err = kctx.Run(&App{Ctx: ctx, Stdout: stdout, Stderr: stderr})
+	err = kctx.Run(&App{Args: args, Ctx: ctx, Stdout: stdout, Stderr: stderr})
 	return report(err, stderr)
 }
 

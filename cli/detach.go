@@ -41,7 +41,7 @@ func detach(app *App, abs, sock, logDir string, ready *readyWait) error {
 	}
 	defer errFile.Close()
 	start, _ := errFile.Seek(0, 2)
-	cmd := exec.Command(exe, runnerArgs(os.Args[1:], logDir)...)
+	cmd := exec.Command(exe, runnerArgs(app.Args, logDir)...)
 	cmd.Dir, _ = os.Getwd()
 	cmd.Stdout, cmd.Stderr = errFile, errFile // the merged output goes to the log files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
