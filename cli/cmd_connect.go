@@ -17,7 +17,7 @@ import (
 // ConnectCmd attaches this terminal to an instance's pty.
 type ConnectCmd struct {
 	ControlFlags
-	Name       string `arg:"" name:"name[.n]" help:"The instance, e.g. web.2 (web means web.1)."`
+	Name       string `arg:"" name:"name[.n]" predictor:"instance" help:"The instance, e.g. web.2 (web means web.1)."`
 	DetachKeys string `default:"ctrl-]" help:"Keys that detach, comma-separated: ctrl-X or a character (e.g. ctrl-p,ctrl-q)."`
 }
 

@@ -12,7 +12,7 @@ import (
 // ScaleCmd changes the scale of a running formation.
 type ScaleCmd struct {
 	ControlFlags
-	Items []string `arg:"" name:"name=n" help:"New scale per process, e.g. web=4 worker=0 (N may be max)."`
+	Items []string `arg:"" name:"name=n" predictor:"scale" help:"New scale per process, e.g. web=4 worker=0 (N may be max)."`
 }
 
 // Run asks the runner and prints what it did.
@@ -23,7 +23,7 @@ func (c *ScaleCmd) Run(app *App) error {
 // RestartCmd restarts processes or instances of a running formation.
 type RestartCmd struct {
 	ControlFlags
-	Names []string `arg:"" name:"name" help:"Processes (web) or instances (web.2)."`
+	Names []string `arg:"" name:"name" predictor:"instance" help:"Processes (web) or instances (web.2)."`
 }
 
 // Run asks the runner and prints what it did.
@@ -35,7 +35,7 @@ func (c *RestartCmd) Run(app *App) error {
 // stopped until started again.
 type StopCmd struct {
 	ControlFlags
-	Names []string `arg:"" name:"name" help:"Processes (web) or instances (web.2)."`
+	Names []string `arg:"" name:"name" predictor:"instance" help:"Processes (web) or instances (web.2)."`
 }
 
 // Run asks the runner and prints what it did.
@@ -46,7 +46,7 @@ func (c *StopCmd) Run(app *App) error {
 // SignalCmd sends a signal to processes or instances.
 type SignalCmd struct {
 	ControlFlags
-	Args []string `arg:"" name:"name… signal" help:"Processes or instances, then the signal, e.g. web.2 HUP."`
+	Args []string `arg:"" name:"name… signal" predictor:"instance" help:"Processes or instances, then the signal, e.g. web.2 HUP."`
 }
 
 // Run asks the runner and prints what it did.
@@ -160,7 +160,7 @@ func (c *ControlFlags) simple(app *App, req socket.Request) error {
 // refusing a connection.
 type ReloadCmd struct {
 	ControlFlags
-	Name string `arg:"" name:"name" help:"A process with balance=PORT."`
+	Name string `arg:"" name:"name" predictor:"process" help:"A process with balance=PORT."`
 }
 
 // Run asks for the reload and waits until it is done or aborted.

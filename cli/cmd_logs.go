@@ -12,7 +12,7 @@ import (
 // LogsCmd prints the running formation's recent output, then follows it.
 type LogsCmd struct {
 	ControlFlags
-	Names  []string `arg:"" optional:"" name:"name" help:"Only these processes or instances (and mhrun's events about them)."`
+	Names  []string `arg:"" optional:"" name:"name" predictor:"instance" help:"Only these processes or instances (and mhrun's events about them)."`
 	Lines  int      `short:"n" default:"100" help:"How many recent lines: from memory (the last 10,000), then from the log files."`
 	Follow bool     `short:"f" help:"Keep printing new lines until Ctrl-C or the formation stops."`
 }

@@ -21,7 +21,7 @@ import (
 // StartCmd runs the formation in the foreground.
 type StartCmd struct {
 	ProjectFlags
-	Names       []string      `arg:"" optional:"" name:"name" help:"Run only these processes (default: all)."`
+	Names       []string      `arg:"" optional:"" name:"name" predictor:"process" help:"Run only these processes (default: all)."`
 	Timestamps  bool          `help:"Prefix every line with the time."`
 	Color       string        `enum:"auto,always,never" default:"auto" help:"Colour prefixes: auto, always or never (auto: only on a terminal without NO_COLOR)."`
 	Sample      time.Duration `default:"1s" help:"How often memory= caps are checked."`
