@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"github.com/willabides/kongplete"
 
 	"mhrun/procfile"
-	"mhrun/socket"
 )
 
 // CompletionCmd prints the script that makes a shell complete mhrun.
@@ -131,18 +131,14 @@ func runningInstances(dir string) []string {
 	if err != nil {
 		return nil
 	}
-	conn, err := socket.Dial(path)
-	if err != nil {
-		return nil
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(completionAsk))
-	resp, err := socket.Call(conn, socket.Request{Cmd: socket.CmdStatus})
+	ctx, cancel := context.WithTimeout(context.Background(), completionAsk)
+	defer cancel()
+	rows, err := runnerStatus(ctx, path)
 	if err != nil {
 		return nil
 	}
 	var names []string
-	for _, r := range resp.Status {
+	for _, r := range rows {
 		names = append(names, r.Name)
 	}
 	slices.Sort(names)

@@ -33,7 +33,8 @@ type StartCmd struct {
 	LogMaxSize  string        `default:"10M" placeholder:"SIZE" help:"Rotate a log file past this size (K, M, G; whole MB at least 1M)."`
 	LogKeep     int           `default:"5" help:"Rotated files kept per log."`
 	LogCompress bool          `help:"Gzip rotated log files."`
-	Socket      string        `placeholder:"PATH" env:"MHRUN_SOCKET" help:"Control socket (default: .mhrun.sock in the project dir, or a hashed path under the runtime dir when that is too long)."`
+	MetricsFlag
+	Socket string `placeholder:"PATH" env:"MHRUN_SOCKET" help:"Control socket (default: .mhrun.sock in the project dir, or a hashed path under the runtime dir when that is too long)."`
 
 	// DetachedRunner marks the runner that -D starts in the background
 	// (an argument, not the environment, so the formation's processes do
@@ -149,6 +150,13 @@ func (c *StartCmd) Run(app *App) error {
 	}
 	if c.Sample <= 0 {
 		return fmt.Errorf("--sample=%s: want a positive duration, e.g. 1s", c.Sample)
+	}
+	if c.Metrics != "" {
+		stop, err := serveMetrics(c.Metrics, path, app.Stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	code, err := runner.Run(app.Ctx, f, opts)
 	if err != nil {

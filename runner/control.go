@@ -179,6 +179,8 @@ func (r *Runner) status() []socket.Instance {
 		if in.hasProcess() && !in.run.exited {
 			row.PID, row.Started = in.run.pid, in.run.started
 		}
+		row.Ready = in.state == StateRunning && in.ready
+		row.Balanced = r.balancer(in) != nil
 		out = append(out, row)
 	}
 	return out
@@ -221,6 +223,7 @@ func (ss *statusSampler) fill(rows []socket.Instance) {
 			continue
 		}
 		row.RSS = s.RSS
+		row.CPUTime = s.CPU.Seconds()
 		since, was := row.Started, time.Duration(0)
 		if m, ok := ss.last[row.PID]; ok {
 			since, was = m.at, m.cpu

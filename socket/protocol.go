@@ -104,12 +104,15 @@ type Instance struct {
 	Restarts int       `json:"restarts"`
 	LastExit string    `json:"last_exit,omitempty"` // "exited with code 1", "was killed by signal KILL"
 	Reason   string    `json:"reason,omitempty"`
-	CPU      float64   `json:"cpu"` // percent of one core over the last sample interval
-	RSS      int64     `json:"rss"` // bytes, whole tree
+	Ready    bool      `json:"ready,omitempty"`       // running, and its ready= check passed
+	CPU      float64   `json:"cpu"`                   // percent of one core over the last sample interval
+	CPUTime  float64   `json:"cpu_seconds,omitempty"` // user+system seconds of its live tree
+	RSS      int64     `json:"rss"`                   // bytes, whole tree
 	Port     int       `json:"port"`
-	Next     time.Time `json:"next,omitzero"`    // a job's next run
-	Conns    int64     `json:"conns,omitempty"`  // balanced: connections open through the balancer
-	Served   int64     `json:"served,omitempty"` // balanced: connections served in total
+	Next     time.Time `json:"next,omitzero"`      // a job's next run
+	Balanced bool      `json:"balanced,omitempty"` // the process has balance=PORT
+	Conns    int64     `json:"conns,omitempty"`    // balanced: connections open through the balancer
+	Served   int64     `json:"served,omitempty"`   // balanced: connections served in total
 }
 
 // Response is the runner's answer: one JSON line. When Stream is true,
