@@ -73,6 +73,10 @@ func (b *builder) build(s *spec, name string) *proc {
 	}
 
 	// Port and cluster mode.
+	if s.cluster && s.executeCommand {
+		s.cluster = false
+		b.warn(s.clusterLine, "exec_mode", "cluster mode not used: execute_command makes it fork mode, as in PM2")
+	}
 	if s.cluster {
 		if port > 0 {
 			pol.Balance = port
@@ -83,7 +87,10 @@ func (b *builder) build(s *spec, name string) *proc {
 		}
 	} else if port > 0 {
 		pol.Port = port
-		if s.instancesMax || s.instances > 1 {
+		if s.instancesSet && !s.instancesMax && port+s.instances-1 > 65535 {
+			b.fail(portLine, "PORT %d with %d instances: instance %d would get port %d, past 65535", port, s.instances, s.instances, port+s.instances-1)
+		}
+		if (s.instancesMax || s.instances > 1) && s.incrementVar != "PORT" {
 			b.warn(portLine, "PORT", fmt.Sprintf("port=%d: instance N listens on %d+N-1, not all on %d as under PM2 in fork mode", port, port, port))
 		}
 	}
@@ -316,7 +323,7 @@ func (b *builder) command(s *spec, cwd string, env *[]envVar) string {
 		*env = slices.Delete(*env, i, i+1)
 	}
 	if cwd == "" && len(assign) == 0 {
-		return core
+		return b.checkLength(s, core)
 	}
 	var cmd string
 	switch sc := procfile.ShellCommand(core); {
@@ -332,6 +339,15 @@ func (b *builder) command(s *spec, cwd string, env *[]envVar) string {
 	}
 	if cwd != "" {
 		cmd = "cd " + shellQuote(cwd) + " && " + cmd
+	}
+	return b.checkLength(s, cmd)
+}
+
+// checkLength refuses a command longer than exec takes.
+func (b *builder) checkLength(s *spec, cmd string) string {
+	if n := len(procfile.ShellCommand(cmd)); n > procfile.MaxArgLen {
+		b.fail(s.scriptLine, "the command is %d bytes, more than exec takes in one argument (128 KiB): put it in a script file and run that", n)
+		return ""
 	}
 	return cmd
 }
@@ -521,6 +537,6 @@ func (b *builder) logs(s *spec, cwd string, pol *policy.Policy) {
 		b.warn(chosen.line, chosen.key, fmt.Sprintf("log=%s gets stderr too: under a pty stdout and stderr are one stream", p))
 	}
 	if s.mergeLogs != nil && !*s.mergeLogs && (pol.Scale > 1 || pol.Scale == policy.ScaleMax) {
-		b.warn(s.mergeLogsLine, "merge_logs", fmt.Sprintf("false: every instance writes to %s, each line naming its instance (web.2 | ...), where PM2 writes a file per instance", p))
+		b.warn(s.mergeLogsLine, "merge_logs", fmt.Sprintf("false: every instance writes to %s, each line naming its instance (%s.2 | ...), where PM2 writes a file per instance", p, b.label))
 	}
 }

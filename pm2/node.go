@@ -27,10 +27,10 @@ const nodeTimeout = 20 * time.Second
 
 // loader writes {"value": EXPORTS} or {"error": MESSAGE, "line": N} to
 // file descriptor 3, so that a file that prints to stdout does not get in
-// the way. process.argv[1] is the file, argv[2] "module", "expression" (a
-// .json file PM2 would read as JavaScript) or "require".
+// the way. process.argv[1] is the file; HOW is replaced by "module",
+// "expression" (a .json file PM2 would read as JavaScript) or "require".
 const loader = `
-const file = process.argv[1], how = process.argv[2];
+const file = process.argv[1], how = 'HOW';
 const fs = require('fs');
 const write = (s) => { fs.writeSync(3, s); process.exit(0); };
 const out = (o) => write(JSON.stringify(o));
@@ -95,7 +95,7 @@ func runNode(node, abs, file, how, env string) ([]byte, error) {
 	}
 	defer os.Remove(out.Name())
 	defer out.Close()
-	args := []string{"--input-type=commonjs", "-e", loader, abs, how}
+	args := []string{"--input-type=commonjs", "-e", strings.Replace(loader, "HOW", how, 1), abs}
 	if env != "" {
 		args = append(args, "--env", env)
 	}

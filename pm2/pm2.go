@@ -93,6 +93,13 @@ func Import(file string, o Options) (*Result, error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, fmt.Errorf("project dir %s: %w", o.Dir, err)
 	}
+	return parse(data, file, abs, dir, o)
+}
+
+// parse is Import after reading: data is the file's content, abs its
+// absolute path (node runs that), dir the project dir.
+func parse(data []byte, file, abs, dir string, o Options) (*Result, error) {
+	var err error
 	var pre []pending
 	var root *value
 	switch ext := strings.ToLower(filepath.Ext(file)); ext {
@@ -231,6 +238,14 @@ func convert(root *value, file, dir string, o Options, pre []pending) (*Result, 
 // a list of apps, or one app, as PM2 reads them.
 func (r *reader) apps(root *value) []*value {
 	apps := root
+	if root.kind == kNull || root.kind == kObject && len(root.obj) == 0 {
+		what := "null"
+		if root.kind == kObject {
+			what = "{}"
+		}
+		r.fail(root.line, "no apps: the file gives %s; want {\"apps\": [{\"name\": \"web\", \"script\": \"server.js\"}]} (a .js file sets module.exports)", what)
+		return nil
+	}
 	if root.kind == kObject {
 		if m := root.get("apps"); m != nil {
 			apps = m.val
@@ -391,12 +406,13 @@ func (r *reader) names(specs []*spec, env string) []string {
 				base = base[:dot]
 			}
 		}
-		if s.appendEnvToName && env != "" {
-			base += "-" + env
-		}
 		name := procName(base)
 		if s.nameSet && name != s.name {
 			r.warn(s.nameLine, "name", fmt.Sprintf("%q is %s in the Procfile: a name has letters, digits, _ and - (at most %d)", shorten(s.name), name, procfile.MaxNameLen))
+		}
+		if s.appendEnvToName && env != "" {
+			name = procName(name + "-" + env)
+			r.warn(s.appendLine, "append_env_to_name", fmt.Sprintf("the process is %s, as PM2 names it with --env %s", name, env))
 		}
 		if prev, dup := taken[name]; dup {
 			n := 2

@@ -66,21 +66,23 @@ type spec struct {
 	incrementVar string
 	incrLine     int
 
-	instances     int
-	instancesMax  bool
-	instancesSet  bool
-	instancesLine int
-	cluster       bool
-	clusterLine   int
-	port          int
-	portLine      int
-	autostart     bool
-	autostartLine int
+	instances      int
+	instancesMax   bool
+	instancesSet   bool
+	instancesLine  int
+	cluster        bool
+	clusterLine    int
+	executeCommand bool
+	port           int
+	portLine       int
+	autostart      bool
+	autostartLine  int
 
 	env             []envVar
 	envs            map[string][]envVar // env_NAME → its variables
 	envsLine        map[string]int
 	appendEnvToName bool
+	appendLine      int
 
 	autorestart     bool
 	autorestartSet  bool
@@ -401,6 +403,12 @@ func readPort(r *reader, s *spec, m *member) {
 	}
 }
 
+func readExecuteCommand(r *reader, s *spec, m *member) {
+	if b, ok := r.boolean(m); ok {
+		s.executeCommand = b
+	}
+}
+
 func readAutostart(r *reader, s *spec, m *member) {
 	if b, ok := r.boolean(m); ok {
 		s.autostart, s.autostartLine = b, m.val.line
@@ -439,7 +447,7 @@ func readEnv(r *reader, s *spec, m *member) {
 
 func readAppendEnvToName(r *reader, s *spec, m *member) {
 	if b, ok := r.boolean(m); ok {
-		s.appendEnvToName = b
+		s.appendEnvToName, s.appendLine = b, m.val.line
 	}
 }
 

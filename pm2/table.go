@@ -136,7 +136,7 @@ var keys = []key{
 	{"post_update", nil, "—", "PM2 Plus", warnAlways("no equivalent: mhrun does not update apps")},
 	{"install_url", nil, "—", "PM2 modules", warnAlways("no equivalent: mhrun installs nothing")},
 	{"force", nil, "—", "a Procfile process runs once per formation", warnUnlessFalse("no equivalent: a Procfile process runs once per formation (scale it for more)")},
-	{"execute_command", nil, "—", "the same as fork mode", nil},
+	{"execute_command", nil, "—", "`true` is fork mode, as in PM2", readExecuteCommand},
 	{"username", nil, "—", "mhrun runs every process as the user who runs it", warnAlways("mhrun runs every process as the user who starts it")},
 	{"uid", []string{"user"}, "—", "run mhrun as that user (or `mhrun startup`'s unit with `User=`)", warnAlways("mhrun runs every process as the user who starts it: run mhrun as that user (a systemd unit's User=)")},
 	{"gid", nil, "—", "as `uid`", warnAlways("mhrun runs every process with its own group: run mhrun with that group (a systemd unit's Group=)")},

@@ -216,9 +216,10 @@ func decodeJSON(data []byte, file string, lines bool) (*value, error) {
 		case errors.As(err, &e):
 			return e
 		case errors.As(err, &se):
-			line := lineAt(se.Offset - 1)
-			return &Error{File: file, Line: line, Msg: fmt.Sprintf("not valid JSON: %s%s", se.Error(), column(data, idx, se.Offset-1, lines))}
-		case errors.Is(err, io.ErrUnexpectedEOF):
+			// Offset is that of the byte found wrong.
+			off := min(max(se.Offset, 0), int64(len(data))-1)
+			return &Error{File: file, Line: lineAt(off), Msg: fmt.Sprintf("not valid JSON: %s%s", se.Error(), column(data, idx, off, lines))}
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 			return &Error{File: file, Line: lineAt(int64(len(data)) - 1), Msg: "not valid JSON: the file ends inside a value (a { [ or \" not closed)"}
 		}
 		return &Error{File: file, Msg: "not valid JSON: " + err.Error()}
