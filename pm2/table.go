@@ -49,7 +49,7 @@ var keys = []key{
 
 	// The environment.
 	{"env", nil, ".env / env.NAME",
-		"a variable every app sets to the same value goes to `.env`, the others to `env.NAME=` on the app's policy line (all to the policy with the EnvInPolicy option); `PORT` becomes `port=`; `PS` and `MHRUN_*` are mhrun's and dropped with a warning. The real environment wins over `.env` (as in foreman) but not over `env.NAME=` (as over PM2's `env`)", readEnv},
+		"a variable every app sets to the same value goes to `.env`, the others to `env.NAME=` on the app's policy line (or all of them there, `.env` left alone, with the EnvInPolicy option); `PORT` becomes `port=`; `PS` and `MHRUN_*` are mhrun's and dropped with a warning. The real environment wins over `.env` (as in foreman) but not over `env.NAME=` (as over PM2's `env`)", readEnv},
 	{"env_*", nil, ".env / env.NAME",
 		"`env_NAME` is merged over `env` when NAME is chosen (PM2's `--env NAME`); the one used, or those left unused, are named in a warning", nil},
 	{"append_env_to_name", nil, "Procfile name",
@@ -107,7 +107,7 @@ var keys = []key{
 	{"error_file", []string{"error", "err", "err_file", "err_log"}, "log",
 		"stderr is not kept apart (one pty); a path other than the `log=` one is a warning", readLogPath(func(s *spec) *logPath { return &s.errFile })},
 	{"merge_logs", []string{"combine_logs"}, "log",
-		"mhrun's `log=` file has every instance, each line naming it (`web.2 | ...`): `true` is what it does; `false` with several instances is a warning", readMergeLogs},
+		"mhrun's `log=` file has every instance, each line naming it (`web.2`): `true` is what it does; `false` with several instances is a warning", readMergeLogs},
 	{"log_date_format", nil, "—",
 		"mhrun's log files always carry RFC 3339 times; `mhrun start --timestamps` prefixes the terminal's lines", warnAlways("mhrun's log files always carry RFC 3339 times with milliseconds, and `mhrun start --timestamps` adds times to the terminal's lines; the format cannot be set")},
 	{"time", nil, "—",
@@ -160,8 +160,9 @@ func init() {
 		if k.name == "env_*" {
 			continue
 		}
-		for _, n := range append([]string{k.name, camel(k.name)}, k.aliases...) {
+		for _, n := range append([]string{k.name}, k.aliases...) {
 			keyIndex[n] = k
+			keyIndex[camel(n)] = k
 		}
 		knownNames = append(knownNames, k.name)
 	}
