@@ -90,6 +90,9 @@ func (b *builder) build(s *spec, name string) *proc {
 		if s.instancesSet && !s.instancesMax && port+s.instances-1 > 65535 {
 			b.fail(portLine, "PORT %d with %d instances: instance %d would get port %d, past 65535", port, s.instances, s.instances, port+s.instances-1)
 		}
+		if pol.Scale == policy.ScaleMax && port > 65535-255 {
+			b.warn(portLine, "PORT", fmt.Sprintf("port=%d with scale=max: on a host with more than %d CPUs the last instances would get ports past 65535, and mhrun check refuses that", port, 65535-port+1))
+		}
 		if (s.instancesMax || s.instances > 1) && s.incrementVar != "PORT" {
 			b.warn(portLine, "PORT", fmt.Sprintf("port=%d: instance N listens on %d+N-1, not all on %d as under PM2 in fork mode", port, port, port))
 		}

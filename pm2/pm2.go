@@ -395,7 +395,13 @@ func prefixAll(prefix string, s []string) []string {
 // names returns a valid, unique Procfile name for each app.
 func (r *reader) names(specs []*spec, env string) []string {
 	out := make([]string, len(specs))
-	taken := map[string]int{} // name → app index
+	taken := map[string]int{}  // name → app index
+	given := map[string]bool{} // names apps ask for: no suffix takes one
+	for _, s := range specs {
+		if s.nameSet {
+			given[procName(s.name)] = true
+		}
+	}
 	for i, s := range specs {
 		r.app = s.index
 		base := s.name
@@ -423,7 +429,7 @@ func (r *reader) names(specs []*spec, env string) []string {
 					cand = cand[:procfile.MaxNameLen-len(suffix)]
 				}
 				cand += suffix
-				if _, used := taken[cand]; !used {
+				if _, used := taken[cand]; !used && !given[cand] {
 					r.warn(s.nameLine, "name", fmt.Sprintf("%s is taken by apps[%d]: this app is %s", name, specs[prev].index, cand))
 					name = cand
 					break

@@ -219,14 +219,14 @@ func TestInstanceVarInShell(t *testing.T) {
 func TestPortAndCluster(t *testing.T) {
 	dir := t.TempDir()
 	for app, want := range map[string]string{
-		`"env": {"PORT": "3000"}`:                                                     "port=3000",
-		`"port": 3001, "env": {"PORT": 3000}`:                                         "port=3001",
-		`"exec_mode": "cluster", "instances": 2, "port": 8080`:                        "scale=2 ready=tcp balance=8080",
-		`"exec_mode": "cluster_mode", "env": {"PORT": 8080}, "listen_timeout": 3000`:  "ready=tcp ready-timeout=3s balance=8080",
-		`"wait_ready": true, "env": {"PORT": 8080}`:                                   "ready=tcp port=8080",
-		`"exec_mode": "cluster", "port": 8080, "cron_restart": "@daily"`:              "cron-restart=@daily ready=tcp balance=8080",
+		`"env": {"PORT": "3000"}`:                                                      "port=3000",
+		`"port": 3001, "env": {"PORT": 3000}`:                                          "port=3001",
+		`"exec_mode": "cluster", "instances": 2, "port": 8080`:                         "scale=2 ready=tcp balance=8080",
+		`"exec_mode": "cluster_mode", "env": {"PORT": 8080}, "listen_timeout": 3000`:   "ready=tcp ready-timeout=3s balance=8080",
+		`"wait_ready": true, "env": {"PORT": 8080}`:                                    "ready=tcp port=8080",
+		`"exec_mode": "cluster", "port": 8080, "cron_restart": "@daily"`:               "cron-restart=@daily ready=tcp balance=8080",
 		`"exec_mode": "cluster", "port": 8080, "autorestart": false, "cron": "@daily"`: `restart=never schedule=@daily`,
-		`"env": {"PORT": "nope"}`:                                                     "",
+		`"env": {"PORT": "nope"}`:                                                      "",
 	} {
 		res, err := importJSON(t, dir, `[{"name": "x", "script": "x.js", `+app+`}]`, Options{})
 		if err != nil {
@@ -288,7 +288,7 @@ func TestEnvSplit(t *testing.T) {
 
 // TestNamesUnique checks that apps named alike get distinct names.
 func TestNamesUnique(t *testing.T) {
-	res, err := importJSON(t, t.TempDir(), `[{"name": "web", "script": "a.js"}, {"name": "web", "script": "b.js"}, {"name": "w.e.b", "script": "c.js"}, {"script": "lib/web.js"}]`, Options{})
+	res, err := importJSON(t, t.TempDir(), `[{"name": "web", "script": "a.js"}, {"name": "web", "script": "b.js"}, {"name": "w.e.b", "script": "c.js"}, {"script": "lib/web.js"}, {"name": "web-2", "script": "d.js"}]`, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestNamesUnique(t *testing.T) {
 	for _, a := range res.Apps {
 		names = append(names, a.Name)
 	}
-	if want := []string{"web", "web-2", "w-e-b", "web-3"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"web", "web-3", "w-e-b", "web-4", "web-2"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("names %v, want %v", names, want)
 	}
 	accepted(t, res)
