@@ -17,6 +17,7 @@ import (
 
 	"mhrun/policy"
 	"mhrun/procfile"
+	"mhrun/watch"
 )
 
 // proc is one process to write.
@@ -180,6 +181,14 @@ func (b *builder) build(s *spec, name string) *proc {
 	// Files.
 	b.watch(s, cwd, pol)
 	b.logs(s, cwd, pol)
+	if pol.Log != "" && !filepath.IsAbs(pol.Log) {
+		for _, g := range pol.Watch {
+			if watch.Match(g, path.Clean(pol.Log)) {
+				b.warn(s.watchLine, "watch", fmt.Sprintf("watch=%s covers log=%s: every line written to it would restart the process; narrow watch, or move the log out of the watched files", g, pol.Log))
+				break
+			}
+		}
+	}
 
 	pol.Env = map[string]string{}
 	for _, v := range p.env {
@@ -373,6 +382,12 @@ func (b *builder) words(s *spec, cwd string) []string {
 		if strings.HasPrefix(interp, "node@") {
 			b.warn(s.interpLine, "interpreter", fmt.Sprintf("%s: PM2 installs that node version with nvm; mhrun runs the node on PATH", interp))
 			interp = "node"
+		}
+		if _, err := b.lookPath(script); !exists && !strings.Contains(script, "/") && err == nil {
+			// PM2 hands the interpreter the program it finds on PATH
+			// (node /usr/bin/npm); the program runs as well by itself.
+			b.warn(s.interpLine, "interpreter", fmt.Sprintf("%s is a program on PATH, not a file here: run by itself (PM2 would run %s with the path of the one it finds)", script, interp))
+			interp = ""
 		}
 	default:
 		ext := path.Ext(script)

@@ -173,6 +173,7 @@ func TestInterpreter(t *testing.T) {
 		`"script": "server"`:                             "node server",
 		`"script": "prog", "args": "-v"`:                 "./prog -v",
 		`"script": "npm", "args": "run start"`:           "npm run start",
+		`"script": "node", "interpreter": "node"`:        "node",
 		`"script": "app.js", "interpreter": "node@18.0"`: "node app.js",
 		`"script": "app.js", "interpreter": "none"`:      "app.js",
 		`"script": "./bin/missing"`:                      "./bin/missing",
@@ -314,6 +315,7 @@ func TestWatch(t *testing.T) {
 		`"watch": ["/elsewhere"]`:                   "",
 		`"watch": false, "ignore_watch": ["logs"]`:  "",
 		`"watch": ["src"], "cwd": "/srv/elsewhere"`: "",
+		`"watch": true, "out_file": "app.log"`:      "watch=*",
 	} {
 		res, err := importJSON(t, dir, `[{"name": "x", "script": "x.js", `+app+`}]`, Options{})
 		if err != nil {
