@@ -61,7 +61,7 @@ func (b *builder) build(s *spec, name string) *proc {
 	pol := &p.pol
 	// How many.
 	switch {
-	case !s.autostart && s.autostartLine > 0:
+	case !s.autostart:
 		pol.Scale = 0
 		b.warn(s.autostartLine, "autostart", fmt.Sprintf("scale=0: %s is in the formation but not started; `mhrun scale %s=1` starts it", name, name))
 	case s.instancesMax:

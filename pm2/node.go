@@ -4,8 +4,11 @@ package pm2
 // it exports. It is run as PM2 runs it (require(), or import() for ES
 // modules), in the file's directory, with the caller's environment, and
 // with "--env NAME" in process.argv when an environment is chosen, since
-// some files look there. What it exports is printed as JSON and read like
-// a .json file. Nothing here parses JavaScript.
+// some files look there. A .json file that is not strict JSON is
+// evaluated as one JavaScript expression, as PM2 evaluates it, but in a
+// fresh context (no require, no process). What the file exports is
+// written as JSON and read like a .json file. Nothing here parses
+// JavaScript.
 
 import (
 	"bytes"

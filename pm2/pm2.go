@@ -76,7 +76,8 @@ type App struct {
 // .yaml), or JavaScript (.js, .cjs, .mjs), which node runs. A file PM2
 // could not start either, or one that says what mhrun cannot write, is an
 // ErrorList of every problem, each at its line where the format gives
-// one; a file that cannot be read is its *fs.PathError.
+// one; a file that cannot be read is its *fs.PathError; an extension PM2
+// does not read, or a .js file without node, a plain error of one line.
 func Import(file string, o Options) (*Result, error) {
 	data, err := procfile.ReadFile(file)
 	if err != nil {
@@ -287,14 +288,13 @@ func (r *reader) readApp(v *value, i int) *spec {
 	if m := v.get("name"); m != nil && m.val.kind == kString && m.val.s != "" {
 		r.label = shorten(m.val.s)
 	}
-	s := &spec{index: i, line: v.line, label: r.label, autostart: true, autorestart: true,
-		envs: map[string][]envVar{}, envsLine: map[string]int{}}
+	s := &spec{index: i, line: v.line, label: r.label, autostart: true, autorestart: true, envs: map[string][]envVar{}}
 	chosen := map[*key]*member{}
 	for j := range v.obj {
 		m := &v.obj[j]
 		if name, ok := strings.CutPrefix(m.key, "env_"); ok {
 			if vars, ok := r.readEnvObject(m); ok {
-				s.envs[name], s.envsLine[name] = vars, m.line
+				s.envs[name] = vars
 			}
 			continue
 		}

@@ -80,31 +80,26 @@ type spec struct {
 
 	env             []envVar
 	envs            map[string][]envVar // env_NAME → its variables
-	envsLine        map[string]int
 	appendEnvToName bool
 	appendLine      int
 
-	autorestart     bool
-	autorestartSet  bool
-	autorestartLine int
-	stopExitCodes   []int
-	stopCodesLine   int
-	maxRestarts     int
-	maxRestartsSet  bool
-	maxRestartsLine int
-	minUptime       duration
-	restartDelay    duration
-	expBackoff      duration
-	killTimeout     duration
-	listenTimeout   duration
-	memory          int64
-	memoryLine      int
-	cron            string
-	cronLine        int
-	killSignal      string
-	killSignalLine  int
-	waitReady       bool
-	waitReadyLine   int
+	autorestart    bool
+	autorestartSet bool
+	stopExitCodes  []int
+	stopCodesLine  int
+	maxRestarts    int
+	maxRestartsSet bool
+	minUptime      duration
+	restartDelay   duration
+	expBackoff     duration
+	killTimeout    duration
+	listenTimeout  duration
+	memory         int64
+	cron           string
+	cronLine       int
+	killSignal     string
+	waitReady      bool
+	waitReadyLine  int
 
 	watchAll    bool
 	watch       []string
@@ -133,18 +128,21 @@ type reader struct {
 	label string
 }
 
+// oneLine keeps a message on one line whatever the file holds.
+var oneLine = strings.NewReplacer("\n", `\n`, "\r", `\r`)
+
 // fail records an error at line about the current app.
 func (r *reader) fail(line int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if r.label != "" {
 		msg = r.label + ": " + msg
 	}
-	r.errs = append(r.errs, &Error{File: r.file, Line: line, Msg: strings.ReplaceAll(msg, "\n", `\n`)})
+	r.errs = append(r.errs, &Error{File: r.file, Line: line, Msg: oneLine.Replace(msg)})
 }
 
 // warn records a warning about the current app's key.
 func (r *reader) warn(line int, key, msg string) {
-	r.warns = append(r.warns, pending{Warning{File: r.file, Line: line, Key: key, Msg: msg}, r.app})
+	r.warns = append(r.warns, pending{Warning{File: r.file, Line: line, Key: oneLine.Replace(key), Msg: oneLine.Replace(msg)}, r.app})
 }
 
 // wrongType is the error for a value of the wrong type.
@@ -453,7 +451,7 @@ func readAppendEnvToName(r *reader, s *spec, m *member) {
 
 func readAutorestart(r *reader, s *spec, m *member) {
 	if b, ok := r.boolean(m); ok {
-		s.autorestart, s.autorestartSet, s.autorestartLine = b, true, m.val.line
+		s.autorestart, s.autorestartSet = b, true
 	}
 }
 
@@ -481,7 +479,7 @@ func readMaxRestarts(r *reader, s *spec, m *member) {
 		return
 	}
 	if ok {
-		s.maxRestarts, s.maxRestartsSet, s.maxRestartsLine = n, true, m.val.line
+		s.maxRestarts, s.maxRestartsSet = n, true
 	}
 }
 
@@ -510,7 +508,7 @@ func readMemory(r *reader, s *spec, m *member) {
 		r.wrongType(m, want)
 		return
 	}
-	s.memory, s.memoryLine = n, m.val.line
+	s.memory = n
 }
 
 func readCronRestart(r *reader, s *spec, m *member) {
@@ -546,7 +544,7 @@ func readKillSignal(r *reader, s *spec, m *member) {
 		r.warn(m.val.line, m.key, fmt.Sprintf("mhrun stops with TERM, INT, QUIT, HUP, USR1, USR2 or KILL, not %s: SIGINT kept", m.val.show()))
 		return
 	}
-	s.killSignal, s.killSignalLine = sig, m.val.line
+	s.killSignal = sig
 }
 
 func readWaitReady(r *reader, s *spec, m *member) {
@@ -643,7 +641,7 @@ func warnUnlessValue(same, msg string) func(*reader, *spec, *member) {
 // does nothing in PM2 either.
 func warnWithWatch(msg string) func(*reader, *spec, *member) {
 	return func(r *reader, s *spec, m *member) {
-		s.watchWarns = append(s.watchWarns, pending{Warning{File: r.file, Line: m.line, Key: m.key, Msg: msg}, r.app})
+		s.watchWarns = append(s.watchWarns, pending{Warning{File: r.file, Line: m.line, Key: oneLine.Replace(m.key), Msg: msg}, r.app})
 	}
 }
 
