@@ -49,7 +49,7 @@ var keys = []key{
 
 	// The environment.
 	{"env", nil, ".env / env.NAME",
-		"a variable every app sets to the same value goes to `.env`, the others to `env.NAME=` on the app's policy line (or all of them there, `.env` left alone, with the EnvInPolicy option); `PORT` becomes `port=`; `PS` and `MHRUN_*` are mhrun's and dropped with a warning. The real environment wins over `.env` (as in foreman) but not over `env.NAME=` (as over PM2's `env`)", readEnv},
+		"a variable every app sets to the same value goes to `.env`, the others to `env.NAME=` on the app's policy line (or all of them there, `.env` left alone, when asked); `PORT` becomes `port=`; `PS` and `MHRUN_*` are mhrun's and dropped with a warning. The real environment wins over `.env` (as in foreman) but not over `env.NAME=` (as over PM2's `env`)", readEnv},
 	{"env_*", nil, ".env / env.NAME",
 		"`env_NAME` is merged over `env` when NAME is chosen (PM2's `--env NAME`); the one used, or those left unused, are named in a warning", nil},
 	{"append_env_to_name", nil, "Procfile name",

@@ -333,3 +333,31 @@ func TestWatch(t *testing.T) {
 		}
 	}
 }
+
+// TestFormats checks that YAML and CommonJS files say the same as JSON,
+// autostart: false included (their values carry no line).
+func TestFormats(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"eco.yaml": "apps:\n  - name: job\n    script: job.js\n    autostart: false\n    max_memory_restart: 300M\n",
+		"eco.cjs":  "module.exports = {apps: [{name: 'job', script: 'job.js', autostart: false, max_memory_restart: '300M'}]};\n",
+		"eco.json": `{"apps": [{"name": "job", "script": "job.js", "autostart": false, "max_memory_restart": "300M"}]}`,
+	}
+	for name, text := range files {
+		t.Run(name, func(t *testing.T) {
+			if strings.HasSuffix(name, ".cjs") {
+				needNode(t)
+			}
+			file := filepath.Join(dir, name)
+			os.WriteFile(file, []byte(text), 0o644)
+			res, err := importFile(t, file, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(res.Policy, "job: scale=0 memory=300M\n") {
+				t.Errorf("policy:\n%s", res.Policy)
+			}
+			accepted(t, res)
+		})
+	}
+}
