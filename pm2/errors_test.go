@@ -16,11 +16,11 @@ var badCases = []struct {
 	node bool // read by node, or node tried on a .json file
 	want []string
 }{
-	{"testdata/bad/syntax.json", true, []string{
-		`testdata/bad/syntax.json:6: not valid JSON: invalid character '"' after object key:value pair (column 7)`,
+	{"testdata/bad/syntax.json", false, []string{
+		`testdata/bad/syntax.json:6: not valid JSON: invalid character '"' after object key:value pair (column 7)` + jsonHint,
 	}},
-	{"testdata/bad/unclosed.json", true, []string{
-		`testdata/bad/unclosed.json:5: not valid JSON: the file ends inside a value (a { [ or " not closed)`,
+	{"testdata/bad/unclosed.json", false, []string{
+		`testdata/bad/unclosed.json:5: not valid JSON: the file ends inside a value (a { [ or " not closed)` + jsonHint,
 	}},
 	{"testdata/bad/types.json", false, []string{
 		`testdata/bad/types.json:6: web: instances: want a whole number or "max", not "lots"`,
@@ -69,13 +69,19 @@ var badCases = []struct {
 	}},
 }
 
+// jsonHint ends the error of a .json file that is not strict JSON when
+// node is missing.
+const jsonHint = " (PM2 reads a .json file as JavaScript, comments and all; with node on PATH mhrun would too)"
+
 func TestBadFiles(t *testing.T) {
 	for _, tc := range badCases {
 		t.Run(filepath.Base(tc.file), func(t *testing.T) {
+			o := Options{Node: "/nonexistent/node"} // the same without node
 			if tc.node {
 				needNode(t)
+				o.Node = ""
 			}
-			res, err := importFile(t, tc.file, Options{})
+			res, err := importFile(t, tc.file, o)
 			if err == nil {
 				t.Fatalf("no error; got\n%s", render(res))
 			}
@@ -87,6 +93,16 @@ func TestBadFiles(t *testing.T) {
 				t.Errorf("errors:\n%s\nwant:\n%s", err, strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestBadJSONWithNode checks that a file node cannot read as JavaScript
+// either keeps its JSON error and line.
+func TestBadJSONWithNode(t *testing.T) {
+	needNode(t)
+	_, err := importFile(t, "testdata/bad/syntax.json", Options{})
+	if err == nil || err.Error() != `testdata/bad/syntax.json:6: not valid JSON: invalid character '"' after object key:value pair (column 7)` {
+		t.Errorf("error %v", err)
 	}
 }
 

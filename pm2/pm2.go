@@ -106,7 +106,7 @@ func parse(data []byte, file, abs, dir string, o Options) (*Result, error) {
 	switch ext := strings.ToLower(filepath.Ext(file)); ext {
 	case ".json":
 		root, err = decodeJSON(data, file, true)
-		if strict := err; err != nil {
+		if strict := err; err != nil && strings.HasPrefix(msgOf(err), "not valid JSON") {
 			// PM2 reads a .json file as a JavaScript expression: comments,
 			// unquoted keys and trailing commas are fine there.
 			js, nerr := runNode(o.Node, abs, file, "expression", o.Env)
