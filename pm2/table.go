@@ -99,7 +99,7 @@ var keys = []key{
 	{"watch_delay", nil, "—",
 		"mhrun restarts once changes have been quiet for 300 ms", warnWithWatch("mhrun restarts once a burst of changes has been quiet for 300 ms; the delay cannot be set")},
 	{"watch_options", nil, "—",
-		"chokidar's options; mhrun watches with inotify", warnWithWatch("chokidar's options have no equivalent: mhrun watches with inotify, following no symbolic links")},
+		"chokidar's options; mhrun watches with inotify", warnWithWatch("chokidar's options have no equivalent: mhrun watches the project dir with inotify")},
 	{"log_file", []string{"log"}, "log",
 		"the combined output file: `log=PATH`, relative to `cwd`", readLogPath(func(s *spec) *logPath { return &s.logFile })},
 	{"out_file", []string{"out", "output", "out_log"}, "log",
