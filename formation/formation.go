@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"mhrun/policy"
-	"mhrun/procfile"
 )
 
 // DefaultBasePort is foreman's base port when neither -p nor PORT is set.
@@ -102,11 +101,11 @@ func Load(o Options) (*Formation, error) {
 	}
 
 	var errs []error
-	entries, perr := procfile.ParseFile(display(abs, f.Procfile))
+	entries, perr := readProcfile(display(abs, f.Procfile))
 	if perr != nil {
 		errs = append(errs, perr)
 	}
-	pf, polErr := policy.ParseFile(display(abs, f.PolicyFile))
+	pf, _, polErr := readPolicy(display(abs, f.PolicyFile))
 	if polErr != nil {
 		errs = append(errs, polErr)
 	}

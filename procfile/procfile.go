@@ -36,7 +36,6 @@ package procfile
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -291,18 +290,4 @@ func readError(file string, err error) error {
 		return err
 	}
 	return fmt.Errorf("read %s: %w", file, err)
-}
-
-// ParseFile reads path with ReadFile (a regular file of at most
-// MaxFileSize bytes) and parses it. A missing file, or one that is not a
-// Procfile at all, gives a one-line error that says what would be right.
-func ParseFile(path string) ([]Entry, error) {
-	data, err := ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf(`%w (create one with lines like %s, or pass -f FILE)`, err, example)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w (want a Procfile with lines like %s, or pass -f FILE)", err, example)
-	}
-	return Parse(bytes.NewReader(data), path)
 }

@@ -1,6 +1,7 @@
 package procfile
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -231,43 +232,6 @@ func TestParseReadError(t *testing.T) {
 	}
 }
 
-func TestParseFile(t *testing.T) {
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "Procfile")
-	_, err := ParseFile(missing)
-	want := "open " + missing + `: no such file or directory (create one with lines like "web: ./server", or pass -f FILE)`
-	if err == nil || err.Error() != want {
-		t.Errorf("ParseFile(missing) = %v, want %s", err, want)
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("ParseFile(missing) error does not wrap os.ErrNotExist")
-	}
-
-	_, err = ParseFile(dir)
-	want = "read " + dir + `: is a directory, not a file (want a Procfile with lines like "web: ./server", or pass -f FILE)`
-	if err == nil || err.Error() != want {
-		t.Errorf("ParseFile(dir) = %v, want %s", err, want)
-	}
-
-	path := filepath.Join(dir, "Procfile.dev")
-	if err := os.WriteFile(path, []byte("web: a\nweb b\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err = ParseFile(path)
-	want = path + `:2: not a process line: "web b" (want "name: command")`
-	if err == nil || err.Error() != want {
-		t.Errorf("ParseFile(bad) = %v, want %s", err, want)
-	}
-
-	if err := os.WriteFile(path, []byte("web: a\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ParseFile(path)
-	if err != nil || !reflect.DeepEqual(got, []Entry{{"web", "a", 1}}) {
-		t.Errorf("ParseFile(good) = %v, %v", got, err)
-	}
-}
-
 // foremanLine is foreman's own pattern (lib/foreman/procfile.rb), with Ruby's
 // \s spelled out: Go's \s lacks \v.
 var foremanLine = regexp.MustCompile(`^([A-Za-z0-9_-]+):[ \t\n\v\f\r]*(.+)$`)
@@ -316,7 +280,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			entries, err := ParseFile(file)
+			entries, err := Parse(bytes.NewReader(data), file)
 			if err != nil {
 				t.Fatal(err)
 			}

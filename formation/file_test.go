@@ -1,14 +1,18 @@
-package procfile
+package formation
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"mhrun/policy"
 )
 
 // inputFiles makes one of each kind of path an input flag may name, in a
@@ -113,22 +117,88 @@ func TestReadFile(t *testing.T) {
 
 // Regression: -f on a directory said "read DIR: read DIR: is a directory";
 // on a FIFO it blocked forever; on /dev/zero it read until memory ran out.
-func TestParseFileNotRegular(t *testing.T) {
+// --policy on a directory said "read policy: read DIR: is a directory". The
+// Procfile and the policy are read as every input file, and their errors
+// are one line naming the file once, with what would be right.
+func TestReadProcfileAndPolicy(t *testing.T) {
 	dir := inputFiles(t)
-	hint := ` (want a Procfile with lines like "web: ./server", or pass -f FILE)`
+	procHint := ` (want a Procfile with lines like "web: ./server", or pass -f FILE)`
+	polHint := ` (want a policy file with lines like "web: scale=2", or pass --policy FILE)`
 	for name, want := range map[string]string{
-		"dir":       "read DIR: is a directory, not a file" + hint,
-		"fifo":      "read DIR: is a named pipe (FIFO), not a regular file" + hint,
-		"zero-link": "read DIR: is a device, not a regular file" + hint,
-		"big":       "read DIR: is larger than 1 MiB, the most mhrun reads from an input file" + hint,
+		"dir":       "read PATH: is a directory, not a file",
+		"fifo":      "read PATH: is a named pipe (FIFO), not a regular file",
+		"fifo-link": "read PATH: is a named pipe (FIFO), not a regular file",
+		"zero-link": "read PATH: is a device, not a regular file",
+		"big":       "read PATH: is larger than 1 MiB, the most mhrun reads from an input file",
 	} {
 		path := filepath.Join(dir, name)
-		_, err := ParseFile(path)
-		if want = strings.Replace(want, "DIR", path, 1); err == nil || err.Error() != want {
-			t.Errorf("ParseFile(%s) = %v\nwant %s", name, err, want)
+		want = strings.Replace(want, "PATH", path, 1)
+		done := make(chan [2]error, 1)
+		go func() {
+			_, perr := readProcfile(path)
+			_, _, polErr := readPolicy(path)
+			done <- [2]error{perr, polErr}
+		}()
+		var errs [2]error
+		select {
+		case errs = <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("reading %s blocked", name)
+		}
+		if err := errs[0]; err == nil || err.Error() != want+procHint {
+			t.Errorf("readProcfile(%s) = %v\nwant %s", name, err, want+procHint)
+		}
+		if err := errs[1]; err == nil || err.Error() != want+polHint {
+			t.Errorf("readPolicy(%s) = %v\nwant %s", name, err, want+polHint)
 		}
 	}
-	if got, err := ParseFile(filepath.Join(dir, "link")); err != nil || len(got) != 1 {
-		t.Errorf("ParseFile(symlink to a Procfile) = %v, %v", got, err)
+	if got, err := readProcfile(filepath.Join(dir, "link")); err != nil || len(got) != 1 {
+		t.Errorf("readProcfile(symlink to a Procfile) = %v, %v", got, err)
+	}
+	if _, found, err := readPolicy(filepath.Join(dir, "max")); err != nil || !found {
+		t.Errorf("readPolicy(1 MiB of comments) = %v, %v", found, err)
+	}
+
+	missing := filepath.Join(dir, "missing")
+	_, err := readProcfile(missing)
+	want := "open " + missing + `: no such file or directory (create one with lines like "web: ./server", or pass -f FILE)`
+	if err == nil || err.Error() != want {
+		t.Errorf("readProcfile(missing) = %v, want %s", err, want)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("readProcfile(missing) error does not wrap os.ErrNotExist")
+	}
+
+	path := filepath.Join(dir, "Procfile.dev")
+	if err := os.WriteFile(path, []byte("web: a\nweb b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = readProcfile(path)
+	want = path + `:2: not a process line: "web b" (want "name: command")`
+	if err == nil || err.Error() != want {
+		t.Errorf("readProcfile(bad) = %v, want %s", err, want)
+	}
+}
+
+// A missing policy is no error: an empty policy, every process with the
+// defaults, that still names the file in messages.
+func TestReadPolicyMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "Procfile.policy")
+	pf, found, err := readPolicy(path)
+	if err != nil || found {
+		t.Fatalf("readPolicy(missing) = %v, %v", found, err)
+	}
+	if pf.Name() != path {
+		t.Errorf("name %q, want %q", pf.Name(), path)
+	}
+	m, err := pf.Resolve([]string{"web"})
+	if err != nil || !reflect.DeepEqual(m["web"].Fields(), policy.Default().Fields()) {
+		t.Errorf("missing file resolves to %+v, %v; want defaults", m, err)
+	}
+	if err := os.WriteFile(path, []byte("web: scale=2\nbad: grace=5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readPolicy(path); err == nil || err.Error() != path+`:2: grace="5": missing unit, e.g. 5s` {
+		t.Errorf("readPolicy(bad) = %v", err)
 	}
 }

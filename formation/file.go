@@ -1,11 +1,16 @@
-package procfile
+package formation
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"syscall"
+
+	"mhrun/policy"
+	"mhrun/procfile"
 )
 
 // MaxFileSize is the most mhrun reads of an input file (a Procfile, a
@@ -24,8 +29,8 @@ const MaxFileSize = 1 << 20
 // directory", "read PATH: is a directory, not a file", "read PATH: is
 // larger than 1 MiB, the most mhrun reads from an input file".
 //
-// policy has a copy (readFile), since the parsers import nothing of
-// mhrun's; keep them alike.
+// Every input goes through it: the parsers (procfile, policy) are given
+// the bytes, and import nothing of mhrun's.
 func ReadFile(path string) ([]byte, error) {
 	if fi, err := os.Stat(path); err == nil { // else the open reports it
 		if err := regular(path, fi); err != nil {
@@ -77,4 +82,37 @@ func regular(path string, fi fs.FileInfo) error {
 		what = "is not a regular file"
 	}
 	return &fs.PathError{Op: "read", Path: path, Err: errors.New(what)}
+}
+
+// example is the Procfile line that messages show as a model.
+const example = `"web: ./server"`
+
+// readProcfile reads the Procfile at path with ReadFile and parses it. A
+// missing file, or one that is not a Procfile at all, gives a one-line
+// error that says what would be right.
+func readProcfile(path string) ([]procfile.Entry, error) {
+	data, err := ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf(`%w (create one with lines like %s, or pass -f FILE)`, err, example)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w (want a Procfile with lines like %s, or pass -f FILE)", err, example)
+	}
+	return procfile.Parse(bytes.NewReader(data), path)
+}
+
+// readPolicy reads the policy file at path with ReadFile and parses it. A
+// missing file is an empty policy, every process getting the defaults;
+// found says whether there was a file.
+func readPolicy(path string) (pf *policy.File, found bool, err error) {
+	data, err := ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		pf, err = policy.Parse(bytes.NewReader(nil), path)
+		return pf, false, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%w (want a policy file with lines like \"web: scale=2\", or pass --policy FILE)", err)
+	}
+	pf, err = policy.Parse(bytes.NewReader(data), path)
+	return pf, true, err
 }
