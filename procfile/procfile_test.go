@@ -108,6 +108,18 @@ var parseCases = []parseCase{
 		err: `Procfile:1: line is not valid UTF-8: "web: caf\xe9" (save the file as UTF-8)`},
 	{name: "byte order mark not at start", input: "web: a\n\uFEFFworker: b\n",
 		err: `Procfile:2: invalid process name "\ufeffworker": "\ufeffworker: b" (a name may only contain letters, digits, "_" and "-", like "worker")`},
+	{name: "line wrapped in quotes", input: "\"web: ./server\"\n",
+		err: `Procfile:1: line is wrapped in quotes: "\"web: ./server\"" (remove the quotes: want "web: ./server")`},
+	{name: "line wrapped in single quotes, quotes inside", input: "'web: echo \"hi\" '\n",
+		err: `Procfile:1: line is wrapped in quotes: "'web: echo \"hi\" '" (remove the quotes: want "web: echo \"hi\"")`},
+	{name: "name in quotes", input: "\"web\": \"./server\"\n",
+		err: `Procfile:1: process name in quotes: "\"web\": \"./server\"" (remove the quotes: want "web: \"./server\"")`},
+	{name: "opening quote alone", input: "\"web: ./server\n",
+		err: `Procfile:1: line starts with a quote: "\"web: ./server" (remove it: want "web: ./server")`},
+	{name: "quotes around what is no process line either", input: "\"my.web: x\"\n\"\n'web'\n",
+		err: "Procfile:1: invalid process name \"\\\"my.web\": \"\\\"my.web: x\\\"\" (a name may only contain letters, digits, \"_\" and \"-\", like \"my-web\")\n" +
+			"Procfile:2: not a process line: \"\\\"\" (want \"name: command\")\n" +
+			"Procfile:3: not a process line: \"'web'\" (want \"name: command\")"},
 	{name: "long line quoted short", input: "web " + strings.Repeat("x", 100) + "\n",
 		err: `Procfile:1: not a process line: "web ` + strings.Repeat("x", 53) + `"... (want "name: command")`},
 	{name: "long unicode line cut on a rune", input: strings.Repeat("é", 100) + "\n",
