@@ -56,6 +56,10 @@ func ReadEnvFiles(optional []string, required []string) (map[string]string, erro
 			errs = append(errs, &EnvError{File: path, Msg: fmt.Sprintf("cannot read env file: %v (%s)", unwrapPath(err), hint)})
 			return
 		}
+		if isUTF16(data) {
+			errs = append(errs, &EnvError{File: path, Msg: utf16Msg})
+			return
+		}
 		m, err := parseEnv(data, path)
 		if err != nil {
 			errs = append(errs, err)

@@ -84,6 +84,37 @@ func regular(path string, fi fs.FileInfo) error {
 	return &fs.PathError{Op: "read", Path: path, Err: errors.New(what)}
 }
 
+// notUTF16 refuses a file in UTF-16 as a whole, in one line naming it,
+// rather than the parsers' error about a NUL byte on every line: it is
+// what Windows PowerShell's ">" (and Out-File, and Notepad's "Unicode")
+// write, and an easy file to end up with. A UTF-8 byte order mark, which
+// editors write too, is fine: the parsers skip it.
+func notUTF16(path string, data []byte) error {
+	if !isUTF16(data) {
+		return nil
+	}
+	return fmt.Errorf("%s: %s", path, utf16Msg)
+}
+
+// utf16Msg is what notUTF16 says of a file.
+const utf16Msg = "is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8"
+
+// isUTF16 reports whether data starts with a UTF-16 byte order mark, or,
+// without one, with two ASCII characters spelled in UTF-16 (each with a
+// NUL byte beside it, which no text file mhrun reads can start with).
+func isUTF16(data []byte) bool {
+	if len(data) >= 2 && (data[0] == 0xFF && data[1] == 0xFE || data[0] == 0xFE && data[1] == 0xFF) {
+		return true
+	}
+	if len(data) < 4 {
+		return false
+	}
+	ascii := func(c byte) bool { return c != 0 && c < 0x80 }
+	le := ascii(data[0]) && data[1] == 0 && ascii(data[2]) && data[3] == 0
+	be := data[0] == 0 && ascii(data[1]) && data[2] == 0 && ascii(data[3])
+	return le || be
+}
+
 // example is the Procfile line that messages show as a model.
 const example = `"web: ./server"`
 
@@ -97,6 +128,9 @@ func readProcfile(path string) ([]procfile.Entry, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w (want a Procfile with lines like %s, or pass -f FILE)", err, example)
+	}
+	if err := notUTF16(path, data); err != nil {
+		return nil, err
 	}
 	return procfile.Parse(bytes.NewReader(data), path)
 }
@@ -112,6 +146,9 @@ func readPolicy(path string) (pf *policy.File, found bool, err error) {
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w (want a policy file with lines like \"web: scale=2\", or pass --policy FILE)", err)
+	}
+	if err := notUTF16(path, data); err != nil {
+		return nil, true, err
 	}
 	pf, err = policy.Parse(bytes.NewReader(data), path)
 	return pf, true, err

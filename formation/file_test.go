@@ -2,7 +2,9 @@ package formation
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"mhrun/policy"
 )
@@ -200,5 +203,83 @@ func TestReadPolicyMissing(t *testing.T) {
 	}
 	if _, _, err := readPolicy(path); err == nil || err.Error() != path+`:2: grace="5": missing unit, e.g. 5s` {
 		t.Errorf("readPolicy(bad) = %v", err)
+	}
+}
+
+// utf16LE is s as Windows PowerShell's > writes it: a byte order mark
+// (FF FE), then each UTF-16 code unit little-endian.
+func utf16LE(s string, bom bool) []byte {
+	var b []byte
+	if bom {
+		b = []byte{0xFF, 0xFE}
+	}
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, u)
+	}
+	return b
+}
+
+// Issue 17: a Procfile, policy or env file in UTF-16 (PowerShell's >) was
+// refused with a NUL-byte error for every line. It gets one line naming
+// the file that says to save it as UTF-8; a UTF-8 byte order mark (what
+// editors on Windows write) is accepted in each.
+func TestLoadUTF16AndByteOrderMarks(t *testing.T) {
+	const procfile, pol, env = "web: ./web\nworker: ./worker\n", "web: scale=2\n", "GREETING=hi\n"
+	be := func(s string) []byte {
+		b := []byte{0xFE, 0xFF}
+		for _, u := range utf16.Encode([]rune(s)) {
+			b = binary.BigEndian.AppendUint16(b, u)
+		}
+		return b
+	}
+	tests := []struct {
+		name  string
+		files map[string][]byte
+		args  []string // -e files
+		want  string   // the whole error; "" = loads
+	}{
+		{"Procfile", map[string][]byte{"Procfile": utf16LE(procfile, true)}, nil,
+			"Procfile: is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8"},
+		{"Procfile without a byte order mark", map[string][]byte{"Procfile": utf16LE(procfile, false)}, nil,
+			"Procfile: is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8"},
+		{"Procfile big-endian", map[string][]byte{"Procfile": be(procfile)}, nil,
+			"Procfile: is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8"},
+		{"policy", map[string][]byte{"Procfile.policy": utf16LE(pol, true)}, nil,
+			"Procfile.policy: is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8"},
+		{".env", map[string][]byte{".env": utf16LE(env, true)}, nil,
+			".env: is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8"},
+		{"-e file", map[string][]byte{"prod.env": utf16LE(env, true)}, []string{"prod.env"},
+			"prod.env: is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8"},
+		{"every file", map[string][]byte{"Procfile": utf16LE(procfile, true), "Procfile.policy": utf16LE(pol, true), ".env": utf16LE(env, true)}, nil,
+			"Procfile: is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8\n" +
+				"Procfile.policy: is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8\n" +
+				".env: is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8"},
+		{"UTF-8 byte order marks", map[string][]byte{"Procfile": []byte("\uFEFF" + procfile), "Procfile.policy": []byte("\uFEFF" + pol), ".env": []byte("\uFEFF" + env)}, nil, ""},
+		{"a NUL later is no UTF-16", map[string][]byte{"Procfile": []byte("web: ./web\nwo\x00rker: x\n")}, nil,
+			`Procfile:2: line contains a NUL byte: "wo\x00rker: x" (remove it; a command cannot hold one)`},
+	}
+	for _, tt := range tests {
+		dir := t.TempDir()
+		files := map[string][]byte{"Procfile": []byte(procfile)}
+		maps.Copy(files, tt.files)
+		for name, data := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wd, _ := os.Getwd()
+		os.Chdir(dir) // so that messages name the files as mhrun check in the project does
+		f, err := Load(Options{Dir: dir, Environ: []string{}, EnvFiles: tt.args})
+		os.Chdir(wd)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want == "":
+			if f.Process("web").Scale != 2 || f.FileEnv["GREETING"] != "hi" {
+				t.Errorf("%s: web scale %d, GREETING %q", tt.name, f.Process("web").Scale, f.FileEnv["GREETING"])
+			}
+		case err == nil || err.Error() != tt.want:
+			t.Errorf("%s: %v\nwant %s", tt.name, err, tt.want)
+		}
 	}
 }

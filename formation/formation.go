@@ -39,6 +39,7 @@ type Formation struct {
 	Dir        string            `json:"dir"`
 	Procfile   string            `json:"procfile"`
 	PolicyFile string            `json:"policy_file"`
+	HasPolicy  bool              `json:"has_policy"` // PolicyFile exists; else every process has the defaults
 	EnvFiles   []string          `json:"env_files"`
 	BasePort   int               `json:"base_port"`
 	FileEnv    map[string]string `json:"-"`
@@ -105,7 +106,8 @@ func Load(o Options) (*Formation, error) {
 	if perr != nil {
 		errs = append(errs, perr)
 	}
-	pf, _, polErr := readPolicy(display(abs, f.PolicyFile))
+	pf, hasPolicy, polErr := readPolicy(display(abs, f.PolicyFile))
+	f.HasPolicy = hasPolicy
 	if polErr != nil {
 		errs = append(errs, polErr)
 	}
