@@ -19,7 +19,6 @@ package policy
 // what was given and what would be right.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -66,20 +65,6 @@ func (f *File) Names() []string {
 		}
 	}
 	return names
-}
-
-// ParseFile parses the policy file at path, read as every input file is
-// (a regular file of at most 1 MiB; see readFile). A missing file is an
-// empty policy: every process gets the defaults.
-func ParseFile(path string) (*File, error) {
-	data, err := readFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &File{name: path, byName: map[string]*entry{}}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w (want a policy file with lines like \"web: scale=2\", or pass --policy FILE)", err)
-	}
-	return Parse(bytes.NewReader(data), path)
 }
 
 // Parse parses a policy file read from r; file names it in errors. It

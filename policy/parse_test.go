@@ -2,8 +2,6 @@ package policy
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -402,39 +400,6 @@ func TestStarOverride(t *testing.T) {
 	}
 	if p := m["db"]; !p.Singleton || p.SingletonPath != "/tmp/a.lock" {
 		t.Errorf("db = %+v, want singleton=/tmp/a.lock", p)
-	}
-}
-
-func TestParseFile(t *testing.T) {
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "Procfile.policy")
-	f, err := ParseFile(missing)
-	if err != nil {
-		t.Fatalf("missing file: %v", err)
-	}
-	m, err := f.Resolve([]string{"web"})
-	if err != nil || !samePolicy(m["web"], Default()) {
-		t.Errorf("missing file resolves to %+v, %v; want defaults", m, err)
-	}
-
-	if err := os.WriteFile(missing, []byte("web: scale=2\nbad: grace=5\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err = ParseFile(missing)
-	if want := missing + `:2: grace="5": missing unit, e.g. 5s`; err == nil || err.Error() != want {
-		t.Errorf("got %v, want %s", err, want)
-	}
-	// The name for messages is kept for a missing file too.
-	f, _ = ParseFile(filepath.Join(dir, "nope.policy"))
-	f.byName["x"] = &entry{name: "x", line: 1}
-	f.entries = append(f.entries, f.byName["x"])
-	if _, err := f.Resolve(nil); err == nil || !strings.HasPrefix(err.Error(), filepath.Join(dir, "nope.policy")+":1: ") {
-		t.Errorf("error %v does not name the file", err)
-	}
-
-	_, err = ParseFile(dir)
-	if err == nil || strings.Contains(err.Error(), "\n") {
-		t.Errorf("ParseFile(directory) = %v, want a one-line error", err)
 	}
 }
 
