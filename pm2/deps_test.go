@@ -7,8 +7,9 @@ import (
 )
 
 // TestImports fails when the importer depends on the runner, the CLI or
-// anything else of mhrun's than the file parsers (and watch's glob
-// matching): it turns one file into three, and starts nothing but node.
+// anything else of mhrun's than the file parsers, formation (which reads
+// input files as every mhrun reader does) and watch's glob matching: it
+// turns one file into three, and starts nothing but node.
 func TestImports(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -20,9 +21,9 @@ func TestImports(t *testing.T) {
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		switch {
-		case dep == "mhrun/pm2", dep == "mhrun/policy", dep == "mhrun/procfile", dep == "mhrun/watch":
+		case dep == "mhrun/pm2", dep == "mhrun/policy", dep == "mhrun/procfile", dep == "mhrun/formation", dep == "mhrun/watch":
 		case strings.HasPrefix(dep, "mhrun/"):
-			t.Errorf("pm2 depends on %s; it may use only the parsers (policy, procfile) and watch", dep)
+			t.Errorf("pm2 depends on %s; it may use only the parsers (policy, procfile), formation and watch", dep)
 		}
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strings"
 
+	"mhrun/formation"
 	"mhrun/policy"
 	"mhrun/procfile"
 )
@@ -79,7 +80,7 @@ type App struct {
 // one; a file that cannot be read is its *fs.PathError; an extension PM2
 // does not read, or a .js file without node, a plain error of one line.
 func Import(file string, o Options) (*Result, error) {
-	data, err := procfile.ReadFile(file)
+	data, err := formation.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
