@@ -32,6 +32,7 @@ type CLI struct {
 	Check      CheckCmd      `cmd:"" help:"Validate the Procfile, policy and env files and print the formation."`
 	Export     ExportCmd     `cmd:"" help:"Write the formation as systemd units and timers, or as Kubernetes manifests."`
 	Startup    StartupCmd    `cmd:"" help:"Write a systemd unit that starts this project's formation at boot (PM2's startup)."`
+	Import     ImportCmd     `cmd:"" help:"Write a Procfile and Procfile.policy from a PM2 ecosystem file: mhrun import pm2 ecosystem.config.js."`
 	Version    VersionCmd    `cmd:"" help:"Print mhrun's version."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell's completion script: eval \"$(mhrun completion bash)\" (or zsh, fish)."`
 }

@@ -62,28 +62,30 @@ func TestEveryKeyInTestdata(t *testing.T) {
 	}
 }
 
-// TestReadmeTable checks that README.md holds the table as MarkdownTable
-// writes it (go test -update rewrites it).
+// TestReadmeTable checks that this package's README.md and mhrun's own
+// hold the table as MarkdownTable writes it (go test -update rewrites them).
 func TestReadmeTable(t *testing.T) {
 	const begin, end = "<!-- pm2 table begin -->\n", "<!-- pm2 table end -->"
-	data, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(data)
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i < 0 || j < i {
-		t.Fatalf("README.md has no %q ... %q", begin, end)
-	}
-	want := s[:i+len(begin)] + MarkdownTable() + s[j:]
-	if *update {
-		if err := os.WriteFile("README.md", []byte(want), 0o644); err != nil {
+	for _, name := range []string{"README.md", "../README.md"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return
-	}
-	if s != want {
-		t.Errorf("README.md's table is not MarkdownTable's (go test ./pm2 -run ReadmeTable -update rewrites it)")
+		s := string(data)
+		i, j := strings.Index(s, begin), strings.Index(s, end)
+		if i < 0 || j < i {
+			t.Fatalf("%s has no %q ... %q", name, begin, end)
+		}
+		want := s[:i+len(begin)] + MarkdownTable() + s[j:]
+		if *update {
+			if err := os.WriteFile(name, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if s != want {
+			t.Errorf("%s's table is not MarkdownTable's (go test ./pm2 -run ReadmeTable -update rewrites it)", name)
+		}
 	}
 }
 
