@@ -21,7 +21,7 @@ type StatusCmd struct {
 
 // Run asks the runner for its instances and prints them.
 func (c *StatusCmd) Run(app *App) error {
-	resp, err := c.call(socket.Request{Cmd: "status"})
+	resp, err := c.call(socket.Request{Cmd: socket.CmdStatus})
 	if err != nil {
 		return err
 	}

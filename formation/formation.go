@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"mhrun/policy"
-	"mhrun/procfile"
 )
 
 // DefaultBasePort is foreman's base port when neither -p nor PORT is set.
@@ -27,7 +26,7 @@ type Options struct {
 	Procfile    string   // "" = Procfile in Dir
 	Policy      string   // "" = Procfile.policy beside the Procfile
 	EnvFiles    []string // -e files, read after Dir/.env
-	Scale       []string // -m values: "web=2,worker=1" (repeatable)
+	Scale       []string // -m values: "web=2,worker=1", "all=0,web=1" (repeatable); see ParseScales for how they combine with scale=
 	Only        []string // run only these processes ("" = all)
 	BasePort    int      // -p; 0 = from env files, environment, else 5000
 	EnvOverride bool     // env files win over the real environment
@@ -40,6 +39,7 @@ type Formation struct {
 	Dir        string            `json:"dir"`
 	Procfile   string            `json:"procfile"`
 	PolicyFile string            `json:"policy_file"`
+	HasPolicy  bool              `json:"has_policy"` // PolicyFile exists; else every process has the defaults
 	EnvFiles   []string          `json:"env_files"`
 	BasePort   int               `json:"base_port"`
 	FileEnv    map[string]string `json:"-"`
@@ -102,11 +102,12 @@ func Load(o Options) (*Formation, error) {
 	}
 
 	var errs []error
-	entries, perr := procfile.ParseFile(display(abs, f.Procfile))
+	entries, perr := readProcfile(display(abs, f.Procfile))
 	if perr != nil {
 		errs = append(errs, perr)
 	}
-	pf, polErr := policy.ParseFile(display(abs, f.PolicyFile))
+	pf, hasPolicy, polErr := readPolicy(display(abs, f.PolicyFile))
+	f.HasPolicy = hasPolicy
 	if polErr != nil {
 		errs = append(errs, polErr)
 	}
@@ -144,7 +145,7 @@ func Load(o Options) (*Formation, error) {
 				p := pols[e.Name]
 				f.Processes = append(f.Processes, &Process{Name: e.Name, Command: e.Command, Index: i, Policy: p, Scale: p.Instances(cpus)})
 			}
-			if err := f.applyScale(o.Scale, cpus); err != nil {
+			if err := f.applyScale(o.Scale, o.Only, cpus); err != nil {
 				errs = append(errs, err)
 			}
 			if err := f.selectOnly(o.Only); err != nil {
@@ -198,61 +199,6 @@ func display(dir, p string) string {
 		return rel
 	}
 	return p
-}
-
-// ParseScale reads -m values ("web=2,worker=1", repeatable) into a map.
-func ParseScale(values []string) (map[string]int, error) {
-	out := map[string]int{}
-	for _, v := range values {
-		for _, item := range strings.Split(v, ",") {
-			item = strings.TrimSpace(item)
-			if item == "" {
-				continue
-			}
-			name, n, ok := strings.Cut(item, "=")
-			if !ok || name == "" {
-				return nil, fmt.Errorf("scale %q: want NAME=N, e.g. web=2", item)
-			}
-			k, err := policy.ParseScale(n)
-			if err != nil {
-				// Name the item once: "scale web=x: want ...".
-				return nil, fmt.Errorf("scale %s: %s", item, strings.TrimPrefix(err.Error(), "scale "+strconv.Quote(n)+": "))
-			}
-			out[name] = k
-		}
-	}
-	return out, nil
-}
-
-func (f *Formation) applyScale(values []string, cpus int) error {
-	scales, err := ParseScale(values)
-	if err != nil {
-		return err
-	}
-	names := f.Names()
-	keys := make([]string, 0, len(scales))
-	for k := range scales {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var errs []error
-	for _, name := range keys {
-		p := f.Process(name)
-		if p == nil {
-			errs = append(errs, unknown("scale", name, names))
-			continue
-		}
-		n := scales[name]
-		if n == policy.ScaleMax {
-			n = min(max(cpus, 1), policy.MaxScale)
-		}
-		if err := policy.CheckScale(name, p.Policy, n); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		p.Scale = n
-	}
-	return errors.Join(errs...)
 }
 
 func (f *Formation) selectOnly(only []string) error {

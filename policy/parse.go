@@ -19,7 +19,6 @@ package policy
 // what was given and what would be right.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -54,20 +53,6 @@ type entry struct {
 type setting struct {
 	line  int
 	apply func(*Policy)
-}
-
-// ParseFile parses the policy file at path, read as every input file is
-// (a regular file of at most 1 MiB; see readFile). A missing file is an
-// empty policy: every process gets the defaults.
-func ParseFile(path string) (*File, error) {
-	data, err := readFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &File{name: path, byName: map[string]*entry{}}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w (want a policy file with lines like \"web: scale=2\", or pass --policy FILE)", err)
-	}
-	return Parse(bytes.NewReader(data), path)
 }
 
 // Parse parses a policy file read from r; file names it in errors. It
@@ -812,16 +797,14 @@ func parseAfter(v string, _ bool) (func(*Policy), string) {
 // (MAX_ARG_STRLEN less its NUL), as procfile.MaxArgLen.
 const maxArgLen = 32*4096 - 1
 
-var signals = []string{"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"}
-
 func parseStopSignal(v string, _ bool) (func(*Policy), string) {
 	s := strings.TrimPrefix(strings.ToUpper(v), "SIG")
-	for _, sig := range signals {
+	for _, sig := range stopSignals {
 		if s == sig {
 			return func(p *Policy) { p.StopSignal = sig }, ""
 		}
 	}
-	return nil, "want one of TERM, INT, QUIT, HUP, USR1, USR2, KILL" + didYouMean(s, signals)
+	return nil, "want one of " + strings.Join(stopSignals, ", ") + didYouMean(s, stopSignals)
 }
 
 func portKey(field func(*Policy) *int) func(string, bool) (func(*Policy), string) {

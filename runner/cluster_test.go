@@ -159,7 +159,7 @@ func (c *cluster) waitRunning(t *testing.T, n int) map[string]socket.Instance {
 		running := 0
 		var status []socket.Instance
 		if conn, err := socket.Dial(c.sock); err == nil { // not yet at the start
-			resp, err := socket.Call(conn, socket.Request{Cmd: "status"})
+			resp, err := socket.Call(conn, socket.Request{Cmd: socket.CmdStatus})
 			conn.Close()
 			if err != nil {
 				t.Fatal(err)
@@ -397,7 +397,7 @@ func TestReloadPortTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_, err = socket.Call(conn, socket.Request{Cmd: "reload", Args: []string{"web"}})
+	_, err = socket.Call(conn, socket.Request{Cmd: socket.CmdReload, Args: []string{"web"}})
 	if want := fmt.Sprintf("reload of web aborted: web.1's replacement port %d is in use by another program", port); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("reload with its port taken: %v, want %q", err, want)
 	}

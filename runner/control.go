@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"mhrun/attach"
@@ -69,7 +67,7 @@ func (r *Runner) ask(ctx context.Context, req socket.Request) (answer, bool) {
 // Serve answers one request on c.
 func (h control) Serve(ctx context.Context, req socket.Request, c *socket.Conn) {
 	a, ok := h.r.ask(ctx, req)
-	if !ok && req.Cmd == "quit" { // the supervisor is done: what is left is the runner's exit
+	if !ok && req.Cmd == socket.CmdQuit { // the supervisor is done: what is left is the runner's exit
 		h.r.serveQuit(ctx, c, socket.Response{OK: true, Stream: true, Message: "the formation is already stopping"})
 		return
 	}
@@ -82,13 +80,13 @@ func (h control) Serve(ctx context.Context, req socket.Request, c *socket.Conn) 
 		return
 	}
 	switch req.Cmd {
-	case "logs":
+	case socket.CmdLogs:
 		h.r.serveLogs(ctx, c, req, a.keep)
-	case "attach":
+	case socket.CmdAttach:
 		h.r.serveAttach(ctx, c, req, a.hub, a.name)
-	case "quit":
+	case socket.CmdQuit:
 		h.r.serveQuit(ctx, c, a.resp)
-	case "status":
+	case socket.CmdStatus:
 		h.r.stats.fill(a.resp.Status)
 		c.Reply(a.resp)
 	default:
@@ -104,13 +102,13 @@ func (r *Runner) handle(req socket.Request) answer {
 	ok := func(format string, args ...any) answer {
 		return answer{resp: socket.Response{OK: true, Message: fmt.Sprintf(format, args...)}}
 	}
-	if r.stopping && req.Cmd != "status" && req.Cmd != "logs" && req.Cmd != "attach" && req.Cmd != "quit" {
+	if r.stopping && req.Cmd != socket.CmdStatus && req.Cmd != socket.CmdLogs && req.Cmd != socket.CmdAttach && req.Cmd != socket.CmdQuit {
 		return fail("the formation is stopping")
 	}
 	switch req.Cmd {
-	case "status":
+	case socket.CmdStatus:
 		return answer{resp: socket.Response{OK: true, Status: r.status()}}
-	case "quit": // answered on the connection until the formation has stopped (serveQuit)
+	case socket.CmdQuit: // answered on the connection until the formation has stopped (serveQuit)
 		resp := socket.Response{OK: true, Stream: true, Message: "stopping the formation", StopWithin: r.stopBound()}
 		if r.stopping {
 			resp.Message = "the formation is already stopping" // a second interrupt would kill
@@ -118,7 +116,7 @@ func (r *Runner) handle(req socket.Request) answer {
 			r.interrupt("quit request")
 		}
 		return answer{resp: resp}
-	case "scale":
+	case socket.CmdScale:
 		if r.reload != nil {
 			return fail("a reload of %s is under way: scale when it is done", r.reload.proc)
 		}
@@ -127,25 +125,25 @@ func (r *Runner) handle(req socket.Request) answer {
 			return fail("%v", err)
 		}
 		return ok("%s", msg)
-	case "restart", "stop", "start":
+	case socket.CmdRestart, socket.CmdStop, socket.CmdStart:
 		msg, err := r.command(req.Cmd, req.Args)
 		if err != nil {
 			return fail("%v", err)
 		}
 		return ok("%s", msg)
-	case "signal":
+	case socket.CmdSignal:
 		msg, err := r.sendSignal(req.Args)
 		if err != nil {
 			return fail("%v", err)
 		}
 		return ok("%s", msg)
-	case "logs":
+	case socket.CmdLogs:
 		keep, err := r.nameFilter(req.Args)
 		if err != nil {
 			return fail("%v", err)
 		}
 		return answer{resp: socket.Response{OK: true, Stream: true}, keep: keep}
-	case "attach":
+	case socket.CmdAttach:
 		if len(req.Args) != 1 {
 			return fail("connect takes one instance, e.g. web or web.2")
 		}
@@ -184,6 +182,8 @@ func (r *Runner) status() []socket.Instance {
 		if in.hasProcess() && !in.run.exited {
 			row.PID, row.Started = in.run.pid, in.run.started
 		}
+		row.Ready = in.state == StateRunning && in.ready
+		row.Balanced = r.balancer(in) != nil
 		out = append(out, row)
 	}
 	return out
@@ -226,6 +226,7 @@ func (ss *statusSampler) fill(rows []socket.Instance) {
 			continue
 		}
 		row.RSS = s.RSS
+		row.CPUTime = s.CPU.Seconds()
 		since, was := row.Started, time.Duration(0)
 		if m, ok := ss.last[row.PID]; ok {
 			since, was = m.at, m.cpu
@@ -319,7 +320,7 @@ func (r *Runner) nameFilter(args []string) (func(string) bool, error) {
 }
 
 // command is restart, stop or start on processes or instances.
-func (r *Runner) command(cmd string, args []string) (string, error) {
+func (r *Runner) command(cmd socket.Command, args []string) (string, error) {
 	ins, err := r.resolve(args)
 	if err != nil {
 		return "", err
@@ -327,7 +328,7 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 	var done []string
 	for _, in := range ins {
 		switch cmd {
-		case "restart":
+		case socket.CmdRestart:
 			switch {
 			case in.state == StateRunning || in.state == StateStarting:
 				r.out.Event("%s: restart requested", in.name)
@@ -337,7 +338,7 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 			default:
 				r.startNow(in, "restart requested")
 			}
-		case "stop":
+		case socket.CmdStop:
 			switch in.state {
 			case StateRunning, StateStarting:
 				r.out.Event("%s: stop requested", in.name)
@@ -351,7 +352,7 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 			}
 			in.held = true
 			in.reason = "stopped on request"
-		case "start":
+		case socket.CmdStart:
 			if in.state == StateStopping && !in.removed {
 				// a stop under way (mhrun stop, then start): start again after it
 				in.held = false
@@ -370,7 +371,7 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 	if len(done) == 0 {
 		return "", fmt.Errorf("%s already running: mhrun restart %s restarts it", strings.Join(args, ", "), strings.Join(args, " "))
 	}
-	past := map[string]string{"restart": "restarting", "stop": "stopping", "start": "starting"}[cmd]
+	past := map[socket.Command]string{socket.CmdRestart: "restarting", socket.CmdStop: "stopping", socket.CmdStart: "starting"}[cmd]
 	return past + " " + strings.Join(done, ", "), nil
 }
 
@@ -397,10 +398,9 @@ func (r *Runner) sendSignal(args []string) (string, error) {
 	if len(args) < 2 {
 		return "", fmt.Errorf("want targets then a signal, e.g. mhrun signal web.2 HUP")
 	}
-	name := strings.TrimPrefix(strings.ToUpper(args[len(args)-1]), "SIG")
-	sig, ok := controlSignals[name]
-	if !ok {
-		return "", fmt.Errorf("unknown signal %q (want one of %s)", args[len(args)-1], strings.Join(slices.Sorted(maps.Keys(controlSignals)), ", "))
+	sig, name, err := policy.ParseSendSignal(args[len(args)-1])
+	if err != nil {
+		return "", err
 	}
 	ins, err := r.resolve(args[:len(args)-1])
 	if err != nil {
@@ -417,12 +417,6 @@ func (r *Runner) sendSignal(args []string) (string, error) {
 		return "", fmt.Errorf("no running instance among %s", strings.Join(args[:len(args)-1], ", "))
 	}
 	return fmt.Sprintf("sent %s to %s", name, strings.Join(sent, ", ")), nil
-}
-
-var controlSignals = map[string]syscall.Signal{
-	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "HUP": syscall.SIGHUP,
-	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "KILL": syscall.SIGKILL, "STOP": syscall.SIGSTOP,
-	"CONT": syscall.SIGCONT, "WINCH": syscall.SIGWINCH, "ALRM": syscall.SIGALRM,
 }
 
 // scale is `mhrun scale web=4 worker=0`: new instances start with their
@@ -723,7 +717,7 @@ func (r *Runner) serveQuit(ctx context.Context, c *socket.Conn, resp socket.Resp
 // stillStopping says what a stop of the formation still waits for: the
 // instances stopping, then those whose turn comes after them (after=).
 func (r *Runner) stillStopping(ctx context.Context, d time.Duration) string {
-	a, ok := r.ask(ctx, socket.Request{Cmd: "status"})
+	a, ok := r.ask(ctx, socket.Request{Cmd: socket.CmdStatus})
 	if !ok {
 		return fmt.Sprintf("still stopping after %s: processes that outlived their instances, the log files", d)
 	}

@@ -224,7 +224,7 @@ func TestLoopAnswersUnderHostileChildren(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		code, _ := Run(ctx, f, Options{Stdout: out, Socket: path, Control: true, Subreaper: true, Sample: 50 * time.Millisecond,
-			answered: func(cmd string, d time.Duration) {
+			answered: func(cmd socket.Command, d time.Duration) {
 				mu.Lock()
 				defer mu.Unlock()
 				took = append(took, d)
@@ -250,7 +250,7 @@ func TestLoopAnswersUnderHostileChildren(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := socket.Call(c, socket.Request{Cmd: "status"})
+		resp, err := socket.Call(c, socket.Request{Cmd: socket.CmdStatus})
 		c.Close()
 		if err != nil {
 			t.Fatalf("status %d: %v", i, err)
@@ -267,7 +267,7 @@ func TestLoopAnswersUnderHostileChildren(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			socket.Call(c, socket.Request{Cmd: "restart", Args: []string{"frozen", "stubborn"}})
+			socket.Call(c, socket.Request{Cmd: socket.CmdRestart, Args: []string{"frozen", "stubborn"}})
 			c.Close()
 		}
 	}
@@ -306,7 +306,7 @@ func call(t *testing.T, path, cmd string, args ...string) socket.Response {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	resp, err := socket.Call(c, socket.Request{Cmd: cmd, Args: args})
+	resp, err := socket.Call(c, socket.Request{Cmd: socket.Command(cmd), Args: args})
 	if err != nil {
 		t.Fatalf("%s %v: %v", cmd, args, err)
 	}
@@ -363,7 +363,7 @@ func TestRegressionKillOverdueOnePass(t *testing.T) {
 	var mu sync.Mutex
 	var took []time.Duration
 	r, _ := runFormationWith(t, Options{Socket: path, Control: true, Subreaper: true,
-		answered: func(cmd string, d time.Duration) {
+		answered: func(cmd socket.Command, d time.Duration) {
 			if cmd == "status" {
 				mu.Lock()
 				took = append(took, d)

@@ -13,6 +13,7 @@ import (
 	"mhrun/attach"
 	"mhrun/formation"
 	"mhrun/output"
+	"mhrun/policy"
 	"mhrun/proctree"
 )
 
@@ -332,7 +333,7 @@ func describe(st *os.ProcessState) (what string, code int) {
 		return "ended", 1
 	}
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return fmt.Sprintf("was killed by signal %s", signalName(ws.Signal())), 128 + int(ws.Signal())
+		return fmt.Sprintf("was killed by signal %s", policy.SignalName(ws.Signal())), 128 + int(ws.Signal())
 	}
 	return fmt.Sprintf("exited with code %d", st.ExitCode()), st.ExitCode()
 }

@@ -69,7 +69,7 @@ type Options struct {
 	// answered, in tests, is told how long the supervisor took to answer
 	// each control request, from the hand-over to the reply: the loop must
 	// never block.
-	answered func(cmd string, d time.Duration)
+	answered func(cmd socket.Command, d time.Duration)
 }
 
 // LogSink is where the log files are written (logfile.Sink).
@@ -307,7 +307,7 @@ func (r *Runner) loop(ctx context.Context) {
 
 // onRequest answers a control request; a reload answers when it ends.
 func (r *Runner) onRequest(q request) {
-	if q.req.Cmd == "reload" {
+	if q.req.Cmd == socket.CmdReload {
 		r.startReload(q)
 		return
 	}
@@ -410,7 +410,7 @@ func (r *Runner) onSpawned(s spawned) {
 		if in.killed {
 			run.stop(syscall.SIGKILL, nil)
 		} else {
-			run.stop(parseSignal(in.proc.Policy.StopSignal), nil)
+			run.stop(in.proc.Policy.StopSignalOf(), nil)
 		}
 		return
 	}
@@ -530,7 +530,7 @@ func (r *Runner) stopInstance(in *instance, restart string) {
 		return
 	}
 	in.deadline = time.Now().Add(in.proc.Policy.Grace)
-	in.run.stop(parseSignal(in.proc.Policy.StopSignal), nil)
+	in.run.stop(in.proc.Policy.StopSignalOf(), nil)
 	r.armKill()
 }
 
@@ -604,7 +604,7 @@ func (r *Runner) onExit(e exit) {
 		run.stop(syscall.SIGKILL, left)
 		run.giveUpDrain()
 	case len(left) > 0:
-		run.stop(parseSignal(in.proc.Policy.StopSignal), left)
+		run.stop(in.proc.Policy.StopSignalOf(), left)
 	}
 	r.armKill()
 }
@@ -658,7 +658,7 @@ func (r *Runner) onEnd(e exit) {
 		in.inRow = 0
 	}
 	if code == 0 {
-		if p.Restart != "always" {
+		if p.Restart != policy.RestartAlways {
 			in.state = StateExited
 			in.release()
 			r.out.Event("%s exited with code 0 (finished)", in.name)
@@ -676,7 +676,7 @@ func (r *Runner) onEnd(e exit) {
 		r.giveUp(in, code, "gave up: command not found ("+in.proc.Command+")")
 		return
 	}
-	if p.Restart == "never" {
+	if p.Restart == policy.RestartNever {
 		r.giveUp(in, code, "gave up (restart=never)")
 		return
 	}
@@ -692,7 +692,7 @@ const notFoundWindow = time.Second
 // gives up past max-restarts.
 func (r *Runner) afterFailure(in *instance, code int) {
 	p := in.proc.Policy
-	if p.Restart == "never" || r.stopping {
+	if p.Restart == policy.RestartNever || r.stopping {
 		r.giveUp(in, code, "gave up (restart=never)")
 		return
 	}

@@ -64,11 +64,28 @@ const Version = 1
 // the largest frame payload, in bytes.
 const MaxMessage = 1 << 20
 
+// Command names what a request asks of the runner; both sides use these.
+type Command string
+
+// The commands of the protocol.
+const (
+	CmdStatus  Command = "status"  // every instance's row
+	CmdScale   Command = "scale"   // Args: NAME=N items
+	CmdRestart Command = "restart" // Args: processes or instances
+	CmdStop    Command = "stop"
+	CmdStart   Command = "start"
+	CmdSignal  Command = "signal" // Args: targets, then the signal
+	CmdReload  Command = "reload" // Args: one balanced process
+	CmdLogs    Command = "logs"   // streams recent and (Follow) new lines
+	CmdAttach  Command = "attach" // streams one instance's terminal both ways
+	CmdQuit    Command = "quit"   // streams until the formation has stopped
+)
+
 // Request is one command from a client. Wire: one JSON object on one line
 // ("\n"-terminated).
 type Request struct {
 	Version int      `json:"v"`
-	Cmd     string   `json:"cmd"`              // status, scale, restart, stop, start, signal, logs, attach, quit
+	Cmd     Command  `json:"cmd"`
 	Args    []string `json:"args,omitempty"`   // names like web or web.2; scale items like web=4; for signal: targets then the signal last
 	Lines   int      `json:"lines,omitempty"`  // logs -n
 	Follow  bool     `json:"follow,omitempty"` // logs -f
@@ -87,12 +104,15 @@ type Instance struct {
 	Restarts int       `json:"restarts"`
 	LastExit string    `json:"last_exit,omitempty"` // "exited with code 1", "was killed by signal KILL"
 	Reason   string    `json:"reason,omitempty"`
-	CPU      float64   `json:"cpu"` // percent of one core over the last sample interval
-	RSS      int64     `json:"rss"` // bytes, whole tree
+	Ready    bool      `json:"ready,omitempty"`       // running, and its ready= check passed
+	CPU      float64   `json:"cpu"`                   // percent of one core over the last sample interval
+	CPUTime  float64   `json:"cpu_seconds,omitempty"` // user+system seconds of its live tree
+	RSS      int64     `json:"rss"`                   // bytes, whole tree
 	Port     int       `json:"port"`
-	Next     time.Time `json:"next,omitzero"`    // a job's next run
-	Conns    int64     `json:"conns,omitempty"`  // balanced: connections open through the balancer
-	Served   int64     `json:"served,omitempty"` // balanced: connections served in total
+	Next     time.Time `json:"next,omitzero"`      // a job's next run
+	Balanced bool      `json:"balanced,omitempty"` // the process has balance=PORT
+	Conns    int64     `json:"conns,omitempty"`    // balanced: connections open through the balancer
+	Served   int64     `json:"served,omitempty"`   // balanced: connections served in total
 }
 
 // Response is the runner's answer: one JSON line. When Stream is true,

@@ -145,7 +145,7 @@ func (h *testHandler) Serve(ctx context.Context, req Request, c *Conn) {
 		c.Reply(Response{OK: true, Stream: true})
 		c.ReadFrame()
 	default:
-		c.Reply(Response{Error: "unknown command " + req.Cmd})
+		c.Reply(Response{Error: "unknown command " + string(req.Cmd)})
 	}
 }
 
