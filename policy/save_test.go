@@ -11,7 +11,6 @@ import (
 
 var updateSave = flag.Bool("update", false, "rewrite testdata/save/*.after from SetScales")
 
-
 // saveCases are the golden tests of SetScales: testdata/save/NAME.before
 // with the scales set gives NAME.after.
 var saveCases = []struct {
