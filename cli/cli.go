@@ -22,7 +22,8 @@ type CLI struct {
 	Connect    ConnectCmd    `cmd:"" help:"Attach this terminal to an instance (Ctrl-] detaches)."`
 	Top        TopCmd        `cmd:"" help:"A live full-screen view of the running formation: CPU, memory, keys to restart, stop or connect."`
 	Logs       LogsCmd       `cmd:"" help:"Print the running formation's recent output (-f follows)."`
-	Scale      ScaleCmd      `cmd:"" help:"Change the scale of processes live, e.g. web=4 worker=0."`
+	Scale      ScaleCmd      `cmd:"" help:"Change the scale of processes live, e.g. web=4 worker=0 (--save writes it into Procfile.policy)."`
+	Save       SaveCmd       `cmd:"" help:"Write the running formation's live scale into Procfile.policy (PM2's save)."`
 	Restart    RestartCmd    `cmd:"" help:"Restart processes or instances of the running formation."`
 	Stop       StopCmd       `cmd:"" help:"Stop processes or instances of the running formation."`
 	Reload     ReloadCmd     `cmd:"" help:"Replace a balanced process's instances one at a time, without dropping a connection."`

@@ -6,18 +6,36 @@ import (
 	"os"
 	"time"
 
+	"mhrun/formation"
 	"mhrun/socket"
 )
 
-// ScaleCmd changes the scale of a running formation.
+// ScaleCmd changes the scale of a running formation; with --save it also
+// writes the new scale into the policy file, as mhrun save does.
 type ScaleCmd struct {
 	ControlFlags
 	Items []string `arg:"" name:"name=n" predictor:"scale" help:"New scale per process, e.g. web=4 worker=0 (N may be max)."`
+	Save  bool     `help:"Also write the new scale into Procfile.policy (as mhrun save NAME… does); checked before it scales: nothing changes when the file cannot be saved."`
 }
 
 // Run asks the runner and prints what it did.
 func (c *ScaleCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: socket.CmdScale, Args: c.Items})
+	req := socket.Request{Cmd: socket.CmdScale, Args: c.Items}
+	if !c.Save {
+		return c.simple(app, req)
+	}
+	want, err := formation.ParseScale(c.Items)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return errors.New("want NAME=N, e.g. mhrun scale web=4 --save")
+	}
+	return saveScale(app, &c.ControlFlags, names, &req)
 }
 
 // RestartCmd restarts processes or instances of a running formation.

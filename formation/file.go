@@ -2,6 +2,8 @@ package formation
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -137,19 +139,27 @@ func readProcfile(path string) ([]procfile.Entry, error) {
 
 // readPolicy reads the policy file at path with ReadFile and parses it. A
 // missing file is an empty policy, every process getting the defaults;
-// found says whether there was a file.
-func readPolicy(path string) (pf *policy.File, found bool, err error) {
-	data, err := ReadFile(path)
+// found says whether there was a file, data is what it held.
+func readPolicy(path string) (pf *policy.File, data []byte, found bool, err error) {
+	data, err = ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		pf, err = policy.Parse(bytes.NewReader(nil), path)
-		return pf, false, err
+		return pf, nil, false, err
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("%w (want a policy file with lines like \"web: scale=2\", or pass --policy FILE)", err)
+		return nil, nil, false, fmt.Errorf("%w (want a policy file with lines like \"web: scale=2\", or pass --policy FILE)", err)
 	}
 	if err := notUTF16(path, data); err != nil {
-		return nil, true, err
+		return nil, data, true, err
 	}
 	pf, err = policy.Parse(bytes.NewReader(data), path)
-	return pf, true, err
+	return pf, data, true, err
+}
+
+// PolicySum identifies the contents of a policy file: the hex SHA-256 of
+// its bytes. The runner keeps the sum of the file it read, and mhrun save
+// compares it with the file on disk.
+func PolicySum(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

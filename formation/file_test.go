@@ -139,7 +139,7 @@ func TestReadProcfileAndPolicy(t *testing.T) {
 		done := make(chan [2]error, 1)
 		go func() {
 			_, perr := readProcfile(path)
-			_, _, polErr := readPolicy(path)
+			_, _, _, polErr := readPolicy(path)
 			done <- [2]error{perr, polErr}
 		}()
 		var errs [2]error
@@ -158,7 +158,7 @@ func TestReadProcfileAndPolicy(t *testing.T) {
 	if got, err := readProcfile(filepath.Join(dir, "link")); err != nil || len(got) != 1 {
 		t.Errorf("readProcfile(symlink to a Procfile) = %v, %v", got, err)
 	}
-	if _, found, err := readPolicy(filepath.Join(dir, "max")); err != nil || !found {
+	if _, _, found, err := readPolicy(filepath.Join(dir, "max")); err != nil || !found {
 		t.Errorf("readPolicy(1 MiB of comments) = %v, %v", found, err)
 	}
 
@@ -187,7 +187,7 @@ func TestReadProcfileAndPolicy(t *testing.T) {
 // defaults, that still names the file in messages.
 func TestReadPolicyMissing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "Procfile.policy")
-	pf, found, err := readPolicy(path)
+	pf, _, found, err := readPolicy(path)
 	if err != nil || found {
 		t.Fatalf("readPolicy(missing) = %v, %v", found, err)
 	}
@@ -201,7 +201,7 @@ func TestReadPolicyMissing(t *testing.T) {
 	if err := os.WriteFile(path, []byte("web: scale=2\nbad: grace=5\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := readPolicy(path); err == nil || err.Error() != path+`:2: grace="5": missing unit, e.g. 5s` {
+	if _, _, _, err := readPolicy(path); err == nil || err.Error() != path+`:2: grace="5": missing unit, e.g. 5s` {
 		t.Errorf("readPolicy(bad) = %v", err)
 	}
 }

@@ -36,24 +36,34 @@ type Options struct {
 
 // Formation is a resolved, validated formation.
 type Formation struct {
-	Dir        string            `json:"dir"`
-	Procfile   string            `json:"procfile"`
-	PolicyFile string            `json:"policy_file"`
-	HasPolicy  bool              `json:"has_policy"` // PolicyFile exists; else every process has the defaults
-	EnvFiles   []string          `json:"env_files"`
-	BasePort   int               `json:"base_port"`
-	FileEnv    map[string]string `json:"-"`
-	Environ    []string          `json:"-"`
-	Override   bool              `json:"-"`
-	Processes  []*Process        `json:"processes"`
+	Dir        string `json:"dir"`
+	Procfile   string `json:"procfile"`
+	PolicyFile string `json:"policy_file"`
+	HasPolicy  bool   `json:"has_policy"` // PolicyFile exists; else every process has the defaults
+	// PolicySum is the PolicySum of the policy file as Load read it, ""
+	// without one: mhrun save compares the file on disk with it, and
+	// refuses to write over a file changed since.
+	PolicySum string `json:"-"`
+	// AllNames is every process of the Procfile in its order, those a
+	// start NAME… leaves out too: where a new policy line goes.
+	AllNames  []string          `json:"-"`
+	EnvFiles  []string          `json:"env_files"`
+	BasePort  int               `json:"base_port"`
+	FileEnv   map[string]string `json:"-"`
+	Environ   []string          `json:"-"`
+	Override  bool              `json:"-"`
+	Processes []*Process        `json:"processes"`
 }
 
 // Process is one Procfile entry with its effective policy.
 type Process struct {
-	Name    string        `json:"name"`
-	Command string        `json:"command"`
-	Index   int           `json:"-"` // position in the Procfile, for PORT and colour
-	Scale   int           `json:"scale"`
+	Name    string `json:"name"`
+	Command string `json:"command"`
+	Index   int    `json:"-"` // position in the Procfile, for PORT and colour
+	Scale   int    `json:"scale"`
+	// FromMax says Scale is one per CPU because it was asked for as max
+	// (scale=max, -m NAME=max or all=max): mhrun save writes max back.
+	FromMax bool          `json:"-"`
 	Policy  policy.Policy `json:"-"`
 }
 
@@ -106,8 +116,11 @@ func Load(o Options) (*Formation, error) {
 	if perr != nil {
 		errs = append(errs, perr)
 	}
-	pf, hasPolicy, polErr := readPolicy(display(abs, f.PolicyFile))
+	pf, policyData, hasPolicy, polErr := readPolicy(display(abs, f.PolicyFile))
 	f.HasPolicy = hasPolicy
+	if hasPolicy {
+		f.PolicySum = PolicySum(policyData)
+	}
 	if polErr != nil {
 		errs = append(errs, polErr)
 	}
@@ -133,6 +146,7 @@ func Load(o Options) (*Formation, error) {
 		for i, e := range entries {
 			names[i] = e.Name
 		}
+		f.AllNames = names
 		pols, err := pf.Resolve(names)
 		if err != nil {
 			errs = append(errs, err)
@@ -143,7 +157,7 @@ func Load(o Options) (*Formation, error) {
 			}
 			for i, e := range entries {
 				p := pols[e.Name]
-				f.Processes = append(f.Processes, &Process{Name: e.Name, Command: e.Command, Index: i, Policy: p, Scale: p.Instances(cpus)})
+				f.Processes = append(f.Processes, &Process{Name: e.Name, Command: e.Command, Index: i, Policy: p, Scale: p.Instances(cpus), FromMax: p.Scale == policy.ScaleMax})
 			}
 			if err := f.applyScale(o.Scale, o.Only, cpus); err != nil {
 				errs = append(errs, err)

@@ -119,25 +119,23 @@ func (f *Formation) applyScale(values, only []string, cpus int) error {
 		case named:
 		case s.HasAll:
 			n = s.All
-			if n == policy.ScaleMax {
-				n = perCPU
-			}
-			if p.Policy.Singleton {
-				n = min(n, 1)
+			if p.Policy.Singleton && n != 0 {
+				n = 1 // all= names no singleton, and one runs once (max too)
 			}
 		case slices.Contains(only, p.Name):
 			continue // its scale=
 		default:
 			n = 0
 		}
-		if n == policy.ScaleMax {
+		fromMax := n == policy.ScaleMax
+		if fromMax {
 			n = perCPU
 		}
 		if err := policy.CheckScale(p.Name, p.Policy, n); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		p.Scale = n
+		p.Scale, p.FromMax = n, fromMax
 	}
 	return errors.Join(errs...)
 }

@@ -96,3 +96,75 @@ func TestScaleProcessNamedAll(t *testing.T) {
 		t.Errorf("-m all=2,web=1: %v", err)
 	}
 }
+
+// mhrun save writes max back where the scale came from max: Load says
+// which did, whether from scale=, -m NAME=max or all=max.
+func TestScaleFromMax(t *testing.T) {
+	dir := project(t, map[string]string{
+		"Procfile":        "web: ./web\nworker: ./worker\nclock: ./clock\n",
+		"Procfile.policy": "web: scale=max\nclock: singleton\n",
+	})
+	tests := []struct {
+		m    []string
+		want string // web worker clock: "max" or the count
+	}{
+		{nil, "max 1 1"},
+		{[]string{"web=4"}, "4 0 0"}, // as many as max gives, but asked for as 4
+		{[]string{"web=max,worker=max"}, "max max 0"},
+		{[]string{"all=max"}, "max max 1"}, // the singleton runs once, not one per CPU
+		{[]string{"all=max,web=2"}, "2 max 1"},
+	}
+	for _, tt := range tests {
+		f, err := Load(Options{Dir: dir, Environ: []string{}, CPUs: 4, Scale: tt.m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range f.Processes {
+			switch {
+			case p.FromMax && p.Scale != 4:
+				got = append(got, fmt.Sprintf("max(%d)", p.Scale))
+			case p.FromMax:
+				got = append(got, "max")
+			default:
+				got = append(got, fmt.Sprint(p.Scale))
+			}
+		}
+		if s := strings.Join(got, " "); s != tt.want {
+			t.Errorf("-m %q: %s, want %s", tt.m, s, tt.want)
+		}
+	}
+}
+
+// The formation keeps what it read for mhrun save: the policy file's sum
+// (none without a file) and every process of the Procfile in order, the
+// ones a start NAME… leaves out too.
+func TestLoadKeepsWhatItRead(t *testing.T) {
+	policyText := "# the site\nweb: scale=2\n"
+	dir := project(t, map[string]string{
+		"Procfile":        "clock: ./clock\nweb: ./web\nworker: ./worker\n",
+		"Procfile.policy": policyText,
+	})
+	f, err := Load(Options{Dir: dir, Environ: []string{}, Only: []string{"web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.PolicySum != PolicySum([]byte(policyText)) || len(f.PolicySum) != 64 {
+		t.Errorf("PolicySum %q", f.PolicySum)
+	}
+	if got := strings.Join(f.AllNames, " "); got != "clock web worker" || len(f.Processes) != 1 {
+		t.Errorf("AllNames %q, %d processes", got, len(f.Processes))
+	}
+	if PolicySum([]byte(policyText+" ")) == f.PolicySum {
+		t.Error("a changed file has the same sum")
+	}
+
+	bare := project(t, map[string]string{"Procfile": "web: ./web\n"})
+	f, err = Load(Options{Dir: bare, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.PolicySum != "" || f.HasPolicy {
+		t.Errorf("without a policy file: PolicySum %q, HasPolicy %v", f.PolicySum, f.HasPolicy)
+	}
+}

@@ -143,6 +143,9 @@ type item struct {
 	key      string
 	value    string
 	hasValue bool
+	// start and end are the item's bytes in the body it was split
+	// from, quotes included, for SetScales to edit in place.
+	start, end int
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
@@ -163,7 +166,7 @@ func splitItems(s string) ([]item, string) {
 		for i < len(s) && !isSpace(s[i]) && s[i] != '=' && s[i] != '"' {
 			i++
 		}
-		it := item{key: s[start:i]}
+		it := item{key: s[start:i], start: start}
 		if i < len(s) && s[i] == '"' {
 			end := i
 			for end < len(s) && !isSpace(s[end]) {
@@ -217,6 +220,7 @@ func splitItems(s string) ([]item, string) {
 				it.value = s[start:i]
 			}
 		}
+		it.end = i
 		items = append(items, it)
 	}
 }

@@ -156,8 +156,34 @@ func (r *Runner) handle(req socket.Request) answer {
 			return fail("%v", err)
 		}
 		return answer{resp: socket.Response{OK: true, Stream: true}, hub: ins[0].hub, name: ins[0].name}
+	case socket.CmdSave:
+		return r.save(req.Args)
 	}
-	return fail("unknown command %q (want status, scale, restart, stop, start, signal, reload, logs, attach or quit)", req.Cmd)
+	return fail("unknown command %q (want status, scale, restart, stop, start, signal, reload, logs, attach, quit or save)", req.Cmd)
+}
+
+// save answers mhrun save, which writes the policy file itself: without
+// args, what it needs (the file, the sum of what the formation read, the
+// live scales); with OLD NEW, the news that it replaced the file whose
+// sum was OLD by one whose sum is NEW, taken only while the sum is OLD,
+// so that the next save compares the disk with what the last one wrote.
+func (r *Runner) save(args []string) answer {
+	f := r.f
+	switch len(args) {
+	case 0:
+		s := &socket.Save{Policy: f.PolicyFile, Sum: f.PolicySum, Procfile: f.AllNames, Processes: []socket.Scale{}}
+		for _, p := range f.Processes {
+			s.Processes = append(s.Processes, socket.Scale{Name: p.Name, Scale: p.Scale, Max: p.FromMax})
+		}
+		return answer{resp: socket.Response{OK: true, Save: s}}
+	case 2:
+		if args[0] != f.PolicySum {
+			return answer{resp: socket.Response{Error: "the policy file was saved by another client meanwhile"}}
+		}
+		f.PolicySum = args[1]
+		return answer{resp: socket.Response{OK: true, Message: "noted"}}
+	}
+	return answer{resp: socket.Response{Error: "save takes no arguments, or the sums of the policy file before and after a write"}}
 }
 
 // status is one row per instance, from the supervisor's state only: the
@@ -430,8 +456,9 @@ func (r *Runner) scale(args []string) (string, error) {
 		return "", err
 	}
 	type change struct {
-		p *formation.Process
-		n int
+		p       *formation.Process
+		n       int
+		fromMax bool
 	}
 	var changes []change
 	for _, a := range args {
@@ -445,7 +472,8 @@ func (r *Runner) scale(args []string) (string, error) {
 				return "", unknownProcess(name, r.f.Names())
 			}
 			n := want[name]
-			if n == policy.ScaleMax {
+			fromMax := n == policy.ScaleMax
+			if fromMax {
 				n = runtime.NumCPU()
 			}
 			if err := policy.CheckScale(name, p.Policy, n); err != nil {
@@ -454,7 +482,7 @@ func (r *Runner) scale(args []string) (string, error) {
 			if last := p.Port(r.f.BasePort, n); n > 0 && last > 65535 {
 				return "", fmt.Errorf("%s.%d would get PORT %d, past 65535", name, n, last)
 			}
-			changes = append(changes, change{p, n})
+			changes = append(changes, change{p, n, fromMax})
 		}
 	}
 	var msgs []string
@@ -463,6 +491,7 @@ func (r *Runner) scale(args []string) (string, error) {
 		if err != nil {
 			return strings.Join(append(msgs, err.Error()), "; "), err
 		}
+		c.p.FromMax = c.fromMax // what mhrun save writes: max, or the count
 		msgs = append(msgs, msg)
 	}
 	return strings.Join(msgs, "; "), nil

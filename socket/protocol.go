@@ -79,6 +79,13 @@ const (
 	CmdLogs    Command = "logs"   // streams recent and (Follow) new lines
 	CmdAttach  Command = "attach" // streams one instance's terminal both ways
 	CmdQuit    Command = "quit"   // streams until the formation has stopped
+	// CmdSave serves mhrun save, which writes the policy file itself (the
+	// runner writes no file). Without Args the answer's Save says what
+	// the client needs: the policy file, the sum of what the runner read,
+	// the live scales. Args OLD NEW tell the runner that the client
+	// replaced the file whose sum was OLD with one whose sum is NEW; the
+	// runner takes NEW only while its sum is OLD, else refuses.
+	CmdSave Command = "save"
 )
 
 // Request is one command from a client. Wire: one JSON object on one line
@@ -126,6 +133,26 @@ type Response struct {
 	// StopWithin, for quit: the longest the stop may take, every grace in
 	// turn (twice for a balanced process, which drains first); nanoseconds.
 	StopWithin time.Duration `json:"stop_within,omitempty"`
+	Save       *Save         `json:"save,omitempty"` // save without Args
+}
+
+// Save is the runner's answer to save: what a client needs to write the
+// live scale into the policy file and to know the file is still the one
+// the formation runs.
+type Save struct {
+	Policy string `json:"policy"` // the policy file, an absolute path
+	// Sum is formation.PolicySum of the file as the runner read it (or
+	// as a save last wrote it); "" when there was no file.
+	Sum       string   `json:"sum,omitempty"`
+	Procfile  []string `json:"procfile"` // every process of the Procfile, in order, run or not
+	Processes []Scale  `json:"processes"`
+}
+
+// Scale is the live scale of one process of the running formation.
+type Scale struct {
+	Name  string `json:"name"`
+	Scale int    `json:"scale"`
+	Max   bool   `json:"max,omitempty"` // it came from max: one per CPU
 }
 
 // Frame types for stream mode (logs, attach, quit). Frame wire format: 1 byte
