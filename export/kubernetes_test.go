@@ -318,6 +318,20 @@ func TestKubernetesRefusals(t *testing.T) {
 	}
 }
 
+// kubeLiteral doubles every $ of a string the kubelet would change: one
+// with $(VAR) or $$. That the kubelet's expansion then gives the string
+// back is tested in k8svalidate, which has the kubelet's code.
+func TestKubeLiteral(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", ""}, {"plain", "plain"}, {"$HOME", "$HOME"}, {"${X}", "${X}"}, {"$", "$"}, {"x$", "x$"}, {"100%", "100%"},
+		{"$(X)", "$$(X)"}, {"$$", "$$$$"}, {"a$$(b)c", "a$$$$(b)c"}, {"$($(", "$$($$("}, {"$HOME $(X)", "$$HOME $$(X)"},
+	} {
+		if got := kubeLiteral(tt.in); got != tt.want {
+			t.Errorf("kubeLiteral(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestCronJobSchedule(t *testing.T) {
 	for _, tt := range []struct{ spec, schedule, zone string }{
 		{"0 3 * * *", "0 3 * * *", ""},

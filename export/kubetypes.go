@@ -8,7 +8,7 @@ package export
 // then (measured in README.md). The field names cannot drift unnoticed: the tests decode every
 // manifest strictly into the official types (an unknown field fails),
 // compare the re-encoded object with the file, and run the API server's
-// own validation on it.
+// own validation on it (export/k8svalidate, a module of its own).
 
 type typeMeta struct {
 	APIVersion string `json:"apiVersion"`
