@@ -1,4 +1,4 @@
-package export
+package k8svalidate
 
 import (
 	"strings"
@@ -18,6 +18,7 @@ import (
 	_ "k8s.io/kubernetes/pkg/apis/core/install"
 	corevalidation "k8s.io/kubernetes/pkg/apis/core/validation"
 
+	"mhrun/export"
 	"mhrun/formation"
 )
 
@@ -71,8 +72,8 @@ func apiValidate(t *testing.T, obj runtime.Object) field.ErrorList {
 // validation the API server runs on a create (k8s.io/kubernetes, offline).
 func TestKubernetesAPIValidation(t *testing.T) {
 	s := kubeScheme(t)
-	for _, o := range []KubernetesOptions{testKubernetes, {}} {
-		files, _, err := Kubernetes(testFormation(t), o)
+	for _, o := range []export.KubernetesOptions{testKubernetes, {}} {
+		files, _, err := export.Kubernetes(testFormation(t), o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +86,7 @@ func TestKubernetesAPIValidation(t *testing.T) {
 	}
 
 	// The validation has teeth: a broken object is refused.
-	files, _, err := Kubernetes(testFormation(t), testKubernetes)
+	files, _, err := export.Kubernetes(testFormation(t), testKubernetes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestKubernetesAPIValidation(t *testing.T) {
 // copied types stay true on every path, not only the golden formation's.
 func FuzzKubernetes(f *testing.F) {
 	for _, p := range []string{
-		testPolicy,
+		testFile(f, "Procfile.policy"),
 		"web: scale=3 ready=tcp:9000 memory=1.5G balance=80\nworker: ready=\"exec:test -f /tmp/up\" memory=1000001 grace=1500ms\n",
 		"web: ready=tcp scale=0 sticky balance=8080\nreport: schedule=\"@every 2h\" scale=0\n",
 		"*: restart=never\nworker: singleton ready-timeout=1ms\nweb: restart=always ready=tcp ready-timeout=1ms\n",
@@ -118,7 +119,7 @@ func FuzzKubernetes(f *testing.F) {
 		if err != nil {
 			return
 		}
-		files, _, err := Kubernetes(fm, KubernetesOptions{Image: "shop:1"})
+		files, _, err := export.Kubernetes(fm, export.KubernetesOptions{Image: "shop:1"})
 		if err != nil {
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error of more than one line: %v", err)

@@ -1,4 +1,4 @@
-package export
+package k8svalidate
 
 import (
 	"os"
@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/kubernetes/third_party/forked/golang/expansion"
 
+	"mhrun/export"
 	"mhrun/formation"
 	"mhrun/procfile"
 )
@@ -39,7 +40,7 @@ func kubeletEnv(c corev1.Container, configMap map[string]string) map[string]stri
 func TestKubernetesProcessEnv(t *testing.T) {
 	f := testFormation(t)
 	f.Process("web").Policy.Env["RAILS_ENV"] = "staging $(RAILS_ENV)"
-	files, _, err := Kubernetes(f, testKubernetes)
+	files, _, err := export.Kubernetes(f, testKubernetes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,14 +67,27 @@ func TestKubernetesProcessEnv(t *testing.T) {
 	}
 }
 
-func TestKubeLiteral(t *testing.T) {
-	for _, s := range []string{"", "plain", "$HOME", "${X}", "$(X)", "$$", "a$$(b)c", "$", "x$", "$($(", "100%"} {
-		got := kubeLiteral(s)
-		if back := expansion.Expand(got, expansion.MappingFuncFor(map[string]string{"X": "expanded", "b": "B"})); back != s {
-			t.Errorf("kubeLiteral(%q) = %q, which the kubelet makes %q", s, got, back)
-		}
-		if !slices.Contains([]string{"$$", "a$$(b)c", "$(X)", "$($("}, s) && got != s {
-			t.Errorf("kubeLiteral(%q) = %q, want it as it is", s, got)
+// Whatever the value, the kubelet's expansion gives the container an
+// env.NAME variable as the policy writes it (export's kubeLiteral, through
+// the exported API). X and b, which the values name, come before the
+// v_ variables (env is in name order), so an expansion would show.
+func TestKubernetesEnvAsWritten(t *testing.T) {
+	values := []string{"", "plain", "$HOME", "${X}", "$(X)", "$$", "a$$(b)c", "$", "x$", "$($(", "100%"}
+	f := testFormation(t)
+	web := f.Process("web")
+	web.Policy.Env = map[string]string{"X": "expanded", "b": "B"}
+	for i, v := range values {
+		web.Policy.Env["v_"+string(rune('a'+i))] = v
+	}
+	files, _, err := export.Kubernetes(f, testKubernetes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decodeStrict(t, kubeScheme(t), "shop-web.deployment.yaml", files["shop-web.deployment.yaml"]).(*appsv1.Deployment)
+	env := kubeletEnv(d.Spec.Template.Spec.Containers[0], nil)
+	for i, v := range values {
+		if got := env["v_"+string(rune('a'+i))]; got != v {
+			t.Errorf("env value %q reaches the container as %q", v, got)
 		}
 	}
 }
@@ -95,7 +109,7 @@ func TestKubernetesCommandAsWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, _, err := Kubernetes(f, testKubernetes)
+	files, _, err := export.Kubernetes(f, testKubernetes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +122,8 @@ func TestKubernetesCommandAsWritten(t *testing.T) {
 		for _, arg := range c.Command {
 			got = append(got, expansion.Expand(arg, expansion.MappingFuncFor(env)))
 		}
-		if want := []string{"/bin/sh", "-c", procfileShell(f, name)}; !slices.Equal(got, want) {
+		if want := []string{"/bin/sh", "-c", procfile.ShellCommand(f.Process(name).Command)}; !slices.Equal(got, want) {
 			t.Errorf("%s runs %q in its container, want %q", name, got, want)
 		}
 	}
-}
-
-func procfileShell(f *formation.Formation, name string) string {
-	return procfile.ShellCommand(f.Process(name).Command)
 }
