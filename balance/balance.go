@@ -22,11 +22,12 @@
 //   - A dial that fails (refused, or no answer within DialTimeout) is retried
 //     on the next best backend, each at most once; then the client is closed.
 //     With an empty pool the client waits up to WaitForBackend for an Add.
-//   - Bytes are copied both ways with io.Copy between *net.TCPConn, which
-//     splices on Linux. When one side's read ends cleanly, the other side's
-//     write is shut (CloseWrite), so half-closed request/response protocols
-//     work; both sockets are closed only when both directions are done. An
-//     error in either direction closes both at once. There is no idle timeout.
+//   - Bytes are copied both ways by a plain read/write loop through a pooled
+//     buffer, not by splice (see oneWay). When one side's read ends cleanly,
+//     the other side's write is shut (CloseWrite), so half-closed
+//     request/response protocols work; both sockets are closed only when both
+//     directions are done. An error in either direction closes both at once.
+//     There is no idle timeout.
 //   - Open counts a connection from the moment its backend is chosen until both
 //     directions are done; Served counts connections whose dial succeeded.
 //   - Settle takes a backend out of the pool and waits until its connections

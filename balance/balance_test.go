@@ -396,7 +396,7 @@ func TestStickyKeepsBackend(t *testing.T) {
 	ids := []string{"b0", "b1", "b2", "b3"}
 	c := noKeepAlive(t)
 
-	want := Rendezvous("127.0.0.1", ids)
+	want := stickyPick("127.0.0.1", ids)
 	expect := func(want string, n int) {
 		t.Helper()
 		for range n {
@@ -431,7 +431,7 @@ func TestStickyKeepsBackend(t *testing.T) {
 			hb.srv.Listener.Close()
 		}
 	}
-	next := Rendezvous("127.0.0.1", rest)
+	next := stickyPick("127.0.0.1", rest)
 	expect(next, 20)
 
 	// Removing it for good keeps the client on that same next best one.
@@ -439,14 +439,27 @@ func TestStickyKeepsBackend(t *testing.T) {
 	expect(next, 20)
 }
 
-func TestRendezvousMovesOnlyRemovedKeys(t *testing.T) {
+// stickyPick is the backend key a sticky client keyed on key goes to, among
+// backends in the pool with keys in the order added: pickLocked's choice.
+func stickyPick(key string, keys []string) string {
+	b := &Balancer{}
+	for _, k := range keys {
+		b.pool = append(b.pool, &backend{id: k, key: k})
+	}
+	if be := b.pickLocked(want{hash: key}, nil); be != nil {
+		return be.key
+	}
+	return ""
+}
+
+func TestStickyMovesOnlyRemovedKeys(t *testing.T) {
 	ids := []string{"web.1#1", "web.2#2", "web.3#3", "web.4#4"}
 	const keys = 20000
 	before := map[string]string{}
 	count := map[string]int{}
 	for i := range keys {
 		k := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
-		before[k] = Rendezvous(k, ids)
+		before[k] = stickyPick(k, ids)
 		count[before[k]]++
 	}
 	for _, id := range ids {
@@ -459,7 +472,7 @@ func TestRendezvousMovesOnlyRemovedKeys(t *testing.T) {
 	rest := []string{ids[0], ids[2], ids[3]}
 	moved := map[string]int{}
 	for k, was := range before {
-		now := Rendezvous(k, rest)
+		now := stickyPick(k, rest)
 		if was != removed && now != was {
 			t.Fatalf("key %s moved from %s to %s though %s was removed", k, was, now, removed)
 		}
@@ -476,12 +489,12 @@ func TestRendezvousMovesOnlyRemovedKeys(t *testing.T) {
 	// Adding an id moves keys only onto it.
 	more := append(append([]string{}, ids...), "web.5#9")
 	for k, was := range before {
-		if now := Rendezvous(k, more); now != was && now != "web.5#9" {
+		if now := stickyPick(k, more); now != was && now != "web.5#9" {
 			t.Fatalf("key %s moved from %s to %s when web.5#9 was added", k, was, now)
 		}
 	}
-	if Rendezvous("x", nil) != "" {
-		t.Error(`Rendezvous over no ids != ""`)
+	if stickyPick("x", nil) != "" {
+		t.Error(`a pick from an empty pool != ""`)
 	}
 }
 

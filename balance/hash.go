@@ -1,22 +1,10 @@
 package balance
 
-// Rendezvous (highest-random-weight) hashing: every (key, id) pair gets a
-// pseudo-random score and a key goes to the id with the highest score. Removing
-// an id moves only the keys whose winner it was; adding one moves only the keys
-// it now wins, about 1/n of them.
-
-// Rendezvous returns the id that key is assigned to among ids, or "" when ids
-// is empty. The balancer's sticky mode uses it with the client IP as key.
-func Rendezvous(key string, ids []string) string {
-	var best string
-	var bestScore uint64
-	for i, id := range ids {
-		if s := score(key, id); i == 0 || s > bestScore {
-			best, bestScore = id, s
-		}
-	}
-	return best
-}
+// Sticky clients are placed by rendezvous (highest-random-weight) hashing:
+// every (key, backend key) pair gets a pseudo-random score and a client goes
+// to the backend with the highest score (pickLocked). Removing a backend
+// moves only the clients whose winner it was; adding one moves only the
+// clients it now wins, about 1/n of them.
 
 // score hashes key and id with FNV-1a (a separator byte between them, so
 // "a"+"bc" and "ab"+"c" differ) and finishes with the splitmix64 mixer, which

@@ -210,7 +210,7 @@ func TestHeaderRoutesEveryRequest(t *testing.T) {
 	for i := range 60 {
 		ip := fmt.Sprintf("203.0.113.%d", i%20)
 		got := k.do("x-forwarded-for: " + ip) // any case
-		if want := Rendezvous(ip, names); got != want {
+		if want := stickyPick(ip, names); got != want {
 			t.Fatalf("request %d for %s answered by %s, want %s", i, ip, got, want)
 		}
 		seen[got] = true
@@ -219,7 +219,7 @@ func TestHeaderRoutesEveryRequest(t *testing.T) {
 		t.Errorf("answered by %v, want all three", seen)
 	}
 	// without the header: the client address
-	if got, want := k.do(), Rendezvous("127.0.0.1", names); got != want {
+	if got, want := k.do(), stickyPick("127.0.0.1", names); got != want {
 		t.Errorf("request without the header answered by %s, want %s (the address's)", got, want)
 	}
 	if s := b.Stats(); s["web.1#1"].Open+s["web.2#2"].Open+s["web.3#3"].Open != 1 {
@@ -346,8 +346,8 @@ func TestRoutedBytesUnchanged(t *testing.T) {
 	keys := map[string]string{}
 	for i := 0; len(keys) < 2; i++ {
 		k := fmt.Sprintf("k%d", i)
-		if _, ok := keys[Rendezvous(k, []string{"A", "B"})]; !ok {
-			keys[Rendezvous(k, []string{"A", "B"})] = k
+		if _, ok := keys[stickyPick(k, []string{"A", "B"})]; !ok {
+			keys[stickyPick(k, []string{"A", "B"})] = k
 		}
 	}
 
@@ -413,7 +413,7 @@ func TestRoutedSwitchKeepsOrder(t *testing.T) {
 	var kA, kB string
 	for i := 0; kA == "" || kB == ""; i++ {
 		k := fmt.Sprint(i)
-		if Rendezvous(k, []string{"A", "B"}) == "A" {
+		if stickyPick(k, []string{"A", "B"}) == "A" {
 			kA = k
 		} else {
 			kB = k
@@ -511,7 +511,7 @@ func TestRoutedLeavesRemovedBackend(t *testing.T) {
 	b, _ := keyed(t, Mode{Sticky: true, Header: "X-Key"}, names...)
 	var key string
 	for i := 0; key == ""; i++ {
-		if Rendezvous(fmt.Sprint(i), names) == "web.1" {
+		if stickyPick(fmt.Sprint(i), names) == "web.1" {
 			key = fmt.Sprint(i)
 		}
 	}
@@ -558,7 +558,7 @@ func TestRoutedUnderLoad(t *testing.T) {
 	io.WriteString(c, "GET / HTTP/1.0\r\nX-Key: a\r\n\r\n")
 	all, err := io.ReadAll(c)
 	c.Close()
-	if err != nil || !bytes.HasSuffix(all, []byte(Rendezvous("a", names)+" 0")) {
+	if err != nil || !bytes.HasSuffix(all, []byte(stickyPick("a", names)+" 0")) {
 		t.Fatalf("HTTP/1.0: %q, %v", all, err)
 	}
 
@@ -613,8 +613,8 @@ func TestRoutedUnderLoad(t *testing.T) {
 					errs <- fmt.Errorf("%s: backend read %s bytes, want %d", key, n, 1000*i)
 					return
 				}
-				if _, g1 := state(); gone == "" && g0 == g1 && who != Rendezvous(key, names) {
-					errs <- fmt.Errorf("%s answered by %s, want %s", key, who, Rendezvous(key, names))
+				if _, g1 := state(); gone == "" && g0 == g1 && who != stickyPick(key, names) {
+					errs <- fmt.Errorf("%s answered by %s, want %s", key, who, stickyPick(key, names))
 					return
 				}
 			}

@@ -657,7 +657,7 @@ func (r *round) call(cmd string, args ...string) (socket.Response, time.Duration
 	conn := socket.NewConn(nc)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	resp, err := socket.Call(conn, socket.Request{Cmd: cmd, Args: args})
+	resp, err := socket.Call(conn, socket.Request{Cmd: socket.Command(cmd), Args: args})
 	return resp, time.Since(t0), err
 }
 

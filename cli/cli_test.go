@@ -93,7 +93,7 @@ func TestCheckTableAndJSON(t *testing.T) {
 		"Procfile.policy": "*: grace=2s\nweb: scale=3 balance=4321 sticky\n",
 		".env":            "PORT=3000\n",
 	})
-	out, stderr, code := runIn(t, "check", "-d", dir, "-m", "worker=2")
+	out, stderr, code := runIn(t, "check", "-d", dir, "-m", "all=3,worker=2")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -105,6 +105,16 @@ func TestCheckTableAndJSON(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	// As foreman's -m, -m is the whole formation: web is not run.
+	out, _, _ = runIn(t, "check", "-d", dir, "-m", "worker=2")
+	for _, want := range []string{
+		"web      none (scale 0)      -          ./web\n",
+		"worker   worker.1..worker.2  3100-3101  ./worker\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("-m worker=2: no %q in:\n%s", want, out)
 		}
 	}
 	out, _, code = runIn(t, "check", "-d", dir, "--json")

@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"mhrun/runner"
 	"mhrun/socket"
 )
 
@@ -26,7 +25,7 @@ func socketPath(dir, override string) (path, abs string, err error) {
 	if override != "" {
 		return override, abs, nil
 	}
-	return runner.SocketPath(abs), abs, nil
+	return socket.Path(abs), abs, nil
 }
 
 // dial connects to the running formation, or says there is none.
@@ -54,7 +53,7 @@ func (c *ControlFlags) dial() (*socket.Conn, error) {
 // another runtime dir than this process's (a system service's runner seen
 // from a login shell), or returns nil.
 func dialOther(abs string) (*socket.Conn, string) {
-	for _, p := range runner.OtherSocketPaths(abs) {
+	for _, p := range socket.OtherPaths(abs) {
 		if conn, err := socket.Dial(p); err == nil {
 			return conn, p
 		}

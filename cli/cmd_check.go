@@ -51,6 +51,7 @@ type checkView struct {
 	Dir        string        `json:"dir"`
 	Procfile   string        `json:"procfile"`
 	PolicyFile string        `json:"policy_file"`
+	HasPolicy  bool          `json:"has_policy"` // false: there is no policy_file, every process has the defaults
 	EnvFiles   []string      `json:"env_files"`
 	BasePort   int           `json:"base_port"`
 	Processes  []processView `json:"processes"`
@@ -75,7 +76,7 @@ type instanceView struct {
 }
 
 func printCheckJSON(w io.Writer, f *formation.Formation, missing []formation.MissingProgram) error {
-	v := checkView{Dir: f.Dir, Procfile: f.Procfile, PolicyFile: f.PolicyFile, EnvFiles: f.EnvFiles, BasePort: f.BasePort, Processes: []processView{}, Warnings: []string{}}
+	v := checkView{Dir: f.Dir, Procfile: f.Procfile, PolicyFile: f.PolicyFile, HasPolicy: f.HasPolicy, EnvFiles: f.EnvFiles, BasePort: f.BasePort, Processes: []processView{}, Warnings: []string{}}
 	for _, m := range missing {
 		v.Warnings = append(v.Warnings, m.String())
 	}
@@ -106,8 +107,16 @@ func printCheck(w io.Writer, f *formation.Formation) error {
 	if len(f.EnvFiles) > 0 {
 		env = strings.Join(f.EnvFiles, ", ")
 	}
-	fmt.Fprintf(w, "valid: %d processes from %s, policy %s, env %s, base port %d\n\n",
-		len(f.Processes), f.Procfile, f.PolicyFile, env, f.BasePort)
+	pol := f.PolicyFile
+	if !f.HasPolicy {
+		pol = "none (no " + f.PolicyFile + ": every process gets the defaults)"
+	}
+	processes := "processes"
+	if len(f.Processes) == 1 {
+		processes = "process"
+	}
+	fmt.Fprintf(w, "valid: %d %s from %s, policy %s, env %s, base port %d\n\n",
+		len(f.Processes), processes, f.Procfile, pol, env, f.BasePort)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROCESS\tINSTANCES\tPORTS\tCOMMAND")
 	for _, p := range f.Processes {

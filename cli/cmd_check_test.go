@@ -47,6 +47,10 @@ func TestCheckAndStartRefuseInputsThatCannotWork(t *testing.T) {
 			"Procfile.policy:1: digest: singleton=/nonexistent/dir/lock: directory /nonexistent/dir does not exist"},
 		{"policy is a directory", map[string]string{"Procfile.policy/x": ""}, nil,
 			"read Procfile.policy: is a directory, not a file (want a policy file"},
+		{"UTF-16 Procfile (PowerShell's >)", map[string]string{"Procfile": "\xff\xfew\x00e\x00b\x00:\x00 \x00x\x00\n\x00"}, nil,
+			"Procfile: is UTF-16 text (what Windows PowerShell's > writes): save it as UTF-8"},
+		{"Procfile line in quotes", map[string]string{"Procfile": "\"web: ./web\"\n"}, nil,
+			`Procfile:1: line is wrapped in quotes: "\"web: ./web\"" (remove the quotes: want "web: ./web")`},
 		{"Procfile is /dev/zero", nil, []string{"-f", "/dev/zero"}, "read /dev/zero: is a device, not a regular file"},
 		{"Procfile is a FIFO", nil, []string{"-f", "fifo"}, "read fifo: is a named pipe (FIFO), not a regular file"},
 		{"env file is a FIFO", nil, []string{"-e", "fifo"}, "fifo: cannot read env file: is a named pipe (FIFO), not a regular file"},
@@ -156,5 +160,33 @@ func TestCheckWarnsOfMissingPrograms(t *testing.T) {
 	}
 	if len(v.Warnings) != 2 || "mhrun: warning: "+v.Warnings[0]+"\n"+"mhrun: warning: "+v.Warnings[1]+"\n" != want || stderr != want {
 		t.Errorf("json warnings %q, stderr %q", v.Warnings, stderr)
+	}
+}
+
+// Issue 17: with no policy file, check said "policy Procfile.policy" as if
+// there were one. It says there is none and what that means; --json says
+// has_policy false.
+func TestCheckSaysThereIsNoPolicy(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"Procfile": "web: sh -c 'exec sleep 1'\n"})
+	out, stderr, code := runIn(t, "check", "-d", dir)
+	want := "valid: 1 process from " + filepath.Join(dir, "Procfile") + ", policy none (no " + filepath.Join(dir, "Procfile.policy") + ": every process gets the defaults), env none, base port "
+	if code != 0 || stderr != "" || !strings.HasPrefix(out, want) {
+		t.Errorf("exit %d, stderr %q, stdout:\n%s\nwant it to start:\n%s", code, stderr, out, want)
+	}
+	out, _, _ = runIn(t, "check", "-d", dir, "--json")
+	var v checkView
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.HasPolicy {
+		t.Errorf("json: %v, has_policy %v\n%s", err, v.HasPolicy, out)
+	}
+
+	os.WriteFile(filepath.Join(dir, "Procfile.policy"), []byte("web: grace=1s\n"), 0o644)
+	out, _, _ = runIn(t, "check", "-d", dir)
+	want = "valid: 1 process from " + filepath.Join(dir, "Procfile") + ", policy " + filepath.Join(dir, "Procfile.policy") + ", env none, base port "
+	if !strings.HasPrefix(out, want) {
+		t.Errorf("stdout:\n%s\nwant it to start:\n%s", out, want)
+	}
+	out, _, _ = runIn(t, "check", "-d", dir, "--json")
+	if err := json.Unmarshal([]byte(out), &v); err != nil || !v.HasPolicy {
+		t.Errorf("json: %v, has_policy %v\n%s", err, v.HasPolicy, out)
 	}
 }

@@ -6,52 +6,70 @@ import (
 	"os"
 	"time"
 
+	"mhrun/formation"
 	"mhrun/socket"
 )
 
-// ScaleCmd changes the scale of a running formation.
+// ScaleCmd changes the scale of a running formation; with --save it also
+// writes the new scale into the policy file, as mhrun save does.
 type ScaleCmd struct {
 	ControlFlags
-	Items []string `arg:"" name:"name=n" help:"New scale per process, e.g. web=4 worker=0 (N may be max)."`
+	Items []string `arg:"" name:"name=n" predictor:"scale" help:"New scale per process, e.g. web=4 worker=0 (N may be max)."`
+	Save  bool     `help:"Also write the new scale into Procfile.policy (as mhrun save NAME… does); checked before it scales: nothing changes when the file cannot be saved."`
 }
 
 // Run asks the runner and prints what it did.
 func (c *ScaleCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: "scale", Args: c.Items})
+	req := socket.Request{Cmd: socket.CmdScale, Args: c.Items}
+	if !c.Save {
+		return c.simple(app, req)
+	}
+	want, err := formation.ParseScale(c.Items)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return errors.New("want NAME=N, e.g. mhrun scale web=4 --save")
+	}
+	return saveScale(app, &c.ControlFlags, names, &req)
 }
 
 // RestartCmd restarts processes or instances of a running formation.
 type RestartCmd struct {
 	ControlFlags
-	Names []string `arg:"" name:"name" help:"Processes (web) or instances (web.2)."`
+	Names []string `arg:"" name:"name" predictor:"instance" help:"Processes (web) or instances (web.2)."`
 }
 
 // Run asks the runner and prints what it did.
 func (c *RestartCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: "restart", Args: c.Names})
+	return c.simple(app, socket.Request{Cmd: socket.CmdRestart, Args: c.Names})
 }
 
 // StopCmd stops processes or instances of a running formation; they stay
 // stopped until started again.
 type StopCmd struct {
 	ControlFlags
-	Names []string `arg:"" name:"name" help:"Processes (web) or instances (web.2)."`
+	Names []string `arg:"" name:"name" predictor:"instance" help:"Processes (web) or instances (web.2)."`
 }
 
 // Run asks the runner and prints what it did.
 func (c *StopCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: "stop", Args: c.Names})
+	return c.simple(app, socket.Request{Cmd: socket.CmdStop, Args: c.Names})
 }
 
 // SignalCmd sends a signal to processes or instances.
 type SignalCmd struct {
 	ControlFlags
-	Args []string `arg:"" name:"name… signal" help:"Processes or instances, then the signal, e.g. web.2 HUP."`
+	Args []string `arg:"" name:"name… signal" predictor:"instance" help:"Processes or instances, then the signal, e.g. web.2 HUP."`
 }
 
 // Run asks the runner and prints what it did.
 func (c *SignalCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: "signal", Args: c.Args})
+	return c.simple(app, socket.Request{Cmd: socket.CmdSignal, Args: c.Args})
 }
 
 // QuitCmd stops the whole formation gracefully and waits until the runner
@@ -80,7 +98,7 @@ func (c *QuitCmd) Run(app *App) error {
 	defer conn.Close()
 	runner := conn.Peer() // now, while it surely lives
 	defer runner.Close()
-	resp, err := socket.Call(conn, socket.Request{Cmd: "quit"})
+	resp, err := socket.Call(conn, socket.Request{Cmd: socket.CmdQuit})
 	if err != nil {
 		return err
 	}
@@ -160,10 +178,10 @@ func (c *ControlFlags) simple(app *App, req socket.Request) error {
 // refusing a connection.
 type ReloadCmd struct {
 	ControlFlags
-	Name string `arg:"" name:"name" help:"A process with balance=PORT."`
+	Name string `arg:"" name:"name" predictor:"process" help:"A process with balance=PORT."`
 }
 
 // Run asks for the reload and waits until it is done or aborted.
 func (c *ReloadCmd) Run(app *App) error {
-	return c.simple(app, socket.Request{Cmd: "reload", Args: []string{c.Name}})
+	return c.simple(app, socket.Request{Cmd: socket.CmdReload, Args: []string{c.Name}})
 }

@@ -12,7 +12,7 @@ import (
 // LogsCmd prints the running formation's recent output, then follows it.
 type LogsCmd struct {
 	ControlFlags
-	Names  []string `arg:"" optional:"" name:"name" help:"Only these processes or instances (and mhrun's events about them)."`
+	Names  []string `arg:"" optional:"" name:"name" predictor:"instance" help:"Only these processes or instances (and mhrun's events about them)."`
 	Lines  int      `short:"n" default:"100" help:"How many recent lines: from memory (the last 10,000), then from the log files."`
 	Follow bool     `short:"f" help:"Keep printing new lines until Ctrl-C or the formation stops."`
 }
@@ -34,7 +34,7 @@ func (c *LogsCmd) Run(app *App) error {
 		conn.WriteFrame(socket.FrameDetach, nil)
 		conn.Close()
 	}()
-	if _, err := socket.Call(conn, socket.Request{Cmd: "logs", Args: c.Names, Lines: c.Lines, Follow: c.Follow}); err != nil {
+	if _, err := socket.Call(conn, socket.Request{Cmd: socket.CmdLogs, Args: c.Names, Lines: c.Lines, Follow: c.Follow}); err != nil {
 		return err
 	}
 	for {

@@ -21,7 +21,7 @@ import (
 // StartCmd runs the formation in the foreground.
 type StartCmd struct {
 	ProjectFlags
-	Names       []string      `arg:"" optional:"" name:"name" help:"Run only these processes (default: all)."`
+	Names       []string      `arg:"" optional:"" name:"name" predictor:"process" help:"Run only these processes (default: all)."`
 	Timestamps  bool          `help:"Prefix every line with the time."`
 	Color       string        `enum:"auto,always,never" default:"auto" help:"Colour prefixes: auto, always or never (auto: only on a terminal without NO_COLOR)."`
 	Sample      time.Duration `default:"1s" help:"How often memory= caps are checked."`
@@ -33,7 +33,8 @@ type StartCmd struct {
 	LogMaxSize  string        `default:"10M" placeholder:"SIZE" help:"Rotate a log file past this size (K, M, G; whole MB at least 1M)."`
 	LogKeep     int           `default:"5" help:"Rotated files kept per log."`
 	LogCompress bool          `help:"Gzip rotated log files."`
-	Socket      string        `placeholder:"PATH" env:"MHRUN_SOCKET" help:"Control socket (default: .mhrun.sock in the project dir, or a hashed path under the runtime dir when that is too long)."`
+	MetricsFlag
+	Socket string `placeholder:"PATH" env:"MHRUN_SOCKET" help:"Control socket (default: .mhrun.sock in the project dir, or a hashed path under the runtime dir when that is too long)."`
 
 	// DetachedRunner marks the runner that -D starts in the background
 	// (an argument, not the environment, so the formation's processes do
@@ -69,7 +70,7 @@ func (c *StartCmd) Run(app *App) error {
 		if len(c.Names) == 0 {
 			return fmt.Errorf("a formation is already running in %s (socket %s): see mhrun status, or name processes to start in it", abs, path)
 		}
-		resp, err := socket.Call(conn, socket.Request{Cmd: "start", Args: c.Names})
+		resp, err := socket.Call(conn, socket.Request{Cmd: socket.CmdStart, Args: c.Names})
 		if err != nil {
 			return err
 		}
@@ -101,7 +102,7 @@ func (c *StartCmd) Run(app *App) error {
 	if sink != nil {
 		defer sink.Close()
 	}
-	lock, stale, err := runner.AcquireLock(path)
+	lock, stale, err := socket.AcquireLock(path)
 	if err != nil {
 		return err
 	}
@@ -149,6 +150,13 @@ func (c *StartCmd) Run(app *App) error {
 	}
 	if c.Sample <= 0 {
 		return fmt.Errorf("--sample=%s: want a positive duration, e.g. 1s", c.Sample)
+	}
+	if c.Metrics != "" {
+		stop, err := serveMetrics(c.Metrics, path, app.Stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	code, err := runner.Run(app.Ctx, f, opts)
 	if err != nil {

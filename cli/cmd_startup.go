@@ -31,6 +31,7 @@ var isRoot = func() bool { return os.Geteuid() == 0 }
 // than at boot, and every path in the unit is absolute.
 type StartupCmd struct {
 	ProjectFlags
+	MetricsFlag
 	User    bool   `help:"Write a unit for your user manager (systemctl --user) in ~/.config/systemd/user; it starts at boot only after loginctl enable-linger."`
 	Print   bool   `help:"Print the unit on stdout and write nothing."`
 	App     string `placeholder:"NAME" help:"Unit name: mhrun-NAME.service (default: the project dir's name)."`
@@ -162,6 +163,9 @@ func (c *StartupCmd) startArgs(dir string) []string {
 	}
 	if c.Port != 0 {
 		args = append(args, "-p", strconv.Itoa(c.Port))
+	}
+	if c.Metrics != "" {
+		args = append(args, "--metrics", c.Metrics)
 	}
 	if c.EnvOverride {
 		args = append(args, "--env-override")

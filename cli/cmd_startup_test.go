@@ -40,7 +40,7 @@ func TestStartupPrint(t *testing.T) {
 		"conf/prod.env":   "A=1\n",
 	})
 	stdout, stderr, code := runMhrun(t, filepath.Dir(dir), "startup", "--print", "-d", filepath.Base(dir),
-		"--app", "print-test", "-e", "conf/prod.env", "-m", "web=2", "-p", "6000")
+		"--app", "print-test", "-e", "conf/prod.env", "-m", "web=2", "-p", "6000", "--metrics", "127.0.0.1:9464")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -50,7 +50,7 @@ func TestStartupPrint(t *testing.T) {
 		"PIDFile=" + filepath.Join(dir, ".mhrun", "logs", "runner.pid") + "\n",
 		"WorkingDirectory=" + dir + "\n",
 		"ExecStart='" + exe + "' start -D -d '" + dir + "' --log-dir '" + filepath.Join(dir, ".mhrun", "logs") + "'" +
-			" '-e' '" + filepath.Join(dir, "conf", "prod.env") + "' '-m' 'web=2' '-p' '6000'\n",
+			" '-e' '" + filepath.Join(dir, "conf", "prod.env") + "' '-m' 'web=2' '-p' '6000' '--metrics' '127.0.0.1:9464'\n",
 		"ExecStop=-'" + exe + "' quit -d '" + dir + "'\n",
 		"WantedBy=multi-user.target\n",
 		"TimeoutStopSec=110s\n", // the grace once for a balanced process (its drain runs inside it), plus 10s

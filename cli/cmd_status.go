@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"mhrun/runner"
+	"mhrun/policy"
 	"mhrun/socket"
 )
 
@@ -21,7 +21,7 @@ type StatusCmd struct {
 
 // Run asks the runner for its instances and prints them.
 func (c *StatusCmd) Run(app *App) error {
-	resp, err := c.call(socket.Request{Cmd: "status"})
+	resp, err := c.call(socket.Request{Cmd: socket.CmdStatus})
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func printStatus(w io.Writer, rows []socket.Instance, now time.Time) error {
 			pid = strconv.Itoa(r.PID)
 			up = formatUptime(now.Sub(r.Started))
 			cpu = fmt.Sprintf("%.1f%%", r.CPU)
-			rss = runner.FormatBytes(r.RSS)
+			rss = policy.FormatBytes(r.RSS)
 		}
 		var last []string
 		if r.LastExit != "" {

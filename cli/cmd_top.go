@@ -37,7 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
-	"mhrun/runner"
+	"mhrun/policy"
 	"mhrun/socket"
 )
 
@@ -218,15 +218,15 @@ func (st *topState) keys(chunk []byte, c *TopCmd) (quit bool, connect string) {
 				st.msg = "no instance selected"
 				continue
 			}
-			cmd := map[byte]string{'r': "restart", 's': "stop", 'S': "start"}[b]
+			cmd := map[byte]socket.Command{'r': socket.CmdRestart, 's': socket.CmdStop, 'S': socket.CmdStart}[b]
 			resp, err := c.callTimeout(socket.Request{Cmd: cmd, Args: []string{name}})
 			switch {
 			case err != nil:
-				st.msg = cmd + " " + name + ": " + err.Error()
+				st.msg = string(cmd) + " " + name + ": " + err.Error()
 			case resp.Message != "":
 				st.msg = resp.Message
 			default:
-				st.msg = cmd + " " + name + ": done"
+				st.msg = string(cmd) + " " + name + ": done"
 			}
 		case 'c':
 			if name := st.selected(); name != "" {
@@ -392,7 +392,7 @@ func termSize(f *os.File) (width, height int) {
 // status asks for the rows, with a deadline so a stuck runner cannot freeze
 // the view.
 func (c *TopCmd) status() ([]socket.Instance, error) {
-	resp, err := c.callTimeout(socket.Request{Cmd: "status"})
+	resp, err := c.callTimeout(socket.Request{Cmd: socket.CmdStatus})
 	return resp.Status, err
 }
 
@@ -468,7 +468,7 @@ func renderTop(w io.Writer, rows []socket.Instance, hist map[string]*history, se
 		cpu += r.CPU
 		rss += r.RSS
 	}
-	totals := fmt.Sprintf("mhrun top · %d/%d running · CPU %.1f%% · RSS %s", running, len(rows), cpu, runner.FormatBytes(rss))
+	totals := fmt.Sprintf("mhrun top · %d/%d running · CPU %.1f%% · RSS %s", running, len(rows), cpu, policy.FormatBytes(rss))
 
 	nameW, stateW := len("NAME"), len("STATE")
 	for _, r := range rows {
@@ -506,7 +506,7 @@ func renderTop(w io.Writer, rows []socket.Instance, hist map[string]*history, se
 			pid = strconv.Itoa(r.PID)
 			up = formatUptime(now.Sub(r.Started))
 			cpuS = fmt.Sprintf("%.1f%%", r.CPU)
-			rssS = runner.FormatBytes(r.RSS)
+			rssS = policy.FormatBytes(r.RSS)
 		}
 		if r.Port > 0 {
 			port = strconv.Itoa(r.Port)

@@ -102,3 +102,37 @@ func TestConnectEndToEnd(t *testing.T) {
 	runMhrun(t, dir, "quit")
 	r.wait(10 * time.Second)
 }
+
+func TestDetachMatcher(t *testing.T) {
+	pq := []byte{0x10, 0x11} // ctrl-p, ctrl-q
+	for _, tt := range []struct {
+		keys  []byte
+		reads []string
+		out   string
+		done  bool
+	}{
+		{[]byte{0x1d}, []string{"ab\x1dcd"}, "ab", true},
+		{pq, []string{"a\x10", "\x11z"}, "a", true},  // split across reads
+		{pq, []string{"\x10x"}, "\x10x", false},      // a start that did not finish is typed
+		{pq, []string{"\x10\x10\x11"}, "\x10", true}, // the second ctrl-p begins it anew
+		{pq, []string{"\x10", "\x10", "\x10", "\x11"}, "\x10\x10", true},
+		{[]byte("aab"), []string{"aaab"}, "a", true}, // the tail "aa" still begins it
+		{[]byte("aba"), []string{"ab", "b", "aba"}, "abb", true},
+		{pq, []string{"plain text"}, "plain text", false},
+	} {
+		m := &detachMatcher{keys: tt.keys}
+		var out []byte
+		done := false
+		for _, r := range tt.reads {
+			o, d := m.feed([]byte(r))
+			out = append(out, o...)
+			if d {
+				done = true
+				break
+			}
+		}
+		if string(out) != tt.out || done != tt.done {
+			t.Errorf("keys %q reads %q: out %q done %v, want %q %v", tt.keys, tt.reads, out, done, tt.out, tt.done)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -41,7 +42,7 @@ func detach(app *App, abs, sock, logDir string, ready *readyWait) error {
 	}
 	defer errFile.Close()
 	start, _ := errFile.Seek(0, 2)
-	cmd := exec.Command(exe, runnerArgs(os.Args[1:], logDir)...)
+	cmd := exec.Command(exe, runnerArgs(app.Args, logDir)...)
 	cmd.Dir, _ = os.Getwd()
 	cmd.Stdout, cmd.Stderr = errFile, errFile // the merged output goes to the log files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -123,7 +124,7 @@ func (w *readyWait) wait(app *App, sock, logDir string, ended <-chan error) erro
 	noted := map[string]bool{}
 	var pending []string
 	for {
-		if rows, err := runnerStatus(sock); err == nil {
+		if rows, err := runnerStatus(context.Background(), sock); err == nil {
 			var failed string
 			pending, failed = w.check(rows, func(note string) {
 				if !noted[note] {
@@ -196,14 +197,18 @@ func (w *readyWait) check(rows []socket.Instance, note func(string)) (pending []
 	return pending, failed
 }
 
-// runnerStatus asks the runner at sock for its instances.
-func runnerStatus(sock string) ([]socket.Instance, error) {
+// runnerStatus asks the runner at sock for its instances, by ctx's
+// deadline if it has one.
+func runnerStatus(ctx context.Context, sock string) ([]socket.Instance, error) {
 	conn, err := socket.Dial(sock)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	resp, err := socket.Call(conn, socket.Request{Cmd: "status"})
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	resp, err := socket.Call(conn, socket.Request{Cmd: socket.CmdStatus})
 	return resp.Status, err
 }
 

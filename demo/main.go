@@ -26,7 +26,7 @@ func main() {
 	case "worker":
 		err = worker(ctx)
 	case "once":
-		fmt.Printf("%s: migrations up to date (GREETING=%q)\n", os.Getenv("PS"), os.Getenv("GREETING"))
+		fmt.Printf("migrations up to date; the web says %q (%s)\n", greeting(), greetingSource())
 	case "report":
 		fmt.Printf("nightly report at %s: all good\n", time.Now().Format(time.TimeOnly))
 	default:
@@ -38,12 +38,36 @@ func main() {
 	}
 }
 
+// defaultGreeting is what the web says without GREETING: the demo needs
+// no .env (.env.example shows how to set one).
+const defaultGreeting = "hello"
+
+// greeting is GREETING from the environment (.env, -e files, the shell),
+// else defaultGreeting.
+func greeting() string {
+	if g := os.Getenv("GREETING"); g != "" {
+		return g
+	}
+	return defaultGreeting
+}
+
+// greetingSource says where greeting() came from.
+func greetingSource() string {
+	if os.Getenv("GREETING") != "" {
+		return "GREETING from the environment"
+	}
+	return "the default: copy .env.example to .env to change it"
+}
+
+// hello answers with the greeting and the instance that answered.
+func hello(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "%s from %s (pid %d)\n", greeting(), os.Getenv("PS"), os.Getpid())
+}
+
 // web serves a page naming the instance that answered, on $PORT.
 func web(ctx context.Context) error {
 	addr := "127.0.0.1:" + os.Getenv("PORT")
-	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%s from %s (pid %d)\n", os.Getenv("GREETING"), os.Getenv("PS"), os.Getpid())
-	})}
+	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(hello)}
 	go func() {
 		<-ctx.Done()
 		fmt.Println("shutting down")

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -31,82 +32,104 @@ func ConvertCron(spec string) (Timer, error) {
 	if err != nil {
 		return fail(err.Error())
 	}
-	withZone := func(cal string) (Timer, error) {
-		if zone != "" {
-			cal += " " + zone
+	var cal string
+	if rest, ok := strings.CutPrefix(s, "@every "); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(rest))
+		if err != nil || d <= 0 {
+			return fail("@every wants a positive duration like 5m")
 		}
-		return Timer{OnCalendar: cal}, nil
+		if d%time.Millisecond != 0 {
+			return fail("@every below millisecond precision")
+		}
+		return Timer{Every: d}, nil
+	} else if strings.HasPrefix(s, "@") {
+		cal, err = descriptorCalendar(s)
+	} else {
+		cal, err = fieldsCalendar(s)
 	}
-	if strings.HasPrefix(s, "@") {
-		if rest, ok := strings.CutPrefix(s, "@every "); ok {
-			d, err := time.ParseDuration(strings.TrimSpace(rest))
-			if err != nil || d <= 0 {
-				return fail("@every wants a positive duration like 5m")
-			}
-			if d%time.Millisecond != 0 {
-				return fail("@every below millisecond precision")
-			}
-			return Timer{Every: d}, nil
-		}
-		switch s {
-		case "@yearly", "@annually":
-			return withZone("*-01-01 00:00:00")
-		case "@monthly":
-			return withZone("*-*-01 00:00:00")
-		case "@weekly": // cron's week starts on Sunday; systemd's "weekly" is Monday
-			return withZone("Sun *-*-* 00:00:00")
-		case "@daily", "@midnight":
-			return withZone("*-*-* 00:00:00")
-		case "@hourly":
-			return withZone("*-*-* *:00:00")
-		}
-		return fail("unknown descriptor " + s)
+	if err != nil {
+		return fail(err.Error())
 	}
+	if zone != "" {
+		cal += " " + zone
+	}
+	return Timer{OnCalendar: cal}, nil
+}
+
+// descriptorCalendar is the OnCalendar= of a descriptor such as @daily.
+func descriptorCalendar(s string) (string, error) {
+	switch s {
+	case "@yearly", "@annually":
+		return "*-01-01 00:00:00", nil
+	case "@monthly":
+		return "*-*-01 00:00:00", nil
+	case "@weekly": // cron's week starts on Sunday; systemd's "weekly" is Monday
+		return "Sun *-*-* 00:00:00", nil
+	case "@daily", "@midnight":
+		return "*-*-* 00:00:00", nil
+	case "@hourly":
+		return "*-*-* *:00:00", nil
+	}
+	return "", errors.New("unknown descriptor " + s)
+}
+
+// cronField is one field of a cron spec: its name, range and names.
+type cronField struct {
+	name     string
+	min, max int
+	names    map[string]int
+}
+
+// cronFields are the six fields of a spec with seconds, in order.
+var cronFields = []cronField{{"second", 0, 59, nil}, {"minute", 0, 59, nil}, {"hour", 0, 23, nil},
+	{"day of month", 1, 31, nil}, {"month", 1, 12, monthNames}, {"day of week", 0, 7, dayNames}}
+
+// fieldsCalendar is the OnCalendar= of a spec of 5 fields, or 6 with
+// seconds.
+func fieldsCalendar(s string) (string, error) {
 	fields := strings.Fields(s)
 	switch len(fields) {
 	case 5:
 		fields = append([]string{"0"}, fields...)
 	case 6:
 	default:
-		return fail(fmt.Sprintf("%d fields", len(fields)))
+		return "", fmt.Errorf("%d fields", len(fields))
 	}
-	type fieldSpec struct {
-		min, max int
-		names    map[string]int
-	}
-	specs := []fieldSpec{{0, 59, nil}, {0, 59, nil}, {0, 23, nil}, {1, 31, nil}, {1, 12, monthNames}, {0, 7, dayNames}}
 	out := make([]string, 6)
-	for i, f := range fields {
-		sp := specs[i]
-		if i == 5 {
-			days, err := expandField(f, sp.min, sp.max, sp.names)
-			if err != nil {
-				return fail("day of week " + err.Error())
-			}
-			if days == nil {
-				continue
-			}
-			seen := map[int]bool{}
-			for _, d := range days {
-				seen[d%7] = true // 7 is Sunday too
-			}
-			out[5] = dayList(seen)
-			continue
-		}
-		v, err := convertField(f, sp.min, sp.max, sp.names)
+	for i, sp := range cronFields[:5] {
+		v, err := convertField(fields[i], sp.min, sp.max, sp.names)
 		if err != nil {
-			return fail([]string{"second", "minute", "hour", "day of month", "month"}[i] + " " + err.Error())
+			return "", fmt.Errorf("%s %w", sp.name, err)
 		}
 		out[i] = v
 	}
-	if out[5] != "" && out[3] != "*" {
-		return fail("day of month and day of week both restricted: cron runs on either, OnCalendar only on both")
+	days, err := weekdays(fields[5])
+	if err != nil {
+		return "", fmt.Errorf("%s %w", cronFields[5].name, err)
+	}
+	if days != "" && out[3] != "*" {
+		return "", errors.New("day of month and day of week both restricted: cron runs on either, OnCalendar only on both")
 	}
 	cal := fmt.Sprintf("*-%s-%s %s:%s:%s", out[4], out[3], out[2], out[1], out[0])
-	if out[5] != "" {
-		cal = out[5] + " " + cal
+	if days != "" {
+		cal = days + " " + cal
 	}
-	return withZone(cal)
+	return cal, nil
+}
+
+// weekdays is a day-of-week field as OnCalendar's list of day names, ""
+// for every day.
+func weekdays(f string) (string, error) {
+	sp := cronFields[5]
+	days, err := expandField(f, sp.min, sp.max, sp.names)
+	if err != nil || days == nil {
+		return "", err
+	}
+	seen := map[int]bool{}
+	for _, d := range days {
+		seen[d%7] = true // 7 is Sunday too
+	}
+	return dayList(seen), nil
 }
 
 // splitZone splits a CRON_TZ= or TZ= prefix off a cron spec and checks

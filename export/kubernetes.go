@@ -23,6 +23,7 @@ package export
 // ready-timeout, as mhrun fails a start that is not ready in time.
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -57,168 +58,238 @@ const (
 // portName names the container port that PORT is, for probes and Services.
 const portName = "app"
 
+// The kinds of object a process becomes.
+const (
+	kindDeployment = "Deployment"
+	kindCronJob    = "CronJob"
+	kindJob        = "Job"
+)
+
 // Kubernetes returns the manifests of f keyed by file name, and a warning
 // for each policy key it could not express.
 func Kubernetes(f *formation.Formation, o KubernetesOptions) (files map[string][]byte, warnings []string, err error) {
-	appSrc := o.App
-	if appSrc == "" {
-		appSrc = filepath.Base(f.Dir)
+	x, err := newKubeExport(f, o)
+	if err != nil {
+		return nil, nil, err
 	}
-	app := dnsLabel(appSrc)
-	if app == "" || app[0] < 'a' || app[0] > 'z' {
-		return nil, nil, fmt.Errorf("app name %q does not make a Kubernetes name: it needs a letter first, then letters, digits or -; pass --app", appSrc)
+	if err := x.configMap(); err != nil {
+		return nil, nil, err
 	}
-	if o.Namespace != "" {
-		if len(o.Namespace) > 63 || !dnsLabelRE.MatchString(o.Namespace) {
-			return nil, nil, fmt.Errorf("namespace %q is not a DNS label: 1-63 lowercase letters, digits or -, starting and ending with a letter or digit", o.Namespace)
-		}
-	}
-	image := o.Image
-	if image == "" {
-		image = app + ":latest"
-		warnings = append(warnings, fmt.Sprintf("no --image: the containers run %q; pass --image with the image that holds this project", image))
-	}
-	if strings.TrimSpace(image) != image || strings.ContainsAny(image, " \t\n") {
-		return nil, nil, fmt.Errorf("image %q holds blanks (pass an image reference such as registry.example.com/shop:1.4)", image)
-	}
-
-	files = map[string][]byte{}
-	put := func(name, kind string, obj any) error {
-		b, err := manifest(obj, app)
-		if err != nil {
-			return fmt.Errorf("write %s %s: %w", kind, name, err)
-		}
-		files[name+"."+strings.ToLower(kind)+".yaml"] = b
-		return nil
-	}
-	meta := func(name, component string) objectMeta {
-		labels := map[string]string{labelName: app, labelManagedBy: "mhrun"}
-		if component != "" {
-			labels[labelComponent] = component
-		}
-		return objectMeta{Name: name, Namespace: o.Namespace, Labels: labels}
-	}
-
-	envName := ""
-	if len(f.FileEnv) > 0 {
-		envName = app + "-env"
-		data := map[string]string{}
-		for k, v := range f.FileEnv {
-			if len(k) > 253 || !configMapKeyRE.MatchString(k) || k == "." || k == ".." {
-				return nil, nil, fmt.Errorf("env file variable %q cannot be a ConfigMap key: use letters, digits, -, _ and . only", k)
-			}
-			data[k] = v
-		}
-		cm := &configMap{typeMeta: typeMeta{"v1", "ConfigMap"}, Metadata: meta(envName, ""), Data: data}
-		if err := put(envName, "ConfigMap", cm); err != nil {
+	for _, p := range f.Processes {
+		if err := x.process(p); err != nil {
 			return nil, nil, err
 		}
 	}
+	slices.Sort(x.warnings)
+	return x.files, x.warnings, nil
+}
 
-	shared := container{Image: image, WorkingDir: o.WorkDir}
-	if envName != "" {
-		shared.EnvFrom = []envFromSource{{ConfigMapRef: &localObjectReference{Name: envName}}}
+// kubeExport is one export under way: what every object shares, and the
+// files and warnings written so far.
+type kubeExport struct {
+	f        *formation.Formation
+	o        KubernetesOptions
+	app      string            // name prefix and app.kubernetes.io/name
+	shared   container         // what every container shares: image, workingDir, envFrom
+	seen     map[string]string // object name → the process that has it
+	files    map[string][]byte
+	warnings []string
+}
+
+// newKubeExport resolves and checks o's defaults for f.
+func newKubeExport(f *formation.Formation, o KubernetesOptions) (*kubeExport, error) {
+	appSrc := cmp.Or(o.App, filepath.Base(f.Dir))
+	app := dnsLabel(appSrc)
+	if app == "" || app[0] < 'a' || app[0] > 'z' {
+		return nil, fmt.Errorf("app name %q does not make a Kubernetes name: it needs a letter first, then letters, digits or -; pass --app", appSrc)
 	}
-	seen := map[string]string{}
-	for _, p := range f.Processes {
-		pol := p.Policy
-		component := dnsLabel(p.Name)
-		name := app + "-" + component
-		if other, ok := seen[name]; ok {
-			return nil, nil, fmt.Errorf("processes %s and %s both become the Kubernetes name %q (rename one in the Procfile)", other, p.Name, name)
-		}
-		seen[name] = p.Name
-		limit := 63
-		if pol.Schedule != "" {
-			limit = 52 // a CronJob's name gets an 11-character suffix per Job
-		}
-		if component == "" || len(name) > limit {
-			return nil, nil, fmt.Errorf("process %s: the Kubernetes name %q is not 1-%d characters of letters, digits and - (pass a shorter --app)", p.Name, name, limit)
-		}
-		kind := kubeKind(pol)
-		warnings = append(warnings, kubeWarnings(p, kind)...)
-
-		c := kubeContainer(p, kind, component, p.Port(f.BasePort, 1), shared)
-		selector := map[string]string{labelName: app, labelComponent: component}
-		pod := podTemplateSpec{
-			Metadata: objectMeta{Labels: selector},
-			Spec: podSpec{
-				Containers:                    []container{c},
-				TerminationGracePeriodSeconds: ptr(int64(ceilSeconds(pol.Grace))),
-			},
-		}
-		replicas := int32(p.Scale)
-		if pol.Singleton {
-			replicas = min(replicas, 1)
-		}
-
-		switch kind {
-		case "CronJob":
-			schedule, zone, err := CronJobSchedule(pol.Schedule)
-			if err != nil {
-				return nil, nil, fmt.Errorf("process %s: %w", p.Name, err)
-			}
-			pod.Spec.RestartPolicy = "Never"
-			cj := &cronJob{
-				typeMeta: typeMeta{"batch/v1", "CronJob"},
-				Metadata: meta(name, component),
-				Spec: cronJobSpec{
-					Schedule:          schedule,
-					ConcurrencyPolicy: "Forbid",
-					Suspend:           suspended(replicas),
-					JobTemplate:       jobTemplateSpec{Metadata: objectMeta{Labels: selector}, Spec: runOnce(pod, replicas)},
-				},
-			}
-			if zone != "" {
-				cj.Spec.TimeZone = &zone
-			}
-			err = put(name, "CronJob", cj)
-			if err != nil {
-				return nil, nil, err
-			}
-		case "Job":
-			pod.Spec.RestartPolicy = "Never"
-			j := &job{typeMeta: typeMeta{"batch/v1", "Job"}, Metadata: meta(name, component), Spec: runOnce(pod, replicas)}
-			j.Spec.Suspend = suspended(replicas)
-			if err := put(name, "Job", j); err != nil {
-				return nil, nil, err
-			}
-		default:
-			d := &deployment{
-				typeMeta: typeMeta{"apps/v1", "Deployment"},
-				Metadata: meta(name, component),
-				Spec:     deploymentSpec{Replicas: &replicas, Selector: labelSelector{MatchLabels: selector}, Template: pod},
-			}
-			if pol.Singleton {
-				d.Spec.Strategy = &deploymentStrategy{Type: "Recreate"}
-			}
-			if err := put(name, "Deployment", d); err != nil {
-				return nil, nil, err
-			}
-			if pol.Balance == 0 {
-				continue
-			}
-			svc := &service{
-				typeMeta: typeMeta{"v1", "Service"},
-				Metadata: meta(name, component),
-				Spec: serviceSpec{
-					Selector: selector,
-					Ports:    []servicePort{{Name: portName, Protocol: "TCP", Port: int32(pol.Balance), TargetPort: portName}},
-				},
-			}
-			if pol.Sticky {
-				svc.Spec.SessionAffinity = "ClientIP"
-				if pol.StickyKey != "" {
-					warnings = append(warnings, fmt.Sprintf("%s: sticky=%s: a Service's sessionAffinity keys on the client IP only; put an ingress with cookie or header affinity in front for that", name, pol.StickyKey))
-				}
-			}
-			if err := put(name, "Service", svc); err != nil {
-				return nil, nil, err
-			}
+	if o.Namespace != "" {
+		if len(o.Namespace) > 63 || !dnsLabelRE.MatchString(o.Namespace) {
+			return nil, fmt.Errorf("namespace %q is not a DNS label: 1-63 lowercase letters, digits or -, starting and ending with a letter or digit", o.Namespace)
 		}
 	}
-	slices.Sort(warnings)
-	return files, warnings, nil
+	x := &kubeExport{f: f, o: o, app: app, seen: map[string]string{}, files: map[string][]byte{}}
+	image := o.Image
+	if image == "" {
+		image = app + ":latest"
+		x.warnings = append(x.warnings, fmt.Sprintf("no --image: the containers run %q; pass --image with the image that holds this project", image))
+	}
+	if strings.TrimSpace(image) != image || strings.ContainsAny(image, " \t\n") {
+		return nil, fmt.Errorf("image %q holds blanks (pass an image reference such as registry.example.com/shop:1.4)", image)
+	}
+	x.shared = container{Image: image, WorkingDir: o.WorkDir}
+	return x, nil
+}
+
+// put writes obj, a name of kind, as NAME.KIND.yaml.
+func (x *kubeExport) put(name, kind string, obj any) error {
+	b, err := manifest(obj, x.app)
+	if err != nil {
+		return fmt.Errorf("write %s %s: %w", kind, name, err)
+	}
+	x.files[name+"."+strings.ToLower(kind)+".yaml"] = b
+	return nil
+}
+
+// meta is the metadata of an object: its name, the namespace and the
+// labels; component "" is none.
+func (x *kubeExport) meta(name, component string) objectMeta {
+	labels := map[string]string{labelName: x.app, labelManagedBy: "mhrun"}
+	if component != "" {
+		labels[labelComponent] = component
+	}
+	return objectMeta{Name: name, Namespace: x.o.Namespace, Labels: labels}
+}
+
+// configMap writes APP-env, the env files' variables, when there are any,
+// and has every container take it with envFrom.
+func (x *kubeExport) configMap() error {
+	if len(x.f.FileEnv) == 0 {
+		return nil
+	}
+	name := x.app + "-env"
+	data := map[string]string{}
+	for k, v := range x.f.FileEnv {
+		if len(k) > 253 || !configMapKeyRE.MatchString(k) || k == "." || k == ".." {
+			return fmt.Errorf("env file variable %q cannot be a ConfigMap key: use letters, digits, -, _ and . only", k)
+		}
+		data[k] = v
+	}
+	x.shared.EnvFrom = []envFromSource{{ConfigMapRef: &localObjectReference{Name: name}}}
+	cm := &configMap{typeMeta: typeMeta{"v1", "ConfigMap"}, Metadata: x.meta(name, ""), Data: data}
+	return x.put(name, "ConfigMap", cm)
+}
+
+// kubeProcess is what the objects of one process share.
+type kubeProcess struct {
+	p         *formation.Process
+	name      string            // of every object: APP-NAME
+	component string            // NAME as a DNS label
+	selector  map[string]string // the labels of its pods
+	pod       podTemplateSpec
+	replicas  int32
+}
+
+// process writes the objects of p: a Deployment and, when it is balanced,
+// a Service; or a CronJob; or a Job.
+func (x *kubeExport) process(p *formation.Process) error {
+	name, component, err := x.objectName(p)
+	if err != nil {
+		return err
+	}
+	kind := kubeKind(p.Policy)
+	x.warnings = append(x.warnings, kubeWarnings(p, kind)...)
+	k := &kubeProcess{p: p, name: name, component: component,
+		selector: map[string]string{labelName: x.app, labelComponent: component}}
+	c := kubeContainer(p, kind, component, p.Port(x.f.BasePort, 1), x.shared)
+	k.pod = podTemplateSpec{
+		Metadata: objectMeta{Labels: k.selector},
+		Spec: podSpec{
+			Containers:                    []container{c},
+			TerminationGracePeriodSeconds: ptr(int64(ceilSeconds(p.Policy.Grace))),
+		},
+	}
+	k.replicas = int32(p.Scale)
+	if p.Policy.Singleton {
+		k.replicas = min(k.replicas, 1)
+	}
+	switch kind {
+	case kindCronJob:
+		return x.cronJob(k)
+	case kindJob:
+		return x.job(k)
+	}
+	if err := x.deployment(k); err != nil || p.Policy.Balance == 0 {
+		return err
+	}
+	return x.service(k)
+}
+
+// objectName is the name of p's objects, APP-NAME, and NAME as a label;
+// two processes cannot have one name, nor a name Kubernetes refuses.
+func (x *kubeExport) objectName(p *formation.Process) (name, component string, err error) {
+	component = dnsLabel(p.Name)
+	name = x.app + "-" + component
+	if other, ok := x.seen[name]; ok {
+		return "", "", fmt.Errorf("processes %s and %s both become the Kubernetes name %q (rename one in the Procfile)", other, p.Name, name)
+	}
+	x.seen[name] = p.Name
+	limit := 63
+	if p.Policy.Schedule != "" {
+		limit = 52 // a CronJob's name gets an 11-character suffix per Job
+	}
+	if component == "" || len(name) > limit {
+		return "", "", fmt.Errorf("process %s: the Kubernetes name %q is not 1-%d characters of letters, digits and - (pass a shorter --app)", p.Name, name, limit)
+	}
+	return name, component, nil
+}
+
+// deployment writes the Deployment of a long-running process; a singleton
+// has the Recreate strategy, so that two never overlap in a rollout.
+func (x *kubeExport) deployment(k *kubeProcess) error {
+	d := &deployment{
+		typeMeta: typeMeta{"apps/v1", kindDeployment},
+		Metadata: x.meta(k.name, k.component),
+		Spec:     deploymentSpec{Replicas: &k.replicas, Selector: labelSelector{MatchLabels: k.selector}, Template: k.pod},
+	}
+	if k.p.Policy.Singleton {
+		d.Spec.Strategy = &deploymentStrategy{Type: "Recreate"}
+	}
+	return x.put(k.name, kindDeployment, d)
+}
+
+// service writes the Service of a balanced process: its balance= port to
+// the pods' PORT, sticky by client IP.
+func (x *kubeExport) service(k *kubeProcess) error {
+	pol := k.p.Policy
+	svc := &service{
+		typeMeta: typeMeta{"v1", "Service"},
+		Metadata: x.meta(k.name, k.component),
+		Spec: serviceSpec{
+			Selector: k.selector,
+			Ports:    []servicePort{{Name: portName, Protocol: "TCP", Port: int32(pol.Balance), TargetPort: portName}},
+		},
+	}
+	if pol.Sticky {
+		svc.Spec.SessionAffinity = "ClientIP"
+		if pol.StickyKey != "" {
+			x.warnings = append(x.warnings, fmt.Sprintf("%s: sticky=%s: a Service's sessionAffinity keys on the client IP only; put an ingress with cookie or header affinity in front for that", k.name, pol.StickyKey))
+		}
+	}
+	return x.put(k.name, "Service", svc)
+}
+
+// cronJob writes the CronJob of a scheduled process.
+func (x *kubeExport) cronJob(k *kubeProcess) error {
+	schedule, zone, err := CronJobSchedule(k.p.Policy.Schedule)
+	if err != nil {
+		return fmt.Errorf("process %s: %w", k.p.Name, err)
+	}
+	pod := k.pod
+	pod.Spec.RestartPolicy = "Never"
+	cj := &cronJob{
+		typeMeta: typeMeta{"batch/v1", kindCronJob},
+		Metadata: x.meta(k.name, k.component),
+		Spec: cronJobSpec{
+			Schedule:          schedule,
+			ConcurrencyPolicy: "Forbid",
+			Suspend:           suspended(k.replicas),
+			JobTemplate:       jobTemplateSpec{Metadata: objectMeta{Labels: k.selector}, Spec: runOnce(pod, k.replicas)},
+		},
+	}
+	if zone != "" {
+		cj.Spec.TimeZone = &zone
+	}
+	return x.put(k.name, kindCronJob, cj)
+}
+
+// job writes the Job of a restart=never process: it runs once.
+func (x *kubeExport) job(k *kubeProcess) error {
+	pod := k.pod
+	pod.Spec.RestartPolicy = "Never"
+	j := &job{typeMeta: typeMeta{"batch/v1", kindJob}, Metadata: x.meta(k.name, k.component), Spec: runOnce(pod, k.replicas)}
+	j.Spec.Suspend = suspended(k.replicas)
+	return x.put(k.name, kindJob, j)
 }
 
 // kubeContainer is the container name of process p, given what every
@@ -242,7 +313,7 @@ func kubeContainer(p *formation.Process, kind, name string, port int, shared con
 		c.Resources.Limits = map[string]string{"memory": quantity(pol.Memory)}
 	}
 	usesPort := pol.Balance != 0 || (pol.Ready.Kind == policy.ReadyTCP && pol.Ready.Port == 0) || pol.Ready.Kind == policy.ReadyHTTP
-	if kind == "Deployment" {
+	if kind == kindDeployment {
 		if usesPort {
 			c.Ports = []containerPort{{Name: portName, ContainerPort: int32(port), Protocol: "TCP"}}
 		}
@@ -277,61 +348,20 @@ func kubeLiteral(s string) string {
 func kubeKind(pol policy.Policy) string {
 	switch {
 	case pol.Schedule != "":
-		return "CronJob"
+		return kindCronJob
 	case pol.Restart == policy.RestartNever:
-		return "Job"
+		return kindJob
 	}
-	return "Deployment"
+	return kindDeployment
 }
 
-// kubeWarnings lists what of p's policy a kind of object cannot express.
+// kubeWarnings lists what of p's policy a kind of object cannot express
+// (the table in unsupported.go), and what scale=max became.
 func kubeWarnings(p *formation.Process, kind string) (w []string) {
-	pol := p.Policy
-	warn := func(key, why string) {
-		w = append(w, fmt.Sprintf("%s: %s not exported: %s", p.Name, key, why))
+	for _, n := range notExported(engineKubernetes, p.Policy, "", kind) {
+		w = append(w, p.Name+": "+n)
 	}
-
-	switch pol.Ready.Kind {
-	case policy.ReadyLog, policy.ReadyNotify:
-		warn("ready="+pol.Ready.String(), "Kubernetes probes are tcp, http or exec; the pod is ready once it runs")
-	case policy.ReadyTCP, policy.ReadyHTTP, policy.ReadyExec:
-		if kind != "Deployment" {
-			warn("ready="+pol.Ready.String(), "a "+kind+" has no readiness to wait for")
-		}
-	}
-	if len(pol.After) > 0 {
-		warn("after="+strings.Join(pol.After, ","), "Kubernetes starts every object at once; the process must wait for or retry what it needs")
-	}
-	if pol.StopSignal != "TERM" {
-		warn("stop-signal="+pol.StopSignal, "pods get SIGTERM (Kubernetes' stopSignal field is alpha and off by default); add STOPSIGNAL SIG"+pol.StopSignal+" to the image")
-	}
-	if len(pol.Watch) > 0 {
-		warn("watch="+strings.Join(pol.Watch, ","), "Kubernetes does not restart on file changes; roll out a new image instead")
-	}
-	if pol.CronRestart != "" {
-		warn(fmt.Sprintf("cron-restart=%q", pol.CronRestart), "Kubernetes has no timed restart; a CronJob running kubectl rollout restart could")
-	}
-	if pol.Optional {
-		warn("optional", "each object fails on its own in Kubernetes; nothing is taken down with it")
-	}
-	if pol.Log != "" {
-		warn("log="+pol.Log, "output goes to the container log (kubectl logs)")
-	}
-	if pol.Balance != 0 && kind != "Deployment" {
-		warn("balance="+strconv.Itoa(pol.Balance), "a "+kind+" gets no Service")
-	}
-	if kind == "Deployment" {
-		defaults := policy.Default().Fields()
-		for i, kv := range pol.Fields() {
-			switch kv.Key {
-			case "backoff", "stable", "max-restarts":
-				if kv.Value != defaults[i].Value {
-					warn(kv.Key+"="+kv.Value, "the kubelet restarts a container with its own back-off (10s doubling to 5m) and never gives up")
-				}
-			}
-		}
-	}
-	if pol.Scale == policy.ScaleMax {
+	if p.Policy.Scale == policy.ScaleMax {
 		w = append(w, fmt.Sprintf("%s: scale=max became %d replicas, this machine's CPU count; a HorizontalPodAutoscaler may suit better", p.Name, p.Scale))
 	}
 	return w

@@ -5,7 +5,8 @@ package export
 // copied here rather than imported because the official packages nearly
 // double mhrun's binary (13.9 → 25.2 MB) and add 3.7 MiB to the peak RSS
 // of every mhrun process, the runner included, for a command run now and
-// then (measured in README.md). The field names cannot drift unnoticed: the tests decode every
+// then (measured in README.md). The field names cannot drift unnoticed:
+// the tests of export/k8svalidate, a module of its own, decode every
 // manifest strictly into the official types (an unknown field fails),
 // compare the re-encoded object with the file, and run the API server's
 // own validation on it.

@@ -20,6 +20,7 @@
 package export
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -47,242 +48,310 @@ type SystemdOptions struct {
 // Systemd returns the unit files of f keyed by their path relative to a
 // unit directory, and a warning for each policy key it could not express.
 func Systemd(f *formation.Formation, o SystemdOptions) (files map[string][]byte, warnings []string, err error) {
-	app := o.App
+	x, err := newSystemdExport(f, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range f.Processes {
+		if err := x.process(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	x.files[x.app+".target"] = x.target()
+	slices.Sort(x.warnings)
+	return x.files, x.warnings, nil
+}
+
+// systemdExport is one export under way: what every unit shares, and the
+// files, the target's wants and the warnings written so far.
+type systemdExport struct {
+	f          *formation.Formation
+	o          SystemdOptions
+	app        string          // unit name prefix
+	workDir    string          // WorkingDirectory= of every service
+	envFiles   []string        // EnvironmentFile= of every service
+	dependedOn map[string]bool // processes some after= names
+	files      map[string][]byte
+	wants      []string // the target's Wants=
+	warnings   []string
+}
+
+// newSystemdExport resolves o's defaults for f.
+func newSystemdExport(f *formation.Formation, o SystemdOptions) (*systemdExport, error) {
+	app := unitName(cmp.Or(o.App, filepath.Base(f.Dir)))
 	if app == "" {
-		app = filepath.Base(f.Dir)
+		return nil, fmt.Errorf("app name %q has no character valid in a unit name (pass --app)", o.App)
 	}
-	app = unitName(app)
-	if app == "" {
-		return nil, nil, fmt.Errorf("app name %q has no character valid in a unit name (pass --app)", o.App)
-	}
-	workDir := o.WorkDir
-	if workDir == "" {
-		workDir = f.Dir
-	}
-	mhrun := o.Mhrun
-	if mhrun == "" {
-		mhrun = "mhrun"
-	}
-	var envFiles []string
+	x := &systemdExport{f: f, o: o, app: app, workDir: cmp.Or(o.WorkDir, f.Dir),
+		dependedOn: map[string]bool{}, files: map[string][]byte{}}
 	for _, e := range f.EnvFiles {
 		if !filepath.IsAbs(e) {
-			e = filepath.Join(workDir, e)
+			e = filepath.Join(x.workDir, e)
 		} else if rel, err := filepath.Rel(f.Dir, e); err == nil && !strings.HasPrefix(rel, "..") && o.WorkDir != "" {
-			e = filepath.Join(workDir, rel)
+			e = filepath.Join(x.workDir, rel)
 		}
-		envFiles = append(envFiles, e)
+		x.envFiles = append(x.envFiles, e)
 	}
-
-	files = map[string][]byte{}
-	dependedOn := map[string]bool{}
 	for _, p := range f.Processes {
 		for _, a := range p.Policy.After {
-			dependedOn[a] = true
+			x.dependedOn[a] = true
 		}
 	}
-	instances := func(p *formation.Process) int {
-		if p.Policy.Singleton {
-			return min(p.Scale, 1)
-		}
-		return p.Scale
+	return x, nil
+}
+
+// process writes the units of p: a template service and a port drop-in
+// for each instance, or for a scheduled process a service and its timer.
+func (x *systemdExport) process(p *formation.Process) error {
+	base := x.base(p)
+	notes := notExported(engineSystemd, p.Policy, base, "")
+	for _, n := range notes {
+		x.warnings = append(x.warnings, p.Name+": "+n)
 	}
-	// units names the units a dependent of p orders itself after.
-	units := func(p *formation.Process) []string {
-		base := app + "-" + unitName(p.Name)
-		if p.Policy.Schedule != "" {
-			return []string{base + ".service"}
+	unit := x.service(p, notes)
+	if p.Policy.Schedule != "" {
+		timer, err := x.timer(p)
+		if err != nil {
+			return fmt.Errorf("process %s: %w", p.Name, err)
 		}
-		var u []string
-		for n := 1; n <= instances(p); n++ {
-			u = append(u, base+"@"+strconv.Itoa(n)+".service")
-		}
-		return u
+		x.files[base+".service"] = unit
+		x.files[base+".timer"] = timer
+		x.wants = append(x.wants, base+".timer")
+		return nil
 	}
+	x.files[base+"@.service"] = unit
+	for n := 1; n <= instances(p); n++ {
+		inst := base + "@" + strconv.Itoa(n) + ".service"
+		x.files[inst+".d/port.conf"] = x.portDropIn(p, n)
+		x.wants = append(x.wants, inst)
+	}
+	return nil
+}
 
-	var wants []string
-	for _, p := range f.Processes {
-		pol := p.Policy
-		base := app + "-" + unitName(p.Name)
-		var notes []string
-		note := func(key, why string) {
-			notes = append(notes, fmt.Sprintf("%s not exported: %s", key, why))
-			warnings = append(warnings, fmt.Sprintf("%s: %s not exported: %s", p.Name, key, why))
-		}
-		switch pol.Ready.Kind {
-		case policy.ReadyTCP, policy.ReadyHTTP, policy.ReadyLog, policy.ReadyExec:
-			note("ready="+pol.Ready.String(), "systemd only knows readiness by sd_notify (ready=notify); dependents start once it runs")
-		}
-		if pol.Balance != 0 {
-			note("balance="+strconv.Itoa(pol.Balance), "systemd has no load balancer; put a proxy in front of the instances' ports")
-		}
-		if pol.Sticky {
-			note("sticky", "goes with balance, which systemd lacks")
-		}
-		if len(pol.Watch) > 0 {
-			note("watch="+strings.Join(pol.Watch, ","), "systemd does not restart on file changes (a .path unit could)")
-		}
-		if pol.CronRestart != "" {
-			note(fmt.Sprintf("cron-restart=%q", pol.CronRestart), "systemd has no timed restart of a running service")
-		}
-		if pol.Optional {
-			note("optional", "each unit fails on its own in systemd; nothing is taken down with it")
-		}
-		if pol.Log != "" {
-			note("log="+pol.Log, "output goes to the journal (journalctl -u "+base+"*)")
-		}
+// base is the name of p's units without the instance and suffix: APP-NAME.
+func (x *systemdExport) base(p *formation.Process) string { return x.app + "-" + unitName(p.Name) }
 
-		var after []string
-		for _, a := range pol.After {
-			if dep := f.Process(a); dep != nil {
-				after = append(after, units(dep)...)
-			}
-		}
+// instances is how many instances of p run: a singleton's one at most.
+func instances(p *formation.Process) int {
+	if p.Policy.Singleton {
+		return min(p.Scale, 1)
+	}
+	return p.Scale
+}
 
-		var b strings.Builder
-		w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-		w("# Generated by mhrun export systemd for process %s.", p.Name)
-		for _, n := range notes {
-			w("# mhrun: %s", n)
-		}
-		if pol.Singleton && p.Scale > 1 {
-			w("# mhrun: singleton: one instance only")
-		}
-		w("[Unit]")
-		w("Description=%s %s", app, escapeSpecifiers(p.Name))
-		w("PartOf=%s.target", app)
-		if len(after) > 0 {
-			w("After=%s", strings.Join(after, " "))
-			w("Requires=%s", strings.Join(after, " "))
-		}
-		if pol.Schedule == "" && pol.Restart != policy.RestartNever {
-			// max-restarts failures within stable×(N+1) stop the restarts.
-			w("StartLimitBurst=%d", pol.MaxRestarts+1)
-			w("StartLimitIntervalSec=%s", span(pol.Stable*time.Duration(pol.MaxRestarts+1)))
-		}
-		w("")
-		w("[Service]")
-		switch {
-		case pol.Schedule != "":
-			w("Type=oneshot")
-		case pol.Ready.Kind == policy.ReadyNotify:
-			w("Type=notify")
-			w("TimeoutStartSec=%s", span(pol.ReadyTimeout))
-		case pol.Restart == policy.RestartNever && dependedOn[p.Name]:
-			// A one-shot release phase: dependents start once it exited 0.
-			w("Type=oneshot")
-			w("RemainAfterExit=yes")
-			w("TimeoutStartSec=infinity")
-		default:
-			w("Type=simple")
-		}
-		if o.User != "" {
-			w("User=%s", escapeSpecifiers(o.User))
-		}
-		w("WorkingDirectory=%s", escapeSpecifiers(workDir))
-		for _, e := range envFiles {
-			w("EnvironmentFile=-%s", escapeSpecifiers(e))
-		}
-		// PORT, PS and the policy's env.NAME go on the command line of
-		// env(1), not in Environment=, which EnvironmentFile= overrides
-		// whatever the order: under mhrun they win over the env files
-		// (whose PORT is only the base port). A template cannot compute
-		// an instance's port: its drop-in sets MHRUN_PORT, passed on.
-		words := []string{"/usr/bin/env"}
-		if pol.Schedule != "" {
-			words = append(words, "PORT="+strconv.Itoa(p.Port(f.BasePort, 1)), "PS="+p.Instance(1))
-		} else {
-			words = append(words, "PORT=${MHRUN_PORT}", "PS="+p.Name+".%i")
-		}
-		for _, kv := range pol.EnvVars() {
-			words = append(words, execWord(kv.Key+"="+kv.Value))
-		}
-		start := strings.Join(words, " ") + " /bin/sh -c " + execQuote(procfile.ShellCommand(p.Command))
-		w("ExecStart=%s", start)
-		if pol.Schedule == "" {
-			switch pol.Restart {
-			case policy.RestartAlways:
-				w("Restart=always")
-			case policy.RestartOnFailure:
-				w("Restart=on-failure")
-			default:
-				w("Restart=no")
-			}
-			if pol.Restart != policy.RestartNever {
-				w("RestartSec=%s", span(pol.BackoffMin))
-			}
-			if pol.Restart != policy.RestartNever && pol.BackoffMax > pol.BackoffMin {
-				steps := int(math.Ceil(math.Log2(float64(pol.BackoffMax) / float64(pol.BackoffMin))))
-				if o.NewRestartKeys {
-					w("# RestartSteps= and RestartMaxDelaySec= need systemd >= 254.")
-					w("RestartSteps=%d", max(steps, 1))
-					w("RestartMaxDelaySec=%s", span(pol.BackoffMax))
-				} else {
-					w("# mhrun: backoff up to %s needs RestartSteps=%d and RestartMaxDelaySec=%s (systemd >= 254; export with --systemd-254)",
-						span(pol.BackoffMax), max(steps, 1), span(pol.BackoffMax))
-				}
-			}
-		}
-		if pol.Memory > 0 {
-			w("MemoryMax=%d", pol.Memory)
-		}
-		w("KillMode=control-group")
-		w("KillSignal=SIG%s", pol.StopSignal)
-		switch pol.StopSignal {
-		case "TERM", "INT", "HUP":
-		default:
-			// systemd counts only these (and PIPE) as a clean end by
-			// signal; mhrun counts an instance its stop signal ended as
-			// stopped, not failed. The same signal from anyone else is a
-			// crash to mhrun, restarted under on-failure: so here too.
-			w("SuccessExitStatus=SIG%s", pol.StopSignal)
-			if pol.Schedule == "" && pol.Restart == policy.RestartOnFailure {
-				w("RestartForceExitStatus=SIG%s", pol.StopSignal)
-			}
-		}
-		w("TimeoutStopSec=%s", span(pol.Grace))
+// units names the units a dependent of p orders itself after.
+func (x *systemdExport) units(p *formation.Process) []string {
+	if p.Policy.Schedule != "" {
+		return []string{x.base(p) + ".service"}
+	}
+	var u []string
+	for n := 1; n <= instances(p); n++ {
+		u = append(u, x.base(p)+"@"+strconv.Itoa(n)+".service")
+	}
+	return u
+}
 
-		if pol.Schedule != "" {
-			t, err := ConvertCron(pol.Schedule)
-			if err != nil {
-				return nil, nil, fmt.Errorf("process %s: %w", p.Name, err)
-			}
-			files[base+".service"] = []byte(b.String())
-			var tb strings.Builder
-			fmt.Fprintf(&tb, "# Generated by mhrun export systemd for process %s: schedule=%q.\n", p.Name, pol.Schedule)
-			fmt.Fprintf(&tb, "[Unit]\nDescription=%s %s schedule\nPartOf=%s.target\n\n[Timer]\n", app, escapeSpecifiers(p.Name), app)
-			if t.Every > 0 {
-				fmt.Fprintf(&tb, "OnActiveSec=%s\nOnUnitActiveSec=%s\n", span(t.Every), span(t.Every))
-			} else {
-				fmt.Fprintf(&tb, "OnCalendar=%s\n", t.OnCalendar)
-			}
-			// systemd's default AccuracySec=1min may start a job up to a
-			// minute late (seen: a 1s timer first fired after 30s); cron
-			// and mhrun fire on the second.
-			fmt.Fprintf(&tb, "AccuracySec=1s\nUnit=%s.service\n", base)
-			files[base+".timer"] = []byte(tb.String())
-			wants = append(wants, base+".timer")
-			continue
-		}
-		files[base+"@.service"] = []byte(b.String())
-		for n := 1; n <= instances(p); n++ {
-			inst := base + "@" + strconv.Itoa(n) + ".service"
-			files[inst+".d/port.conf"] = []byte(fmt.Sprintf("# PORT of %s, which ExecStart= passes on as PORT.\n[Service]\nEnvironment=MHRUN_PORT=%d\n",
-				p.Instance(n), p.Port(f.BasePort, n)))
-			wants = append(wants, inst)
+// unitText is a unit file being written, a line at a time.
+type unitText struct{ strings.Builder }
+
+func (u *unitText) line(format string, args ...any) { fmt.Fprintf(&u.Builder, format+"\n", args...) }
+
+// service is p's service unit: the template APP-NAME@.service, or for a
+// scheduled process the APP-NAME.service its timer starts. notes, what
+// it could not express, head it as comments.
+func (x *systemdExport) service(p *formation.Process, notes []string) []byte {
+	var u unitText
+	x.unitSection(&u, p, notes)
+	u.line("")
+	u.line("[Service]")
+	x.serviceType(&u, p)
+	x.serviceExec(&u, p)
+	restartKeys(&u, p.Policy, x.o.NewRestartKeys)
+	if p.Policy.Memory > 0 {
+		u.line("MemoryMax=%d", p.Policy.Memory)
+	}
+	stopKeys(&u, p.Policy)
+	return []byte(u.String())
+}
+
+// unitSection writes the header comments and the [Unit] section of p's
+// service: its target, its order after the units of its after= and the
+// start limit that stands for max-restarts.
+func (x *systemdExport) unitSection(u *unitText, p *formation.Process, notes []string) {
+	pol := p.Policy
+	u.line("# Generated by mhrun export systemd for process %s.", p.Name)
+	for _, n := range notes {
+		u.line("# mhrun: %s", n)
+	}
+	if pol.Singleton && p.Scale > 1 {
+		u.line("# mhrun: singleton: one instance only")
+	}
+	u.line("[Unit]")
+	u.line("Description=%s %s", x.app, escapeSpecifiers(p.Name))
+	u.line("PartOf=%s.target", x.app)
+	var after []string
+	for _, a := range pol.After {
+		if dep := x.f.Process(a); dep != nil {
+			after = append(after, x.units(dep)...)
 		}
 	}
-
-	var t strings.Builder
-	fmt.Fprintf(&t, "# Generated by %s export systemd for %s.\n", mhrun, workDir)
-	fmt.Fprintf(&t, "# Install in /etc/systemd/system, then: systemctl daemon-reload && systemctl enable --now %s.target\n", app)
-	fmt.Fprintf(&t, "[Unit]\nDescription=%s (mhrun formation)\n", app)
-	if len(wants) > 0 {
-		fmt.Fprintf(&t, "Wants=%s\n", strings.Join(wants, " "))
+	if len(after) > 0 {
+		u.line("After=%s", strings.Join(after, " "))
+		u.line("Requires=%s", strings.Join(after, " "))
 	}
-	fmt.Fprintf(&t, "\n[Install]\nWantedBy=multi-user.target\n")
-	files[app+".target"] = []byte(t.String())
-	slices.Sort(warnings)
-	return files, warnings, nil
+	if pol.Schedule == "" && pol.Restart != policy.RestartNever {
+		// max-restarts failures within stable×(N+1) stop the restarts.
+		u.line("StartLimitBurst=%d", pol.MaxRestarts+1)
+		u.line("StartLimitIntervalSec=%s", span(pol.Stable*time.Duration(pol.MaxRestarts+1)))
+	}
+}
+
+// serviceType writes Type= (and its start timeout) of p's service.
+func (x *systemdExport) serviceType(u *unitText, p *formation.Process) {
+	pol := p.Policy
+	switch {
+	case pol.Schedule != "":
+		u.line("Type=oneshot")
+	case pol.Ready.Kind == policy.ReadyNotify:
+		u.line("Type=notify")
+		u.line("TimeoutStartSec=%s", span(pol.ReadyTimeout))
+	case pol.Restart == policy.RestartNever && x.dependedOn[p.Name]:
+		// A one-shot release phase: dependents start once it exited 0.
+		u.line("Type=oneshot")
+		u.line("RemainAfterExit=yes")
+		u.line("TimeoutStartSec=infinity")
+	default:
+		u.line("Type=simple")
+	}
+}
+
+// serviceExec writes how p's service runs: its user, directory, env files
+// and ExecStart=.
+func (x *systemdExport) serviceExec(u *unitText, p *formation.Process) {
+	pol := p.Policy
+	if x.o.User != "" {
+		u.line("User=%s", escapeSpecifiers(x.o.User))
+	}
+	u.line("WorkingDirectory=%s", escapeSpecifiers(x.workDir))
+	for _, e := range x.envFiles {
+		u.line("EnvironmentFile=-%s", escapeSpecifiers(e))
+	}
+	// PORT, PS and the policy's env.NAME go on the command line of
+	// env(1), not in Environment=, which EnvironmentFile= overrides
+	// whatever the order: under mhrun they win over the env files
+	// (whose PORT is only the base port). A template cannot compute
+	// an instance's port: its drop-in sets MHRUN_PORT, passed on.
+	words := []string{"/usr/bin/env"}
+	if pol.Schedule != "" {
+		words = append(words, "PORT="+strconv.Itoa(p.Port(x.f.BasePort, 1)), "PS="+p.Instance(1))
+	} else {
+		words = append(words, "PORT=${MHRUN_PORT}", "PS="+p.Name+".%i")
+	}
+	for _, kv := range pol.EnvVars() {
+		words = append(words, execWord(kv.Key+"="+kv.Value))
+	}
+	u.line("ExecStart=%s", strings.Join(words, " ")+" /bin/sh -c "+execQuote(procfile.ShellCommand(p.Command)))
+}
+
+// restartKeys writes Restart= and the backoff of a long-running service;
+// the growth of the backoff needs systemd 254, so without newKeys it is a
+// comment.
+func restartKeys(u *unitText, pol policy.Policy, newKeys bool) {
+	if pol.Schedule != "" {
+		return
+	}
+	switch pol.Restart {
+	case policy.RestartAlways:
+		u.line("Restart=always")
+	case policy.RestartOnFailure:
+		u.line("Restart=on-failure")
+	default:
+		u.line("Restart=no")
+		return
+	}
+	u.line("RestartSec=%s", span(pol.BackoffMin))
+	if pol.BackoffMax <= pol.BackoffMin {
+		return
+	}
+	steps := max(int(math.Ceil(math.Log2(float64(pol.BackoffMax)/float64(pol.BackoffMin)))), 1)
+	if newKeys {
+		u.line("# RestartSteps= and RestartMaxDelaySec= need systemd >= 254.")
+		u.line("RestartSteps=%d", steps)
+		u.line("RestartMaxDelaySec=%s", span(pol.BackoffMax))
+	} else {
+		u.line("# mhrun: backoff up to %s needs RestartSteps=%d and RestartMaxDelaySec=%s (systemd >= 254; export with --systemd-254)",
+			span(pol.BackoffMax), steps, span(pol.BackoffMax))
+	}
+}
+
+// stopKeys writes how a service is stopped: the whole cgroup, by the stop
+// signal, SIGKILL after grace.
+func stopKeys(u *unitText, pol policy.Policy) {
+	u.line("KillMode=control-group")
+	u.line("KillSignal=SIG%s", pol.StopSignal)
+	switch pol.StopSignal {
+	case "TERM", "INT", "HUP":
+	default:
+		// systemd counts only these (and PIPE) as a clean end by
+		// signal; mhrun counts an instance its stop signal ended as
+		// stopped, not failed. The same signal from anyone else is a
+		// crash to mhrun, restarted under on-failure: so here too.
+		u.line("SuccessExitStatus=SIG%s", pol.StopSignal)
+		if pol.Schedule == "" && pol.Restart == policy.RestartOnFailure {
+			u.line("RestartForceExitStatus=SIG%s", pol.StopSignal)
+		}
+	}
+	u.line("TimeoutStopSec=%s", span(pol.Grace))
+}
+
+// timer is the APP-NAME.timer that starts scheduled process p.
+func (x *systemdExport) timer(p *formation.Process) ([]byte, error) {
+	t, err := ConvertCron(p.Policy.Schedule)
+	if err != nil {
+		return nil, err
+	}
+	var u unitText
+	u.line("# Generated by mhrun export systemd for process %s: schedule=%q.", p.Name, p.Policy.Schedule)
+	u.line("[Unit]")
+	u.line("Description=%s %s schedule", x.app, escapeSpecifiers(p.Name))
+	u.line("PartOf=%s.target", x.app)
+	u.line("")
+	u.line("[Timer]")
+	if t.Every > 0 {
+		u.line("OnActiveSec=%s", span(t.Every))
+		u.line("OnUnitActiveSec=%s", span(t.Every))
+	} else {
+		u.line("OnCalendar=%s", t.OnCalendar)
+	}
+	// systemd's default AccuracySec=1min may start a job up to a
+	// minute late (seen: a 1s timer first fired after 30s); cron
+	// and mhrun fire on the second.
+	u.line("AccuracySec=1s")
+	u.line("Unit=%s.service", x.base(p))
+	return []byte(u.String()), nil
+}
+
+// portDropIn is APP-NAME@N.service.d/port.conf: the port of instance n,
+// which a template cannot compute.
+func (x *systemdExport) portDropIn(p *formation.Process, n int) []byte {
+	return fmt.Appendf(nil, "# PORT of %s, which ExecStart= passes on as PORT.\n[Service]\nEnvironment=MHRUN_PORT=%d\n",
+		p.Instance(n), p.Port(x.f.BasePort, n))
+}
+
+// target is APP.target, which wants every instance and timer.
+func (x *systemdExport) target() []byte {
+	var u unitText
+	u.line("# Generated by %s export systemd for %s.", cmp.Or(x.o.Mhrun, "mhrun"), x.workDir)
+	u.line("# Install in /etc/systemd/system, then: systemctl daemon-reload && systemctl enable --now %s.target", x.app)
+	u.line("[Unit]")
+	u.line("Description=%s (mhrun formation)", x.app)
+	if len(x.wants) > 0 {
+		u.line("Wants=%s", strings.Join(x.wants, " "))
+	}
+	u.line("")
+	u.line("[Install]")
+	u.line("WantedBy=multi-user.target")
+	return []byte(u.String())
 }
 
 // unitName keeps the characters systemd allows in a unit name prefix and

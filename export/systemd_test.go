@@ -20,29 +20,21 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
-const testProcfile = `release: ./bin/release --all
-web: bundle exec puma -p $PORT -C 'config/puma.rb' --tag "100%" --dir \tmp
-worker: sidekiq -q default
-report: ./bin/report --daily
-`
+// testProject is a project named shop whose formation uses every policy
+// key. The API server's validation in k8svalidate (a module of its own)
+// exports it too.
+const testProject = "testdata/shop"
 
-const testPolicy = `*:       grace=3s
-release: restart=never
-web:     scale=2 after=release ready=http:/healthz ready-timeout=1m memory=300M balance=4321 sticky watch="app/*.rb" cron-restart="@daily" port=8080 backoff=500ms..30s stable=30s max-restarts=5 log=log/web.log
-worker:  after=web restart=always ready=notify stop-signal=QUIT optional singleton
-report:  schedule="CRON_TZ=Europe/Paris 30 3 * * mon-fri"
-web:     env.HOST=0.0.0.0 env.GREETING="hi $(name) $$, 100% \"sure\" \\o/"
-`
-
-// writeProject writes a project dir named shop with testProcfile, the
-// policy pol and a .env file, and returns the dir.
+// writeProject copies testProject into a new dir named shop, with the
+// policy pol in place of its own, and returns the dir.
 func writeProject(t *testing.T, pol string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "shop")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string]string{"Procfile": testProcfile, "Procfile.policy": pol, ".env": "RAILS_ENV=production\n"} {
+	files := map[string]string{"Procfile": testFile(t, "Procfile"), "Procfile.policy": pol, ".env": testFile(t, ".env")}
+	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -50,10 +42,20 @@ func writeProject(t *testing.T, pol string) string {
 	return dir
 }
 
+// testFile is the text of a file of testProject.
+func testFile(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testProject, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // testFormation loads a formation that uses every policy key.
 func testFormation(t *testing.T) *formation.Formation {
 	t.Helper()
-	f, err := formation.Load(formation.Options{Dir: writeProject(t, testPolicy), Environ: []string{}, CPUs: 2})
+	f, err := formation.Load(formation.Options{Dir: writeProject(t, testFile(t, "Procfile.policy")), Environ: []string{}, CPUs: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ var envName = regexp.MustCompile(`^(export[ \t]+)?[A-Za-z_][A-Za-z0-9_.]*[ \t]*[
 
 // ReadEnvFiles reads env files in order, later files winning, with godotenv's
 // syntax (KEY=value, export, quotes, ${VAR} expansion, # comments). Each is
-// read as every input file is (procfile.ReadFile: a regular file of at
+// read as every input file is (ReadFile: a regular file of at
 // most 1 MiB, never a FIFO or a device).
 // A file in optional that does not exist is skipped (the default .env);
 // any other file must exist. Every problem found is returned, each as an
@@ -44,7 +44,7 @@ func ReadEnvFiles(optional []string, required []string) (map[string]string, erro
 	vars := map[string]string{}
 	var errs []error
 	read := func(path string, mustExist bool) {
-		data, err := procfile.ReadFile(path)
+		data, err := ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) && !mustExist {
 			return
 		}
@@ -54,6 +54,10 @@ func ReadEnvFiles(optional []string, required []string) (map[string]string, erro
 				hint = "want a regular file of KEY=value lines"
 			}
 			errs = append(errs, &EnvError{File: path, Msg: fmt.Sprintf("cannot read env file: %v (%s)", unwrapPath(err), hint)})
+			return
+		}
+		if isUTF16(data) {
+			errs = append(errs, &EnvError{File: path, Msg: utf16Msg})
 			return
 		}
 		m, err := parseEnv(data, path)

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"mhrun/policy"
-	"mhrun/procfile"
 )
 
 // DefaultBasePort is foreman's base port when neither -p nor PORT is set.
@@ -27,7 +26,7 @@ type Options struct {
 	Procfile    string   // "" = Procfile in Dir
 	Policy      string   // "" = Procfile.policy beside the Procfile
 	EnvFiles    []string // -e files, read after Dir/.env
-	Scale       []string // -m values: "web=2,worker=1" (repeatable)
+	Scale       []string // -m values: "web=2,worker=1", "all=0,web=1" (repeatable); see ParseScales for how they combine with scale=
 	Only        []string // run only these processes ("" = all)
 	BasePort    int      // -p; 0 = from env files, environment, else 5000
 	EnvOverride bool     // env files win over the real environment
@@ -37,23 +36,34 @@ type Options struct {
 
 // Formation is a resolved, validated formation.
 type Formation struct {
-	Dir        string            `json:"dir"`
-	Procfile   string            `json:"procfile"`
-	PolicyFile string            `json:"policy_file"`
-	EnvFiles   []string          `json:"env_files"`
-	BasePort   int               `json:"base_port"`
-	FileEnv    map[string]string `json:"-"`
-	Environ    []string          `json:"-"`
-	Override   bool              `json:"-"`
-	Processes  []*Process        `json:"processes"`
+	Dir        string `json:"dir"`
+	Procfile   string `json:"procfile"`
+	PolicyFile string `json:"policy_file"`
+	HasPolicy  bool   `json:"has_policy"` // PolicyFile exists; else every process has the defaults
+	// PolicySum is the PolicySum of the policy file as Load read it, ""
+	// without one: mhrun save compares the file on disk with it, and
+	// refuses to write over a file changed since.
+	PolicySum string `json:"-"`
+	// AllNames is every process of the Procfile in its order, those a
+	// start NAME… leaves out too: where a new policy line goes.
+	AllNames  []string          `json:"-"`
+	EnvFiles  []string          `json:"env_files"`
+	BasePort  int               `json:"base_port"`
+	FileEnv   map[string]string `json:"-"`
+	Environ   []string          `json:"-"`
+	Override  bool              `json:"-"`
+	Processes []*Process        `json:"processes"`
 }
 
 // Process is one Procfile entry with its effective policy.
 type Process struct {
-	Name    string        `json:"name"`
-	Command string        `json:"command"`
-	Index   int           `json:"-"` // position in the Procfile, for PORT and colour
-	Scale   int           `json:"scale"`
+	Name    string `json:"name"`
+	Command string `json:"command"`
+	Index   int    `json:"-"` // position in the Procfile, for PORT and colour
+	Scale   int    `json:"scale"`
+	// FromMax says Scale is one per CPU because it was asked for as max
+	// (scale=max, -m NAME=max or all=max): mhrun save writes max back.
+	FromMax bool          `json:"-"`
 	Policy  policy.Policy `json:"-"`
 }
 
@@ -102,11 +112,15 @@ func Load(o Options) (*Formation, error) {
 	}
 
 	var errs []error
-	entries, perr := procfile.ParseFile(display(abs, f.Procfile))
+	entries, perr := readProcfile(display(abs, f.Procfile))
 	if perr != nil {
 		errs = append(errs, perr)
 	}
-	pf, polErr := policy.ParseFile(display(abs, f.PolicyFile))
+	pf, policyData, hasPolicy, polErr := readPolicy(display(abs, f.PolicyFile))
+	f.HasPolicy = hasPolicy
+	if hasPolicy {
+		f.PolicySum = PolicySum(policyData)
+	}
 	if polErr != nil {
 		errs = append(errs, polErr)
 	}
@@ -132,6 +146,7 @@ func Load(o Options) (*Formation, error) {
 		for i, e := range entries {
 			names[i] = e.Name
 		}
+		f.AllNames = names
 		pols, err := pf.Resolve(names)
 		if err != nil {
 			errs = append(errs, err)
@@ -142,9 +157,9 @@ func Load(o Options) (*Formation, error) {
 			}
 			for i, e := range entries {
 				p := pols[e.Name]
-				f.Processes = append(f.Processes, &Process{Name: e.Name, Command: e.Command, Index: i, Policy: p, Scale: p.Instances(cpus)})
+				f.Processes = append(f.Processes, &Process{Name: e.Name, Command: e.Command, Index: i, Policy: p, Scale: p.Instances(cpus), FromMax: p.Scale == policy.ScaleMax})
 			}
-			if err := f.applyScale(o.Scale, cpus); err != nil {
+			if err := f.applyScale(o.Scale, o.Only, cpus); err != nil {
 				errs = append(errs, err)
 			}
 			if err := f.selectOnly(o.Only); err != nil {
@@ -198,61 +213,6 @@ func display(dir, p string) string {
 		return rel
 	}
 	return p
-}
-
-// ParseScale reads -m values ("web=2,worker=1", repeatable) into a map.
-func ParseScale(values []string) (map[string]int, error) {
-	out := map[string]int{}
-	for _, v := range values {
-		for _, item := range strings.Split(v, ",") {
-			item = strings.TrimSpace(item)
-			if item == "" {
-				continue
-			}
-			name, n, ok := strings.Cut(item, "=")
-			if !ok || name == "" {
-				return nil, fmt.Errorf("scale %q: want NAME=N, e.g. web=2", item)
-			}
-			k, err := policy.ParseScale(n)
-			if err != nil {
-				// Name the item once: "scale web=x: want ...".
-				return nil, fmt.Errorf("scale %s: %s", item, strings.TrimPrefix(err.Error(), "scale "+strconv.Quote(n)+": "))
-			}
-			out[name] = k
-		}
-	}
-	return out, nil
-}
-
-func (f *Formation) applyScale(values []string, cpus int) error {
-	scales, err := ParseScale(values)
-	if err != nil {
-		return err
-	}
-	names := f.Names()
-	keys := make([]string, 0, len(scales))
-	for k := range scales {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var errs []error
-	for _, name := range keys {
-		p := f.Process(name)
-		if p == nil {
-			errs = append(errs, unknown("scale", name, names))
-			continue
-		}
-		n := scales[name]
-		if n == policy.ScaleMax {
-			n = min(max(cpus, 1), policy.MaxScale)
-		}
-		if err := policy.CheckScale(name, p.Policy, n); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		p.Scale = n
-	}
-	return errors.Join(errs...)
 }
 
 func (f *Formation) selectOnly(only []string) error {

@@ -122,7 +122,9 @@ func TestLoadAndEnv(t *testing.T) {
 	if got := f.Names(); !slices.Equal(got, []string{"web", "worker", "clock"}) {
 		t.Errorf("names %v", got)
 	}
-	if f.Process("web").Scale != 3 || f.Process("worker").Scale != 2 || f.Process("clock").Scale != 1 {
+	// -m is the whole formation, as in foreman: web's scale=3 and clock's
+	// default give way to -m worker=2.
+	if f.Process("web").Scale != 0 || f.Process("worker").Scale != 2 || f.Process("clock").Scale != 0 {
 		t.Errorf("scales web %d worker %d clock %d", f.Process("web").Scale, f.Process("worker").Scale, f.Process("clock").Scale)
 	}
 	env := f.Env(f.Process("worker"), 2, "/s.sock")

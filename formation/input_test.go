@@ -134,8 +134,15 @@ func TestLoadBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w, k := f.Process("web").Scale, f.Process("worker").Scale; w != 1000 || k != 1000 {
-		t.Errorf("scale=max on 5000 CPUs: web %d, worker %d instances, want 1000", w, k)
+	if w := f.Process("web").Scale; w != 1000 {
+		t.Errorf("-m web=max on 5000 CPUs: web %d instances, want 1000", w)
+	}
+	f, err = Load(Options{Dir: dir, Environ: []string{}, CPUs: 5000, BasePort: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, k := f.Process("web").Scale, f.Process("worker").Scale; w != 1 || k != 1000 {
+		t.Errorf("scale=max on 5000 CPUs: web %d, worker %d instances, want 1 and 1000", w, k)
 	}
 }
 

@@ -11,7 +11,7 @@
 //     A text with embedded newlines becomes several such lines; a text too long for a
 //     file is cut (at a rune boundary) and ends in "… [truncated by mhrun]". The text is
 //     otherwise written as given: the runner hands over its output's lines already
-//     filtered to printable text (runner/ansi.go: no control character, no escape sequence).
+//     filtered to printable text (output/ansi.go: no control character, no escape sequence).
 //   - Files rotate by size through lumberjack: web.log becomes web-2026-11-25T19-31-07.123.log
 //     (the time of the rotation, always UTC, so that names sort in time order across
 //     daylight saving changes), gzipped to .log.gz with Compress, Keep of them kept. The

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/FuzzParse/seed-* from the test tables")
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/{FuzzParse,FuzzSetScales}/seed-* from the test tables")
 
 // seeds are the inputs FuzzParse starts from: the testdata files and every
 // case of the test tables.
@@ -52,7 +52,21 @@ func TestUpdateCorpus(t *testing.T) {
 	if !*updateCorpus {
 		t.Skip("run with -update-corpus to rewrite the seed corpus")
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzParse")
+	var parse, save []string
+	for _, s := range seeds(t) {
+		parse = append(parse, "string("+strconv.Quote(s)+")\n")
+	}
+	for _, s := range saveSeeds(t) {
+		save = append(save, "string("+strconv.Quote(s.policy)+")\nstring("+strconv.Quote(s.names)+")\n[]byte("+strconv.Quote(string(s.scales))+")\n")
+	}
+	writeCorpus(t, "FuzzParse", parse)
+	writeCorpus(t, "FuzzSetScales", save)
+}
+
+// writeCorpus replaces testdata/fuzz/TARGET/seed-* with one file a seed,
+// each seed its values in Go's corpus format.
+func writeCorpus(t *testing.T, target string, seeds []string) {
+	dir := filepath.Join("testdata", "fuzz", target)
 	old, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
 	for _, name := range old {
 		if err := os.Remove(name); err != nil {
@@ -62,8 +76,8 @@ func TestUpdateCorpus(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for i, s := range seeds(t) {
-		body := "go test fuzz v1\nstring(" + strconv.Quote(s) + ")\n"
+	for i, s := range seeds {
+		body := "go test fuzz v1\n" + s
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%03d", i)), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +102,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("line %d holds a carriage return that ends no line, and was accepted: %q", i+1, l)
 			}
 		}
-		names := file.Names()
+		names := policyNames(file)
 		m, err := file.Resolve(names)
 		if err != nil {
 			checkErrorList(t, err, strings.Count(in, "\n")+1)
@@ -130,4 +144,17 @@ func checkErrorList(t *testing.T, err error, lines int) {
 			t.Fatalf("error %q does not start with %q", text[i], prefix)
 		}
 	}
+}
+
+// policyNames lists the processes the file has lines for, in the order they
+// first appear, without "*": the Procfile a fuzzed policy is resolved
+// against, so that every line is applied.
+func policyNames(f *File) []string {
+	var names []string
+	for _, e := range f.entries {
+		if e.name != "*" {
+			names = append(names, e.name)
+		}
+	}
+	return names
 }

@@ -19,7 +19,6 @@ package policy
 // what was given and what would be right.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -54,32 +53,6 @@ type entry struct {
 type setting struct {
 	line  int
 	apply func(*Policy)
-}
-
-// Names returns the names that have policy lines, in the order they first
-// appear, without "*".
-func (f *File) Names() []string {
-	var names []string
-	for _, e := range f.entries {
-		if e.name != "*" {
-			names = append(names, e.name)
-		}
-	}
-	return names
-}
-
-// ParseFile parses the policy file at path, read as every input file is
-// (a regular file of at most 1 MiB; see readFile). A missing file is an
-// empty policy: every process gets the defaults.
-func ParseFile(path string) (*File, error) {
-	data, err := readFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &File{name: path, byName: map[string]*entry{}}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w (want a policy file with lines like \"web: scale=2\", or pass --policy FILE)", err)
-	}
-	return Parse(bytes.NewReader(data), path)
 }
 
 // Parse parses a policy file read from r; file names it in errors. It
@@ -170,6 +143,9 @@ type item struct {
 	key      string
 	value    string
 	hasValue bool
+	// start and end are the item's bytes in the body it was split
+	// from, quotes included, for SetScales to edit in place.
+	start, end int
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
@@ -190,7 +166,7 @@ func splitItems(s string) ([]item, string) {
 		for i < len(s) && !isSpace(s[i]) && s[i] != '=' && s[i] != '"' {
 			i++
 		}
-		it := item{key: s[start:i]}
+		it := item{key: s[start:i], start: start}
 		if i < len(s) && s[i] == '"' {
 			end := i
 			for end < len(s) && !isSpace(s[end]) {
@@ -244,6 +220,7 @@ func splitItems(s string) ([]item, string) {
 				it.value = s[start:i]
 			}
 		}
+		it.end = i
 		items = append(items, it)
 	}
 }
@@ -824,16 +801,14 @@ func parseAfter(v string, _ bool) (func(*Policy), string) {
 // (MAX_ARG_STRLEN less its NUL), as procfile.MaxArgLen.
 const maxArgLen = 32*4096 - 1
 
-var signals = []string{"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"}
-
 func parseStopSignal(v string, _ bool) (func(*Policy), string) {
 	s := strings.TrimPrefix(strings.ToUpper(v), "SIG")
-	for _, sig := range signals {
+	for _, sig := range stopSignals {
 		if s == sig {
 			return func(p *Policy) { p.StopSignal = sig }, ""
 		}
 	}
-	return nil, "want one of TERM, INT, QUIT, HUP, USR1, USR2, KILL" + didYouMean(s, signals)
+	return nil, "want one of " + strings.Join(stopSignals, ", ") + didYouMean(s, stopSignals)
 }
 
 func portKey(field func(*Policy) *int) func(string, bool) (func(*Policy), string) {

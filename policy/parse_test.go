@@ -2,11 +2,10 @@ package policy
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -375,9 +374,6 @@ func TestParseLines(t *testing.T) {
 		"db:\n" +
 		"worker: optional"
 	f := parseString(t, in)
-	if got, want := f.Names(), []string{"web", "worker", "db"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("Names() = %q, want %q", got, want)
-	}
 	m, err := f.Resolve([]string{"worker", "web", "db", "clock"})
 	if err != nil {
 		t.Fatal(err)
@@ -401,39 +397,6 @@ func TestStarOverride(t *testing.T) {
 	}
 	if p := m["db"]; !p.Singleton || p.SingletonPath != "/tmp/a.lock" {
 		t.Errorf("db = %+v, want singleton=/tmp/a.lock", p)
-	}
-}
-
-func TestParseFile(t *testing.T) {
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "Procfile.policy")
-	f, err := ParseFile(missing)
-	if err != nil {
-		t.Fatalf("missing file: %v", err)
-	}
-	m, err := f.Resolve([]string{"web"})
-	if err != nil || !samePolicy(m["web"], Default()) {
-		t.Errorf("missing file resolves to %+v, %v; want defaults", m, err)
-	}
-
-	if err := os.WriteFile(missing, []byte("web: scale=2\nbad: grace=5\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err = ParseFile(missing)
-	if want := missing + `:2: grace="5": missing unit, e.g. 5s`; err == nil || err.Error() != want {
-		t.Errorf("got %v, want %s", err, want)
-	}
-	// The name for messages is kept for a missing file too.
-	f, _ = ParseFile(filepath.Join(dir, "nope.policy"))
-	f.byName["x"] = &entry{name: "x", line: 1}
-	f.entries = append(f.entries, f.byName["x"])
-	if _, err := f.Resolve(nil); err == nil || !strings.HasPrefix(err.Error(), filepath.Join(dir, "nope.policy")+":1: ") {
-		t.Errorf("error %v does not name the file", err)
-	}
-
-	_, err = ParseFile(dir)
-	if err == nil || strings.Contains(err.Error(), "\n") {
-		t.Errorf("ParseFile(directory) = %v, want a one-line error", err)
 	}
 }
 
@@ -706,5 +669,28 @@ func TestSuggestLongWord(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Suggest(long) took %v", d)
+	}
+}
+
+func TestSignalTable(t *testing.T) {
+	if got := SignalName(syscall.SIGHUP); got != "HUP" {
+		t.Errorf("SignalName(SIGHUP) = %q", got)
+	}
+	if got := SignalName(syscall.Signal(42)); got != "42" {
+		t.Errorf("SignalName(42) = %q, want the number", got)
+	}
+	for _, v := range []string{"hup", "SIGHUP", "sighup"} {
+		if sig, name, err := ParseSendSignal(v); err != nil || sig != syscall.SIGHUP || name != "HUP" {
+			t.Errorf("ParseSendSignal(%q) = %v %q %v", v, sig, name, err)
+		}
+	}
+	if _, _, err := ParseSendSignal("SEGV"); err == nil || !strings.Contains(err.Error(), "want one of TERM, INT") {
+		t.Errorf("SEGV is only a name for exits, not sendable: %v", err)
+	}
+	if got := (Policy{}).StopSignalOf(); got != syscall.SIGTERM {
+		t.Errorf("zero policy stops with %v", got)
+	}
+	if got := (Policy{StopSignal: "INT"}).StopSignalOf(); got != syscall.SIGINT {
+		t.Errorf("stop-signal=INT stops with %v", got)
 	}
 }

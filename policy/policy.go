@@ -2,6 +2,7 @@
 package policy
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -234,6 +235,26 @@ func formatSize(n int64) string {
 		}
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// FormatBytes prints a size for people as the policy writes sizes, with
+// one decimal where it helps: 1.2G, 300M, 512K (binary units, as memory=
+// reads them); for the runner's events, status and top alike. Unlike the
+// policy's own writing of memory=, it rounds.
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	v, u := float64(n)/unit, "K"
+	for _, next := range []string{"M", "G", "T"} {
+		if v < unit {
+			break
+		}
+		v, u = v/unit, next
+	}
+	s := fmt.Sprintf("%.1f", v)
+	return strings.TrimSuffix(s, ".0") + u
 }
 
 var sizeUnits = []struct {

@@ -1,18 +1,29 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
+// parseFile parses a policy file of testdata.
+func parseFile(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(bytes.NewReader(data), path)
+}
+
 var designNames = []string{"web", "scheduler", "organizer", "digest", "tunnel", "voice"}
 
 // TestDesignExample resolves the example of DESIGN.md.
 func TestDesignExample(t *testing.T) {
-	f, err := ParseFile("testdata/design.policy")
+	f, err := parseFile("testdata/design.policy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +164,7 @@ func TestResolveLogPattern(t *testing.T) {
 
 // TestAllKeys resolves a file that sets every key.
 func TestAllKeys(t *testing.T) {
-	f, err := ParseFile("testdata/all-keys.policy")
+	f, err := parseFile("testdata/all-keys.policy")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,6 @@ package procfile
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -179,6 +178,9 @@ func parseLine(line string, n int) (Entry, string) {
 	if !utf8.ValidString(line) {
 		return Entry{}, "line is not valid UTF-8: " + q + " (save the file as UTF-8)"
 	}
+	if msg := quoted(line, n); msg != "" {
+		return Entry{}, msg
+	}
 	name, cmd, found := strings.Cut(line, ":")
 	cmd = strings.Trim(cmd, blank)
 	want := "want \"name: command\""
@@ -210,6 +212,40 @@ func parseLine(line string, n int) (Entry, string) {
 		return Entry{}, fmt.Sprintf("the command of %s is %d bytes, more than exec takes in one argument (128 KiB): move it into a script and run that", name, len(cmd))
 	}
 	return Entry{Name: name, Command: cmd, Line: n}, ""
+}
+
+// quoted is the message for a line that starts with a quote, which no
+// process line does, when the line reads as one without its quotes: a
+// name in quotes ("web": ./server, as YAML or JSON write it), a line
+// wrapped in them (an echo "..." > Procfile that kept them, a copy from a
+// document), or an opening quote alone. It returns "" for any other line,
+// which the other messages then describe.
+func quoted(line string, n int) string {
+	q := line[0]
+	if q != '"' && q != '\'' {
+		return ""
+	}
+	fix := func(what, fixed, them string) string {
+		fixed = strings.Trim(fixed, blank)
+		if fixed == "" {
+			return ""
+		}
+		if _, msg := parseLine(fixed, n); msg != "" {
+			return ""
+		}
+		return what + ": " + quote(line) + " (remove " + them + ": want " + quote(fixed) + ")"
+	}
+	if name, cmd, ok := strings.Cut(line[1:], ":"); ok && strings.HasSuffix(name, string(q)) {
+		if msg := fix("process name in quotes", name[:len(name)-1]+":"+cmd, "the quotes"); msg != "" {
+			return msg
+		}
+	}
+	if len(line) > 1 && line[len(line)-1] == q {
+		if msg := fix("line is wrapped in quotes", line[1:len(line)-1], "the quotes"); msg != "" {
+			return msg
+		}
+	}
+	return fix("line starts with a quote", line[1:], "it")
 }
 
 // bareCR is the message for a line that holds a carriage return not at its
@@ -291,18 +327,4 @@ func readError(file string, err error) error {
 		return err
 	}
 	return fmt.Errorf("read %s: %w", file, err)
-}
-
-// ParseFile reads path with ReadFile (a regular file of at most
-// MaxFileSize bytes) and parses it. A missing file, or one that is not a
-// Procfile at all, gives a one-line error that says what would be right.
-func ParseFile(path string) ([]Entry, error) {
-	data, err := ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf(`%w (create one with lines like %s, or pass -f FILE)`, err, example)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w (want a Procfile with lines like %s, or pass -f FILE)", err, example)
-	}
-	return Parse(bytes.NewReader(data), path)
 }

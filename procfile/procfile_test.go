@@ -1,6 +1,7 @@
 package procfile
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -107,6 +108,18 @@ var parseCases = []parseCase{
 		err: `Procfile:1: line is not valid UTF-8: "web: caf\xe9" (save the file as UTF-8)`},
 	{name: "byte order mark not at start", input: "web: a\n\uFEFFworker: b\n",
 		err: `Procfile:2: invalid process name "\ufeffworker": "\ufeffworker: b" (a name may only contain letters, digits, "_" and "-", like "worker")`},
+	{name: "line wrapped in quotes", input: "\"web: ./server\"\n",
+		err: `Procfile:1: line is wrapped in quotes: "\"web: ./server\"" (remove the quotes: want "web: ./server")`},
+	{name: "line wrapped in single quotes, quotes inside", input: "'web: echo \"hi\" '\n",
+		err: `Procfile:1: line is wrapped in quotes: "'web: echo \"hi\" '" (remove the quotes: want "web: echo \"hi\"")`},
+	{name: "name in quotes", input: "\"web\": \"./server\"\n",
+		err: `Procfile:1: process name in quotes: "\"web\": \"./server\"" (remove the quotes: want "web: \"./server\"")`},
+	{name: "opening quote alone", input: "\"web: ./server\n",
+		err: `Procfile:1: line starts with a quote: "\"web: ./server" (remove it: want "web: ./server")`},
+	{name: "quotes around what is no process line either", input: "\"my.web: x\"\n\"\n'web'\n",
+		err: "Procfile:1: invalid process name \"\\\"my.web\": \"\\\"my.web: x\\\"\" (a name may only contain letters, digits, \"_\" and \"-\", like \"my-web\")\n" +
+			"Procfile:2: not a process line: \"\\\"\" (want \"name: command\")\n" +
+			"Procfile:3: not a process line: \"'web'\" (want \"name: command\")"},
 	{name: "long line quoted short", input: "web " + strings.Repeat("x", 100) + "\n",
 		err: `Procfile:1: not a process line: "web ` + strings.Repeat("x", 53) + `"... (want "name: command")`},
 	{name: "long unicode line cut on a rune", input: strings.Repeat("é", 100) + "\n",
@@ -231,43 +244,6 @@ func TestParseReadError(t *testing.T) {
 	}
 }
 
-func TestParseFile(t *testing.T) {
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "Procfile")
-	_, err := ParseFile(missing)
-	want := "open " + missing + `: no such file or directory (create one with lines like "web: ./server", or pass -f FILE)`
-	if err == nil || err.Error() != want {
-		t.Errorf("ParseFile(missing) = %v, want %s", err, want)
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("ParseFile(missing) error does not wrap os.ErrNotExist")
-	}
-
-	_, err = ParseFile(dir)
-	want = "read " + dir + `: is a directory, not a file (want a Procfile with lines like "web: ./server", or pass -f FILE)`
-	if err == nil || err.Error() != want {
-		t.Errorf("ParseFile(dir) = %v, want %s", err, want)
-	}
-
-	path := filepath.Join(dir, "Procfile.dev")
-	if err := os.WriteFile(path, []byte("web: a\nweb b\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err = ParseFile(path)
-	want = path + `:2: not a process line: "web b" (want "name: command")`
-	if err == nil || err.Error() != want {
-		t.Errorf("ParseFile(bad) = %v, want %s", err, want)
-	}
-
-	if err := os.WriteFile(path, []byte("web: a\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ParseFile(path)
-	if err != nil || !reflect.DeepEqual(got, []Entry{{"web", "a", 1}}) {
-		t.Errorf("ParseFile(good) = %v, %v", got, err)
-	}
-}
-
 // foremanLine is foreman's own pattern (lib/foreman/procfile.rb), with Ruby's
 // \s spelled out: Go's \s lacks \v.
 var foremanLine = regexp.MustCompile(`^([A-Za-z0-9_-]+):[ \t\n\v\f\r]*(.+)$`)
@@ -316,7 +292,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			entries, err := ParseFile(file)
+			entries, err := Parse(bytes.NewReader(data), file)
 			if err != nil {
 				t.Fatal(err)
 			}

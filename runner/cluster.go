@@ -211,7 +211,7 @@ func (r *Runner) onDrained(d drained) {
 		r.out.Event("%s left the pool with %s open: SIG%s sent, for it to close them (killed in %s if it has not exited)",
 			in.name, plural(int(d.open), "connection"), in.proc.Policy.StopSignal, in.deadline.Sub(r.clock.Now()).Round(time.Millisecond))
 	}
-	in.run.stop(parseSignal(in.proc.Policy.StopSignal), nil)
+	in.run.stop(in.proc.Policy.StopSignalOf(), nil)
 	r.armKill()
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"mhrun/balance"
 	"mhrun/formation"
+	"mhrun/output"
 	"mhrun/socket"
 )
 
@@ -174,7 +175,7 @@ func (c *cluster) waitRunning(t *testing.T, n int) map[string]socket.Instance {
 		running := 0
 		var status []socket.Instance
 		if conn, err := socket.Dial(c.sock); err == nil { // not yet at the start
-			resp, err := socket.Call(conn, socket.Request{Cmd: "status"})
+			resp, err := socket.Call(conn, socket.Request{Cmd: socket.CmdStatus})
 			conn.Close()
 			if err != nil {
 				t.Fatal(err)
@@ -328,7 +329,7 @@ func TestReportOpen(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // the balancer has no event for it
 	}
 	out := &syncBuffer{}
-	o := NewOutput(out, OutputOptions{NameWidth: 5})
+	o := output.New(out, output.Options{NameWidth: 5})
 	p := &formation.Process{Name: "web"}
 	r := &Runner{out: o, balancers: map[string]*balance.Balancer{"web": b}}
 	r.reportOpen(&instance{proc: p, name: "web.1", run: &run{id: "web.1#1"}})
@@ -415,7 +416,7 @@ func TestReloadPortTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_, err = socket.Call(conn, socket.Request{Cmd: "reload", Args: []string{"web"}})
+	_, err = socket.Call(conn, socket.Request{Cmd: socket.CmdReload, Args: []string{"web"}})
 	if want := fmt.Sprintf("reload of web aborted: web.1's replacement port %d is in use by another program", port); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("reload with its port taken: %v, want %q", err, want)
 	}

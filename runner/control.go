@@ -6,19 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"mhrun/attach"
 	"mhrun/balance"
 	"mhrun/formation"
 	"mhrun/logfile"
+	"mhrun/output"
 	"mhrun/policy"
+	"mhrun/proctree"
 	"mhrun/socket"
 )
 
@@ -36,7 +37,7 @@ type request struct {
 // answer is the supervisor's reply; hub and keep serve the streams.
 type answer struct {
 	resp socket.Response
-	hub  *hub              // attach: the instance's terminal
+	hub  *attach.Hub       // attach: the instance's terminal
 	name string            // attach: the instance
 	keep func(string) bool // logs: which names to show
 }
@@ -66,7 +67,7 @@ func (r *Runner) ask(ctx context.Context, req socket.Request) (answer, bool) {
 // Serve answers one request on c.
 func (h control) Serve(ctx context.Context, req socket.Request, c *socket.Conn) {
 	a, ok := h.r.ask(ctx, req)
-	if !ok && req.Cmd == "quit" { // the supervisor is done: what is left is the runner's exit
+	if !ok && req.Cmd == socket.CmdQuit { // the supervisor is done: what is left is the runner's exit
 		h.r.serveQuit(ctx, c, socket.Response{OK: true, Stream: true, Message: "the formation is already stopping"})
 		return
 	}
@@ -79,13 +80,13 @@ func (h control) Serve(ctx context.Context, req socket.Request, c *socket.Conn) 
 		return
 	}
 	switch req.Cmd {
-	case "logs":
+	case socket.CmdLogs:
 		h.r.serveLogs(ctx, c, req, a.keep)
-	case "attach":
+	case socket.CmdAttach:
 		h.r.serveAttach(ctx, c, req, a.hub, a.name)
-	case "quit":
+	case socket.CmdQuit:
 		h.r.serveQuit(ctx, c, a.resp)
-	case "status":
+	case socket.CmdStatus:
 		h.r.stats.fill(a.resp.Status)
 		c.Reply(a.resp)
 	default:
@@ -101,13 +102,13 @@ func (r *Runner) handle(req socket.Request) answer {
 	ok := func(format string, args ...any) answer {
 		return answer{resp: socket.Response{OK: true, Message: fmt.Sprintf(format, args...)}}
 	}
-	if r.stopping && req.Cmd != "status" && req.Cmd != "logs" && req.Cmd != "attach" && req.Cmd != "quit" {
+	if r.stopping && req.Cmd != socket.CmdStatus && req.Cmd != socket.CmdLogs && req.Cmd != socket.CmdAttach && req.Cmd != socket.CmdQuit {
 		return fail("the formation is stopping")
 	}
 	switch req.Cmd {
-	case "status":
+	case socket.CmdStatus:
 		return answer{resp: socket.Response{OK: true, Status: r.status()}}
-	case "quit": // answered on the connection until the formation has stopped (serveQuit)
+	case socket.CmdQuit: // answered on the connection until the formation has stopped (serveQuit)
 		resp := socket.Response{OK: true, Stream: true, Message: "stopping the formation", StopWithin: r.stopBound()}
 		if r.stopping {
 			resp.Message = "the formation is already stopping" // a second interrupt would kill
@@ -115,7 +116,7 @@ func (r *Runner) handle(req socket.Request) answer {
 			r.interrupt("quit request")
 		}
 		return answer{resp: resp}
-	case "scale":
+	case socket.CmdScale:
 		if r.reload != nil {
 			return fail("a reload of %s is under way: scale when it is done", r.reload.proc)
 		}
@@ -124,25 +125,25 @@ func (r *Runner) handle(req socket.Request) answer {
 			return fail("%v", err)
 		}
 		return ok("%s", msg)
-	case "restart", "stop", "start":
+	case socket.CmdRestart, socket.CmdStop, socket.CmdStart:
 		msg, err := r.command(req.Cmd, req.Args)
 		if err != nil {
 			return fail("%v", err)
 		}
 		return ok("%s", msg)
-	case "signal":
+	case socket.CmdSignal:
 		msg, err := r.sendSignal(req.Args)
 		if err != nil {
 			return fail("%v", err)
 		}
 		return ok("%s", msg)
-	case "logs":
+	case socket.CmdLogs:
 		keep, err := r.nameFilter(req.Args)
 		if err != nil {
 			return fail("%v", err)
 		}
 		return answer{resp: socket.Response{OK: true, Stream: true}, keep: keep}
-	case "attach":
+	case socket.CmdAttach:
 		if len(req.Args) != 1 {
 			return fail("connect takes one instance, e.g. web or web.2")
 		}
@@ -155,8 +156,34 @@ func (r *Runner) handle(req socket.Request) answer {
 			return fail("%v", err)
 		}
 		return answer{resp: socket.Response{OK: true, Stream: true}, hub: ins[0].hub, name: ins[0].name}
+	case socket.CmdSave:
+		return r.save(req.Args)
 	}
-	return fail("unknown command %q (want status, scale, restart, stop, start, signal, reload, logs, attach or quit)", req.Cmd)
+	return fail("unknown command %q (want status, scale, restart, stop, start, signal, reload, logs, attach, quit or save)", req.Cmd)
+}
+
+// save answers mhrun save, which writes the policy file itself: without
+// args, what it needs (the file, the sum of what the formation read, the
+// live scales); with OLD NEW, the news that it replaced the file whose
+// sum was OLD by one whose sum is NEW, taken only while the sum is OLD,
+// so that the next save compares the disk with what the last one wrote.
+func (r *Runner) save(args []string) answer {
+	f := r.f
+	switch len(args) {
+	case 0:
+		s := &socket.Save{Policy: f.PolicyFile, Sum: f.PolicySum, Procfile: f.AllNames, Processes: []socket.Scale{}}
+		for _, p := range f.Processes {
+			s.Processes = append(s.Processes, socket.Scale{Name: p.Name, Scale: p.Scale, Max: p.FromMax})
+		}
+		return answer{resp: socket.Response{OK: true, Save: s}}
+	case 2:
+		if args[0] != f.PolicySum {
+			return answer{resp: socket.Response{Error: "the policy file was saved by another client meanwhile"}}
+		}
+		f.PolicySum = args[1]
+		return answer{resp: socket.Response{OK: true, Message: "noted"}}
+	}
+	return answer{resp: socket.Response{Error: "save takes no arguments, or the sums of the policy file before and after a write"}}
 }
 
 // status is one row per instance, from the supervisor's state only: the
@@ -181,6 +208,8 @@ func (r *Runner) status() []socket.Instance {
 		if in.hasProcess() && !in.run.exited {
 			row.PID, row.Started = in.run.pid, in.run.started
 		}
+		row.Ready = in.state == StateRunning && in.ready
+		row.Balanced = r.balancer(in) != nil
 		out = append(out, row)
 	}
 	return out
@@ -191,7 +220,7 @@ func (r *Runner) status() []socket.Instance {
 // for the first), so that top's refreshes show the present.
 type statusSampler struct {
 	mu   sync.Mutex
-	s    Sampler
+	s    proctree.Sampler
 	last map[int]cpuMark // by pid, the processes of the last status
 }
 
@@ -223,6 +252,7 @@ func (ss *statusSampler) fill(rows []socket.Instance) {
 			continue
 		}
 		row.RSS = s.RSS
+		row.CPUTime = s.CPU.Seconds()
 		since, was := row.Started, time.Duration(0)
 		if m, ok := ss.last[row.PID]; ok {
 			since, was = m.at, m.cpu
@@ -316,7 +346,7 @@ func (r *Runner) nameFilter(args []string) (func(string) bool, error) {
 }
 
 // command is restart, stop or start on processes or instances.
-func (r *Runner) command(cmd string, args []string) (string, error) {
+func (r *Runner) command(cmd socket.Command, args []string) (string, error) {
 	ins, err := r.resolve(args)
 	if err != nil {
 		return "", err
@@ -324,7 +354,7 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 	var done []string
 	for _, in := range ins {
 		switch cmd {
-		case "restart":
+		case socket.CmdRestart:
 			switch {
 			case in.state == StateRunning || in.state == StateStarting:
 				r.out.Event("%s: restart requested", in.name)
@@ -334,7 +364,7 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 			default:
 				r.startNow(in, "restart requested")
 			}
-		case "stop":
+		case socket.CmdStop:
 			switch in.state {
 			case StateRunning, StateStarting:
 				r.out.Event("%s: stop requested", in.name)
@@ -348,7 +378,7 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 			}
 			in.held = true
 			in.reason = "stopped on request"
-		case "start":
+		case socket.CmdStart:
 			if in.state == StateStopping && !in.removed {
 				// a stop under way (mhrun stop, then start): start again after it
 				in.held = false
@@ -367,7 +397,7 @@ func (r *Runner) command(cmd string, args []string) (string, error) {
 	if len(done) == 0 {
 		return "", fmt.Errorf("%s already running: mhrun restart %s restarts it", strings.Join(args, ", "), strings.Join(args, " "))
 	}
-	past := map[string]string{"restart": "restarting", "stop": "stopping", "start": "starting"}[cmd]
+	past := map[socket.Command]string{socket.CmdRestart: "restarting", socket.CmdStop: "stopping", socket.CmdStart: "starting"}[cmd]
 	return past + " " + strings.Join(done, ", "), nil
 }
 
@@ -394,10 +424,9 @@ func (r *Runner) sendSignal(args []string) (string, error) {
 	if len(args) < 2 {
 		return "", fmt.Errorf("want targets then a signal, e.g. mhrun signal web.2 HUP")
 	}
-	name := strings.TrimPrefix(strings.ToUpper(args[len(args)-1]), "SIG")
-	sig, ok := controlSignals[name]
-	if !ok {
-		return "", fmt.Errorf("unknown signal %q (want one of %s)", args[len(args)-1], strings.Join(slices.Sorted(maps.Keys(controlSignals)), ", "))
+	sig, name, err := policy.ParseSendSignal(args[len(args)-1])
+	if err != nil {
+		return "", err
 	}
 	ins, err := r.resolve(args[:len(args)-1])
 	if err != nil {
@@ -416,12 +445,6 @@ func (r *Runner) sendSignal(args []string) (string, error) {
 	return fmt.Sprintf("sent %s to %s", name, strings.Join(sent, ", ")), nil
 }
 
-var controlSignals = map[string]syscall.Signal{
-	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "HUP": syscall.SIGHUP,
-	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "KILL": syscall.SIGKILL, "STOP": syscall.SIGSTOP,
-	"CONT": syscall.SIGCONT, "WINCH": syscall.SIGWINCH, "ALRM": syscall.SIGALRM,
-}
-
 // scale is `mhrun scale web=4 worker=0`: new instances start with their
 // own PORT; scaling down stops the highest-numbered gracefully.
 func (r *Runner) scale(args []string) (string, error) {
@@ -433,8 +456,9 @@ func (r *Runner) scale(args []string) (string, error) {
 		return "", err
 	}
 	type change struct {
-		p *formation.Process
-		n int
+		p       *formation.Process
+		n       int
+		fromMax bool
 	}
 	var changes []change
 	for _, a := range args {
@@ -448,7 +472,8 @@ func (r *Runner) scale(args []string) (string, error) {
 				return "", unknownProcess(name, r.f.Names())
 			}
 			n := want[name]
-			if n == policy.ScaleMax {
+			fromMax := n == policy.ScaleMax
+			if fromMax {
 				n = runtime.NumCPU()
 			}
 			if err := policy.CheckScale(name, p.Policy, n); err != nil {
@@ -457,7 +482,7 @@ func (r *Runner) scale(args []string) (string, error) {
 			if last := p.Port(r.f.BasePort, n); n > 0 && last > 65535 {
 				return "", fmt.Errorf("%s.%d would get PORT %d, past 65535", name, n, last)
 			}
-			changes = append(changes, change{p, n})
+			changes = append(changes, change{p, n, fromMax})
 		}
 	}
 	var msgs []string
@@ -466,6 +491,7 @@ func (r *Runner) scale(args []string) (string, error) {
 		if err != nil {
 			return strings.Join(append(msgs, err.Error()), "; "), err
 		}
+		c.p.FromMax = c.fromMax // what mhrun save writes: max, or the count
 		msgs = append(msgs, msg)
 	}
 	return strings.Join(msgs, "; "), nil
@@ -504,7 +530,7 @@ func (r *Runner) scaleTo(p *formation.Process, n int) (string, error) {
 		var names []string
 		added := make([]*instance, 0, n-cur)
 		for k := cur + 1; k <= n; k++ {
-			in := &instance{proc: p, n: k, name: p.Instance(k), color: p.Index, hub: newHub()}
+			in := &instance{proc: p, n: k, name: p.Instance(k), color: p.Index, hub: attach.New()}
 			in.stream = r.out.Stream(in.name, in.color)
 			added = append(added, in)
 			names = append(names, in.name)
@@ -544,7 +570,7 @@ func (r *Runner) scaleTo(p *formation.Process, n int) (string, error) {
 func (r *Runner) remove(in *instance) {
 	in.release()
 	if !in.shared {
-		in.hub.close(in.name + " was scaled away")
+		in.hub.Close(in.name + " was scaled away")
 		in.stream.Flush()
 	}
 	if in.run != nil {
@@ -672,7 +698,7 @@ func shown(keep func(string) bool) func(name string, text []byte) bool {
 		if keep(name) {
 			return true
 		}
-		if name != eventName {
+		if name != output.EventName {
 			return false
 		}
 		text = bytes.TrimPrefix(text, []byte("reload of "))
@@ -720,7 +746,7 @@ func (r *Runner) serveQuit(ctx context.Context, c *socket.Conn, resp socket.Resp
 // stillStopping says what a stop of the formation still waits for: the
 // instances stopping, then those whose turn comes after them (after=).
 func (r *Runner) stillStopping(ctx context.Context, d time.Duration) string {
-	a, ok := r.ask(ctx, socket.Request{Cmd: "status"})
+	a, ok := r.ask(ctx, socket.Request{Cmd: socket.CmdStatus})
 	if !ok {
 		return fmt.Sprintf("still stopping after %s: processes that outlived their instances, the log files", d)
 	}
@@ -758,17 +784,17 @@ func (r *Runner) stopBound() time.Duration {
 }
 
 // serveAttach bridges a client's terminal and an instance's pty.
-func (r *Runner) serveAttach(ctx context.Context, c *socket.Conn, req socket.Request, h *hub, name string) {
-	recent, sub, ok := h.attach()
+func (r *Runner) serveAttach(ctx context.Context, c *socket.Conn, req socket.Request, h *attach.Hub, name string) {
+	recent, sub, ok := h.Attach()
 	if !ok {
 		c.Reply(socket.Response{Error: name + " is gone"})
 		return
 	}
-	defer h.detach(sub)
+	defer h.Detach(sub)
 	if c.Reply(socket.Response{OK: true, Stream: true, Message: "attached to " + name}) != nil {
 		return
 	}
-	h.resize(req.Cols, req.Rows)
+	h.Resize(req.Cols, req.Rows)
 	if len(recent) > 0 && c.WriteFrame(socket.FrameData, recent) != nil {
 		return
 	}
@@ -782,21 +808,21 @@ func (r *Runner) serveAttach(ctx context.Context, c *socket.Conn, req socket.Req
 			}
 			switch typ {
 			case socket.FrameData:
-				if !h.input(p) {
+				if !h.Input(p) {
 					c.WriteFrame(socket.FrameNotice, []byte(name+" is not running: keys dropped"))
 				}
 			case socket.FrameResize:
 				if cols, rows, err := socket.ParseResize(p); err == nil {
-					h.resize(cols, rows)
+					h.Resize(cols, rows)
 				}
 			}
 		}
 	}()
 	for {
 		select {
-		case p, ok := <-sub.data:
+		case p, ok := <-sub.Data():
 			if !ok {
-				for msg := range sub.notice {
+				for msg := range sub.Notices() {
 					c.WriteFrame(socket.FrameEnd, []byte(msg))
 					return
 				}
@@ -806,7 +832,7 @@ func (r *Runner) serveAttach(ctx context.Context, c *socket.Conn, req socket.Req
 			if c.WriteFrame(socket.FrameData, p) != nil {
 				return
 			}
-		case msg, ok := <-sub.notice:
+		case msg, ok := <-sub.Notices():
 			if ok {
 				c.WriteFrame(socket.FrameNotice, []byte(msg))
 			}

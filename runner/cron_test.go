@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mhrun/formation"
+	"mhrun/output"
 	"mhrun/policy"
 )
 
@@ -57,7 +58,7 @@ func TestRegressionCronWithoutNextTimeStops(t *testing.T) {
 		clk := newFakeClock()
 		in := &instance{proc: p, n: 1, name: "digest.1", next: clk.Now()}
 		r := &Runner{
-			out:   NewOutput(&buf, OutputOptions{NameWidth: 8}),
+			out:   output.New(&buf, output.Options{NameWidth: 8}),
 			insts: []*instance{in},
 			crons: make(chan *cronJob, 1),
 			done:  make(chan struct{}),

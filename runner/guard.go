@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"mhrun/proctree"
 )
 
 // The guard ends what a runner leaves when it dies without stopping its
@@ -119,21 +121,25 @@ func Guard(in io.Reader, tok string, stderr io.Writer) int {
 // those whose environment holds MHRUN_RUN=TOKEN.*, and those in the
 // session or group of a known leader; never the guard itself.
 func guarded(tok string, leaders map[int]bool) []int {
-	t := tables.Get().(*procTable)
-	defer tables.Put(t)
-	if t.scan() != nil || !t.stats {
+	t, err := proctree.Read()
+	if err != nil {
+		return nil
+	}
+	defer t.Release()
+	if !t.FromProc() {
 		return nil
 	}
 	self := os.Getpid()
 	prefix := tok + "."
 	var out []int
-	for i := range t.procs {
-		p := &t.procs[i]
-		if p.pid == self || p.state == 'Z' || p.state == 'X' {
+	procs := t.Procs()
+	for i := range procs {
+		p := &procs[i]
+		if p.PID == self || p.State == 'Z' || p.State == 'X' {
 			continue
 		}
-		if leaders[p.pid] || leaders[p.sid] || leaders[p.pgrp] || strings.HasPrefix(environValue(p.pid, identityEnv), prefix) {
-			out = append(out, p.pid)
+		if leaders[p.PID] || leaders[p.SID] || leaders[p.Pgrp] || strings.HasPrefix(proctree.EnvValue(p.PID, identityEnv), prefix) {
+			out = append(out, p.PID)
 		}
 	}
 	return out

@@ -229,7 +229,7 @@ func TestLoopAnswersUnderHostileChildren(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		code, _ := Run(ctx, f, Options{Stdout: out, Socket: path, Control: true, Subreaper: true, Sample: 50 * time.Millisecond,
-			answered: func(cmd string, d time.Duration) {
+			answered: func(cmd socket.Command, d time.Duration) {
 				mu.Lock()
 				defer mu.Unlock()
 				took = append(took, d)
@@ -255,7 +255,7 @@ func TestLoopAnswersUnderHostileChildren(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := socket.Call(c, socket.Request{Cmd: "status"})
+		resp, err := socket.Call(c, socket.Request{Cmd: socket.CmdStatus})
 		c.Close()
 		if err != nil {
 			t.Fatalf("status %d: %v", i, err)
@@ -272,7 +272,7 @@ func TestLoopAnswersUnderHostileChildren(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			socket.Call(c, socket.Request{Cmd: "restart", Args: []string{"frozen", "stubborn"}})
+			socket.Call(c, socket.Request{Cmd: socket.CmdRestart, Args: []string{"frozen", "stubborn"}})
 			c.Close()
 		}
 	}
@@ -311,7 +311,7 @@ func call(t *testing.T, path, cmd string, args ...string) socket.Response {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	resp, err := socket.Call(c, socket.Request{Cmd: cmd, Args: args})
+	resp, err := socket.Call(c, socket.Request{Cmd: socket.Command(cmd), Args: args})
 	if err != nil {
 		t.Fatalf("%s %v: %v", cmd, args, err)
 	}
@@ -383,7 +383,7 @@ func TestRegressionKillOverdueOnePass(t *testing.T) {
 	var mu sync.Mutex
 	var took []time.Duration
 	r, _ := runFormationWith(t, Options{Socket: path, Control: true, Subreaper: true,
-		answered: func(cmd string, d time.Duration) {
+		answered: func(cmd socket.Command, d time.Duration) {
 			if cmd == "status" {
 				mu.Lock()
 				took = append(took, d)

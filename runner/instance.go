@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
 
+	"mhrun/attach"
 	"mhrun/formation"
+	"mhrun/output"
+	"mhrun/policy"
+	"mhrun/proctree"
 )
 
 // State is where an instance is in its life. Only the supervisor goroutine
@@ -74,8 +77,8 @@ type instance struct {
 	n      int
 	name   string
 	color  int
-	stream *Stream
-	hub    *hub // the terminal clients attach to, across runs
+	stream *output.Stream
+	hub    *attach.Hub // the terminal clients attach to, across runs
 
 	state    State
 	run      *run      // the current or last run; nil before the first
@@ -163,7 +166,7 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 		var ptmx *os.File
 		err := register(func() (int, error) {
 			var err error
-			ptmx, err = pty.StartWithAttrs(cmd, size, procAttr())
+			ptmx, err = pty.StartWithAttrs(cmd, size, proctree.SysProcAttr())
 			if err != nil {
 				return 0, err
 			}
@@ -243,27 +246,9 @@ func (r *run) giveUpDrain() {
 	}
 }
 
-// setSize sets a pty's window size. The pty master stays in blocking
-// mode, as creack/pty leaves it: a read in its own thread is woken by the
-// kernel directly, which under CPU contention keeps a line's halves
-// together far better than Go's poller did (measured: 9 lines split in
-// 2.4M with the poller, none without).
-func setSize(f *os.File, cols, rows int) error {
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	ws := &unix.Winsize{Col: uint16(cols), Row: uint16(rows)}
-	var ierr error
-	if err := sc.Control(func(fd uintptr) { ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) }); err != nil {
-		return err
-	}
-	return ierr
-}
-
 // read copies the pty to the stream until the pty's end (EIO on Linux once
 // every holder of the terminal is gone, or the pty closed).
-func (r *run) read(pty *os.File, s *Stream, h *hub) {
+func (r *run) read(pty *os.File, s *output.Stream, h *attach.Hub) {
 	defer close(r.drained)
 	buf := make([]byte, 64*1024)
 	for {
@@ -347,7 +332,7 @@ func describe(st *os.ProcessState) (what string, code int) {
 		return "ended", 1
 	}
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return fmt.Sprintf("was killed by signal %s", signalName(ws.Signal())), 128 + int(ws.Signal())
+		return fmt.Sprintf("was killed by signal %s", policy.SignalName(ws.Signal())), 128 + int(ws.Signal())
 	}
 	return fmt.Sprintf("exited with code %d", st.ExitCode()), st.ExitCode()
 }

@@ -1,12 +1,11 @@
 package runner
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"strconv"
-	"sync"
+
+	"mhrun/proctree"
 )
 
 // Every process of a run carries the run's identity: the variable
@@ -56,17 +55,19 @@ func members(leader int, ident string) []int {
 // subreaper, see runnerTree) to find the members of several runs in: the
 // environment of each process is read at most once.
 type snapshot struct {
-	t      *procTable
-	done   func()
+	t      *proctree.Table  // nil when the table could not be read
 	idents map[int32]string // MHRUN_RUN of the processes read so far
 }
 
 func takeSnapshot() *snapshot {
-	t, done := runnerTree()
-	return &snapshot{t: t, done: done}
+	return &snapshot{t: runnerTree()}
 }
 
-func (s *snapshot) close() { s.done() }
+func (s *snapshot) close() {
+	if s.t != nil {
+		s.t.Release()
+	}
+}
 
 // ident is the MHRUN_RUN value in the environment of entry i, "" without.
 func (s *snapshot) ident(i int32) string {
@@ -76,7 +77,7 @@ func (s *snapshot) ident(i int32) string {
 	if s.idents == nil {
 		s.idents = map[int32]string{}
 	}
-	v := environValue(s.t.procs[i].pid, identityEnv)
+	v := proctree.EnvValue(s.t.Procs()[i].PID, identityEnv)
 	s.idents[i] = v
 	return v
 }
@@ -87,104 +88,74 @@ func (s *snapshot) members(leader int, ident string) []int {
 	if leader <= 0 || t == nil {
 		return nil
 	}
-	t.newWalk()
+	procs := t.Procs()
+	t.NewWalk()
 	var found []int32
-	for i := range t.procs {
-		p := &t.procs[i]
-		if p.pid == leader || (t.stats && (p.sid == leader || p.pgrp == leader)) {
-			t.visit(int32(i))
+	for i := range procs {
+		p := &procs[i]
+		if p.PID == leader || (t.FromProc() && (p.SID == leader || p.Pgrp == leader)) {
+			t.Visit(int32(i))
 			found = append(found, int32(i))
 		}
 	}
 	for k := 0; k < len(found); k++ { // found grows: descendants of descendants
-		found = t.below(found, found[k])
+		found = t.Below(found, found[k])
 	}
-	if ident != "" && t.stats {
-		if self, ok := t.index[os.Getpid()]; ok {
-			t.newWalk()
+	if ident != "" && t.FromProc() {
+		if self, ok := t.Index(os.Getpid()); ok {
+			t.NewWalk()
 			for _, i := range found {
-				t.visit(i) // members already
+				t.Visit(i) // members already
 			}
-			t.visit(self)
-			under := t.below(nil, self)
+			t.Visit(self)
+			under := t.Below(nil, self)
 			var matches []int32
 			for _, i := range under {
-				if t.procs[i].state != 'Z' && s.ident(i) == ident {
+				if procs[i].State != 'Z' && s.ident(i) == ident {
 					matches = append(matches, i)
 				}
 			}
 			if len(matches) > 0 {
-				t.newWalk()
+				t.NewWalk()
 				for _, i := range found {
-					t.visit(i)
+					t.Visit(i)
 				}
 				n := len(found)
 				for _, i := range matches {
-					if t.visit(i) {
+					if t.Visit(i) {
 						found = append(found, i)
 					}
 				}
 				for k := n; k < len(found); k++ {
-					found = t.below(found, found[k])
+					found = t.Below(found, found[k])
 				}
 			}
 		}
 	}
 	var out []int
 	for _, i := range found {
-		if st := t.procs[i].state; st != 'Z' && st != 'X' {
-			out = append(out, t.procs[i].pid)
+		if st := procs[i].State; st != 'Z' && st != 'X' {
+			out = append(out, procs[i].PID)
 		}
 	}
 	return out
 }
 
-// walkers recycles the Samplers that runnerTree walks with.
-var walkers = sync.Pool{New: func() any { return new(Sampler) }}
-
-// runnerTree is the process table members searches, and the function that
-// gives it back: with mhrun a subreaper, every member of a run is below
-// mhrun, so only mhrun's tree is read, walked down through children lists
-// (a few files for a small formation, where a full pass reads one per
-// process on the machine); else, or where the kernel lists no children,
-// the whole table. nil when neither can be read.
-func runnerTree() (*procTable, func()) {
-	if isSubreaper() {
-		w := walkers.Get().(*Sampler)
-		if w.walks() {
-			if proc, err := openProc(); err == nil {
-				ok := w.readSubtree(proc, os.Getpid())
-				closeProc(proc)
-				if ok {
-					w.t.link()
-					return &w.t, func() { walkers.Put(w) }
-				}
-			}
-		}
-		walkers.Put(w)
+// runnerTree is the process table members searches, nil when it cannot be
+// read: with mhrun a subreaper, every member of a run is below mhrun, so
+// only mhrun's tree is read (proctree.ReadTree: a few files for a small
+// formation, where a full pass reads one per process on the machine);
+// else the whole table.
+func runnerTree() *proctree.Table {
+	var t *proctree.Table
+	var err error
+	if proctree.IsSubreaper() {
+		t, err = proctree.ReadTree(os.Getpid())
+	} else {
+		t, err = proctree.Read()
 	}
-	t := tables.Get().(*procTable)
-	if t.scan() != nil {
-		tables.Put(t)
-		return nil, func() {}
-	}
-	return t, func() { tables.Put(t) }
-}
-
-// environValue is the value of the variable name in /proc/PID/environ,
-// "" when it is not there or cannot be read.
-func environValue(pid int, name string) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
-		return ""
+		return nil
 	}
-	want := []byte(name + "=")
-	for len(b) > 0 {
-		entry, rest, _ := bytes.Cut(b, []byte{0})
-		if v, ok := bytes.CutPrefix(entry, want); ok {
-			return string(v)
-		}
-		b = rest
-	}
-	return ""
+	return t
 }

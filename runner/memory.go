@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"mhrun/formation"
+	"mhrun/policy"
+	"mhrun/proctree"
 )
 
 // Memory caps. A capped tree (the RSS of the instance's process and every
@@ -45,7 +47,7 @@ const (
 // checkMemorySupport refuses memory= where there is no /proc to read, so a
 // cap is never silently ignored.
 func checkMemorySupport(f *formation.Formation) error {
-	if MemorySupported() {
+	if proctree.MemorySupported() {
 		return nil
 	}
 	var names []string
@@ -214,8 +216,8 @@ func (r *Runner) sampleMemory(w *memWatch) {
 	// Walk the due trees, unless that reads more files than one pass
 	// over /proc.
 	start := time.Now()
-	var got map[int]TreeSample
-	if !r.sampler.walks() || files >= r.sampler.processes() {
+	var got map[int]proctree.TreeSample
+	if !r.sampler.Walks() || files >= r.sampler.Processes() {
 		got = r.sampler.Sample(roots)
 	} else {
 		got = r.sampler.SampleTrees(roots)
@@ -239,14 +241,14 @@ func (r *Runner) sampleMemory(w *memWatch) {
 
 // checkMemory acts on one read of an instance's tree and says when it is
 // due again, or false when it is no longer watched.
-func (r *Runner) checkMemory(in *instance, w *memWatch, s TreeSample, now time.Time) (time.Time, bool) {
+func (r *Runner) checkMemory(in *instance, w *memWatch, s proctree.TreeSample, now time.Time) (time.Time, bool) {
 	t := w.trees[in]
 	prev, gap := t.rss, now.Sub(t.at)
 	if t.at.IsZero() {
 		prev, gap = 0, 0
 	}
 	t.at, t.rss = now, s.RSS
-	t.files = s.files
+	t.files = s.Files
 	if t.files == 0 { // read by a full pass: guess stat, task and two threads a process
 		t.files = 4 * s.Procs
 	}
@@ -255,12 +257,12 @@ func (r *Runner) checkMemory(in *instance, w *memWatch, s TreeSample, now time.T
 	switch in.state {
 	case StateRunning:
 		if s.RSS > most {
-			r.out.Event("%s over memory cap: %s > %s, restarting", in.name, FormatBytes(s.RSS), FormatBytes(most))
+			r.out.Event("%s over memory cap: %s > %s, restarting", in.name, policy.FormatBytes(s.RSS), policy.FormatBytes(most))
 			r.stopInstance(in, "memory")
 		}
 	case StateStopping:
 		if s.RSS > 2*most {
-			r.out.Event("%s passed twice its memory cap while stopping (%s > 2×%s): killing it now", in.name, FormatBytes(s.RSS), FormatBytes(most))
+			r.out.Event("%s passed twice its memory cap while stopping (%s > 2×%s): killing it now", in.name, policy.FormatBytes(s.RSS), policy.FormatBytes(most))
 			r.killTree(in)
 			r.armKill()
 		}
@@ -309,22 +311,4 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// FormatBytes prints a size as the policy writes it, with one decimal
-// where it helps: 1.2G, 300M, 512K; for events, status and top alike.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	v, u := float64(n)/unit, "K"
-	for _, next := range []string{"M", "G", "T"} {
-		if v < unit {
-			break
-		}
-		v, u = v/unit, next
-	}
-	s := fmt.Sprintf("%.1f", v)
-	return strings.TrimSuffix(s, ".0") + u
 }

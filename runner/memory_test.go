@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"mhrun/formation"
+	"mhrun/policy"
 )
 
-// A helper child for the memory tests (see the helpers in sample_test.go):
+// A helper child for the memory tests (see the helpers in alloc_test.go):
 //
 //	grow  print "growing PID", then map and touch MHRUN_TEST_GROW_MBS MiB a
 //	      second, up to MHRUN_TEST_GROW_MAX_MB, then hold. On SIGTERM, print
@@ -146,9 +147,9 @@ func TestMemoryCapCatchesFastGrowth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("peak: %v\n%s", err, o)
 	}
-	t.Logf("%s; peak %s (%.2f× the cap)", ev, FormatBytes(peak), float64(peak)/(capMB<<20))
+	t.Logf("%s; peak %s (%.2f× the cap)", ev, policy.FormatBytes(peak), float64(peak)/(capMB<<20))
 	if peak <= capMB<<20 {
-		t.Errorf("restarted for memory at a peak of %s, under the cap of %dM\n%s", FormatBytes(peak), capMB, o)
+		t.Errorf("restarted for memory at a peak of %s, under the cap of %dM\n%s", policy.FormatBytes(peak), capMB, o)
 	}
 }
 
@@ -266,17 +267,6 @@ func TestMemoryCapRestartsTree(t *testing.T) {
 	r.cancel()
 	if code := r.wait(t, 10*time.Second); code != 0 {
 		t.Errorf("exit %d: a memory restart must not count as a failure\n%s", code, r.out.String())
-	}
-}
-
-func TestFormatBytes(t *testing.T) {
-	for n, want := range map[int64]string{
-		512: "512B", 1024: "1K", 300 << 20: "300M", 1 << 30: "1G",
-		1288490188: "1.2G", 1536 << 20: "1.5G", 3 << 40: "3T",
-	} {
-		if got := FormatBytes(n); got != want {
-			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
-		}
 	}
 }
 

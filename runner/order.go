@@ -1,6 +1,9 @@
 package runner
 
-import "mhrun/formation"
+import (
+	"mhrun/formation"
+	"mhrun/policy"
+)
 
 // after= ordering. A process starts once every instance of each process
 // it names is ready; a dependency with restart=never is a one-shot (a
@@ -78,5 +81,5 @@ func depReady(in *instance) bool {
 	if in.state == StateExited {
 		return true
 	}
-	return in.state == StateRunning && in.ready && in.proc.Policy.Restart != "never"
+	return in.state == StateRunning && in.ready && in.proc.Policy.Restart != policy.RestartNever
 }

@@ -29,7 +29,9 @@ import (
 	"syscall"
 	"time"
 
+	"mhrun/output"
 	"mhrun/policy"
+	"mhrun/socket"
 )
 
 // probeBackoff spaces the tries of a probe.
@@ -196,8 +198,8 @@ func newNotifySocket(dir string) (*notifySocket, error) {
 	var b [8]byte
 	rand.Read(b[:])
 	path := filepath.Join(dir, "notify-"+hex.EncodeToString(b[:])+".sock")
-	if len(path) >= maxSocketPath {
-		return nil, fmt.Errorf("notify socket path %s is %d bytes, a unix socket path must be under %d: set XDG_RUNTIME_DIR to a shorter dir", path, len(path), maxSocketPath)
+	if len(path) >= socket.MaxPath {
+		return nil, fmt.Errorf("notify socket path %s is %d bytes, a unix socket path must be under %d: set XDG_RUNTIME_DIR to a shorter dir", path, len(path), socket.MaxPath)
 	}
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
@@ -330,7 +332,7 @@ func (m *logMatcher) Write(p []byte) {
 // sequences and control characters filtered, a progress bar's last state
 // after its carriage returns), matches.
 func (m *logMatcher) match(line []byte) {
-	m.scratch = StripANSI(m.scratch[:0], line)
+	m.scratch = output.StripANSI(m.scratch[:0], line)
 	line = m.scratch
 	if m.re.Match(line) && !m.done.Load() {
 		m.done.Store(true)

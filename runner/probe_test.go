@@ -21,9 +21,10 @@ import (
 	"time"
 
 	"mhrun/policy"
+	"mhrun/proctree"
 )
 
-// A helper for the notify tests, beside the ones in sample_test.go:
+// A helper for the notify tests, beside the ones in alloc_test.go:
 //
 //	notify  send "STATUS=starting\nREADY=1" to $NOTIFY_SOCKET and exit
 func init() {
@@ -432,7 +433,7 @@ func gone(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return true
 	}
-	return hasProc() && isZombieOrGone(pid)
+	return proctree.HasProc() && isZombieOrGone(pid)
 }
 
 // TestProbeBackoff: against a closed port the tries start at 0, 50, 150,

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 
 	"mhrun/policy"
+	"mhrun/socket"
 )
 
 // readyEvent is a ready check's result for one run.
@@ -30,10 +31,10 @@ func (r *Runner) prepareReady(in *instance, run *run) error {
 	}
 	switch rd := r.readyOf(in); rd.Kind {
 	case policy.ReadyNotify:
-		if err := os.MkdirAll(runtimeDir(), 0o700); err != nil {
+		if err := os.MkdirAll(socket.RuntimeDir(), 0o700); err != nil {
 			return fmt.Errorf("runtime dir for the notify socket: %w", err)
 		}
-		ns, err := newNotifySocket(runtimeDir())
+		ns, err := newNotifySocket(socket.RuntimeDir())
 		if err != nil {
 			return err
 		}

@@ -23,10 +23,13 @@ import (
 
 	"github.com/creack/pty"
 
+	"mhrun/attach"
 	"mhrun/balance"
 	"mhrun/formation"
+	"mhrun/output"
 	"mhrun/policy"
 	"mhrun/procfile"
+	"mhrun/proctree"
 	"mhrun/socket"
 )
 
@@ -66,7 +69,7 @@ type Options struct {
 	// answered, in tests, is told how long the supervisor took to answer
 	// each control request, from the hand-over to the reply: the loop must
 	// never block.
-	answered func(cmd string, d time.Duration)
+	answered func(cmd socket.Command, d time.Duration)
 	// clock is the supervisor's time (clock.go); nil is the real clock.
 	// Only this package's tests set it, to a fake they step, so it is not
 	// exported: a program has no use for a runner on another time, and an
@@ -93,7 +96,7 @@ func (r *Runner) tap(name string, line []byte) {
 type Runner struct {
 	f      *formation.Formation
 	o      Options
-	out    *Output
+	out    *output.Output
 	insts  []*instance
 	exits  chan exit
 	spawns chan spawned
@@ -124,11 +127,11 @@ type Runner struct {
 	killTimer timer      // the earliest SIGKILL due (armKill)
 	killC     <-chan time.Time
 
-	guard   *guard        // nil without one
-	watchC  <-chan string // processes whose watched files changed
-	sampler Sampler       // reads instance trees for memory caps
-	stats   statusSampler // fills status rows, off the loop
-	roots   []int         // reused by sampleMemory
+	guard   *guard           // nil without one
+	watchC  <-chan string    // processes whose watched files changed
+	sampler proctree.Sampler // reads instance trees for memory caps
+	stats   statusSampler    // fills status rows, off the loop
+	roots   []int            // reused by sampleMemory
 }
 
 // wake is a timer firing for an instance: a restart after backoff, or
@@ -152,7 +155,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	width := len("mhrun")
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
-			in := &instance{proc: p, n: n, name: p.Instance(n), color: p.Index, hub: newHub()}
+			in := &instance{proc: p, n: n, name: p.Instance(n), color: p.Index, hub: attach.New()}
 			width = max(width, len(in.name))
 			r.insts = append(r.insts, in)
 		}
@@ -164,7 +167,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if err := checkMemorySupport(f); err != nil {
 		return 1, err
 	}
-	r.out = NewOutput(o.Stdout, OutputOptions{Color: o.Color, Timestamps: o.Timestamps, NameWidth: width, Tap: r.tap})
+	r.out = output.New(o.Stdout, output.Options{Color: o.Color, Timestamps: o.Timestamps, NameWidth: width, Tap: r.tap})
 	defer r.out.Close()
 	if len(r.insts) == 0 {
 		r.out.Event("nothing to run: every process has scale 0")
@@ -202,14 +205,14 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 		}()
 	}
 	if o.Subreaper {
-		if err := setSubreaper(); err != nil {
+		if err := proctree.SetSubreaper(); err != nil {
 			r.out.Event("cannot become child subreaper (%v): double-forked daemons may escape a stop", err)
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); reapOrphans(r.done, r.isKnown) }()
+		go func() { defer wg.Done(); proctree.ReapOrphans(r.done, r.isKnown) }()
 	}
 
-	if o.Guard != "" && hasProc() {
+	if o.Guard != "" && proctree.HasProc() {
 		g, err := startGuard(o.Guard, r.token)
 		if err != nil {
 			r.out.Event("%v: processes may outlive a runner that is killed", err)
@@ -236,7 +239,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 			in.run.close()
 		}
 		in.release()
-		in.hub.close("the formation stopped")
+		in.hub.Close("the formation stopped")
 	}
 	return r.code, nil
 }
@@ -314,7 +317,7 @@ func (r *Runner) loop(ctx context.Context) {
 
 // onRequest answers a control request; a reload answers when it ends.
 func (r *Runner) onRequest(q request) {
-	if q.req.Cmd == "reload" {
+	if q.req.Cmd == socket.CmdReload {
 		r.startReload(q)
 		return
 	}
@@ -414,12 +417,12 @@ func (r *Runner) onSpawned(s spawned) {
 		in.restarts++
 		notice = in.name + " restarted: following the new run"
 	}
-	in.hub.setPTY(run.pty, notice)
+	in.hub.SetPTY(run.pty, notice)
 	if in.state == StateStopping { // a stop came while it started
 		if in.killed {
 			run.stop(syscall.SIGKILL, nil)
 		} else {
-			run.stop(parseSignal(in.proc.Policy.StopSignal), nil)
+			run.stop(in.proc.Policy.StopSignalOf(), nil)
 		}
 		return
 	}
@@ -539,7 +542,7 @@ func (r *Runner) stopInstance(in *instance, restart string) {
 		return
 	}
 	in.deadline = r.clock.Now().Add(in.proc.Policy.Grace)
-	in.run.stop(parseSignal(in.proc.Policy.StopSignal), nil)
+	in.run.stop(in.proc.Policy.StopSignalOf(), nil)
 	r.armKill()
 }
 
@@ -613,7 +616,7 @@ func (r *Runner) onExit(e exit) {
 		run.stop(syscall.SIGKILL, left)
 		run.giveUpDrain()
 	case len(left) > 0:
-		run.stop(parseSignal(in.proc.Policy.StopSignal), left)
+		run.stop(in.proc.Policy.StopSignalOf(), left)
 	}
 	r.armKill()
 }
@@ -625,7 +628,7 @@ func (r *Runner) onEnd(e exit) {
 	defer r.armKill() // this run has nothing left to kill: the timer moves to the next due, if any
 	r.guard.forget(e.run.pid)
 	e.run.close()
-	in.hub.unsetPTY(e.run.pty)
+	in.hub.UnsetPTY(e.run.pty)
 	own := in.exited
 	in.exited = false
 	if rl := r.reload; rl != nil && in == rl.rep && own {
@@ -667,7 +670,7 @@ func (r *Runner) onEnd(e exit) {
 		in.inRow = 0
 	}
 	if code == 0 {
-		if p.Restart != "always" {
+		if p.Restart != policy.RestartAlways {
 			in.state = StateExited
 			in.release()
 			r.out.Event("%s exited with code 0 (finished)", in.name)
@@ -685,7 +688,7 @@ func (r *Runner) onEnd(e exit) {
 		r.giveUp(in, code, "gave up: command not found ("+in.proc.Command+")")
 		return
 	}
-	if p.Restart == "never" {
+	if p.Restart == policy.RestartNever {
 		r.giveUp(in, code, "gave up (restart=never)")
 		return
 	}
@@ -701,7 +704,7 @@ const notFoundWindow = time.Second
 // gives up past max-restarts.
 func (r *Runner) afterFailure(in *instance, code int) {
 	p := in.proc.Policy
-	if p.Restart == "never" || r.stopping {
+	if p.Restart == policy.RestartNever || r.stopping {
 		r.giveUp(in, code, "gave up (restart=never)")
 		return
 	}
@@ -778,11 +781,11 @@ func (r *Runner) alive() int {
 // subreaper. They get SIGTERM, then SIGKILL after the longest grace; the
 // dead are reaped before mhrun exits.
 func (r *Runner) sweep() {
-	left := slices.DeleteFunc(descendants(os.Getpid()), func(pid int) bool { return pid == r.guard.pid() })
+	left := slices.DeleteFunc(proctree.Descendants(os.Getpid()), func(pid int) bool { return pid == r.guard.pid() })
 	if len(left) == 0 {
 		return
 	}
-	defer reapZombies(os.Getpid(), r.isKnown)
+	defer proctree.ReapZombies(os.Getpid(), r.isKnown)
 	var grace time.Duration
 	for _, in := range r.insts {
 		grace = max(grace, in.proc.Policy.Grace)
@@ -794,7 +797,7 @@ func (r *Runner) sweep() {
 	if waitGone(left, grace) {
 		return
 	}
-	for _, pid := range descendants(os.Getpid()) {
+	for _, pid := range proctree.Descendants(os.Getpid()) {
 		if pid != r.guard.pid() {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -826,11 +829,11 @@ func waitGone(pids []int, d time.Duration) bool {
 }
 
 func isZombieOrGone(pid int) bool {
-	if !hasProc() {
+	if !proctree.HasProc() {
 		return false
 	}
-	st, ok := readStat(pid)
-	return !ok || st.state == 'Z'
+	st, ok := proctree.State(pid)
+	return !ok || st == 'Z'
 }
 
 // register starts a child with the reaper held off, so that the reaper
@@ -869,7 +872,7 @@ func (r *Runner) resize() {
 	size := r.ptySize()
 	for _, in := range r.insts {
 		if in.run != nil && in.state == StateRunning {
-			setSize(in.run.pty, int(size.Cols), int(size.Rows))
+			attach.SetSize(in.run.pty, int(size.Cols), int(size.Rows))
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mhrun/formation"
+	"mhrun/socket"
 )
 
 // standbyPoll is how often an instance in standby tries the singleton lock.
@@ -24,13 +25,14 @@ func singletonPath(f *formation.Formation, p *formation.Process) string {
 		}
 		return filepath.Join(f.Dir, path)
 	}
-	return filepath.Join(runtimeDir(), "mhrun-"+projectHash(f.Dir)+"-"+p.Name+".lock")
+	return filepath.Join(socket.RuntimeDir(), "mhrun-"+socket.ProjectHash(f.Dir)+"-"+p.Name+".lock")
 }
 
 // tryLock takes an exclusive flock on path without waiting: the file, or
 // nil when another holder has it. The lock lives as long as the file stays
-// open in mhrun, and dies with mhrun however it ends. The runner lock and
-// the singleton locks both take theirs here; callers name the lock in errors.
+// open in mhrun, and dies with mhrun however it ends. The singleton locks
+// take theirs here (the runner lock, socket.AcquireLock, the same way);
+// callers name the lock in errors.
 func tryLock(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -54,7 +56,7 @@ func (r *Runner) acquire(in *instance) (bool, error) {
 	}
 	path := singletonPath(r.f, in.proc)
 	if in.proc.Policy.SingletonPath == "" { // the default lives in the runtime dir
-		if err := os.MkdirAll(runtimeDir(), 0o700); err != nil {
+		if err := os.MkdirAll(socket.RuntimeDir(), 0o700); err != nil {
 			return false, fmt.Errorf("singleton lock %s: %w", path, err)
 		}
 	}

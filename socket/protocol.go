@@ -64,11 +64,35 @@ const Version = 1
 // the largest frame payload, in bytes.
 const MaxMessage = 1 << 20
 
+// Command names what a request asks of the runner; both sides use these.
+type Command string
+
+// The commands of the protocol.
+const (
+	CmdStatus  Command = "status"  // every instance's row
+	CmdScale   Command = "scale"   // Args: NAME=N items
+	CmdRestart Command = "restart" // Args: processes or instances
+	CmdStop    Command = "stop"
+	CmdStart   Command = "start"
+	CmdSignal  Command = "signal" // Args: targets, then the signal
+	CmdReload  Command = "reload" // Args: one balanced process
+	CmdLogs    Command = "logs"   // streams recent and (Follow) new lines
+	CmdAttach  Command = "attach" // streams one instance's terminal both ways
+	CmdQuit    Command = "quit"   // streams until the formation has stopped
+	// CmdSave serves mhrun save, which writes the policy file itself (the
+	// runner writes no file). Without Args the answer's Save says what
+	// the client needs: the policy file, the sum of what the runner read,
+	// the live scales. Args OLD NEW tell the runner that the client
+	// replaced the file whose sum was OLD with one whose sum is NEW; the
+	// runner takes NEW only while its sum is OLD, else refuses.
+	CmdSave Command = "save"
+)
+
 // Request is one command from a client. Wire: one JSON object on one line
 // ("\n"-terminated).
 type Request struct {
 	Version int      `json:"v"`
-	Cmd     string   `json:"cmd"`              // status, scale, restart, stop, start, signal, logs, attach, quit
+	Cmd     Command  `json:"cmd"`
 	Args    []string `json:"args,omitempty"`   // names like web or web.2; scale items like web=4; for signal: targets then the signal last
 	Lines   int      `json:"lines,omitempty"`  // logs -n
 	Follow  bool     `json:"follow,omitempty"` // logs -f
@@ -87,12 +111,15 @@ type Instance struct {
 	Restarts int       `json:"restarts"`
 	LastExit string    `json:"last_exit,omitempty"` // "exited with code 1", "was killed by signal KILL"
 	Reason   string    `json:"reason,omitempty"`
-	CPU      float64   `json:"cpu"` // percent of one core over the last sample interval
-	RSS      int64     `json:"rss"` // bytes, whole tree
+	Ready    bool      `json:"ready,omitempty"`       // running, and its ready= check passed
+	CPU      float64   `json:"cpu"`                   // percent of one core over the last sample interval
+	CPUTime  float64   `json:"cpu_seconds,omitempty"` // user+system seconds of its live tree
+	RSS      int64     `json:"rss"`                   // bytes, whole tree
 	Port     int       `json:"port"`
-	Next     time.Time `json:"next,omitzero"`    // a job's next run
-	Conns    int64     `json:"conns,omitempty"`  // balanced: connections open through the balancer
-	Served   int64     `json:"served,omitempty"` // balanced: connections served in total
+	Next     time.Time `json:"next,omitzero"`      // a job's next run
+	Balanced bool      `json:"balanced,omitempty"` // the process has balance=PORT
+	Conns    int64     `json:"conns,omitempty"`    // balanced: connections open through the balancer
+	Served   int64     `json:"served,omitempty"`   // balanced: connections served in total
 }
 
 // Response is the runner's answer: one JSON line. When Stream is true,
@@ -106,6 +133,26 @@ type Response struct {
 	// StopWithin, for quit: the longest the stop may take, every grace in
 	// turn (twice for a balanced process, which drains first); nanoseconds.
 	StopWithin time.Duration `json:"stop_within,omitempty"`
+	Save       *Save         `json:"save,omitempty"` // save without Args
+}
+
+// Save is the runner's answer to save: what a client needs to write the
+// live scale into the policy file and to know the file is still the one
+// the formation runs.
+type Save struct {
+	Policy string `json:"policy"` // the policy file, an absolute path
+	// Sum is formation.PolicySum of the file as the runner read it (or
+	// as a save last wrote it); "" when there was no file.
+	Sum       string   `json:"sum,omitempty"`
+	Procfile  []string `json:"procfile"` // every process of the Procfile, in order, run or not
+	Processes []Scale  `json:"processes"`
+}
+
+// Scale is the live scale of one process of the running formation.
+type Scale struct {
+	Name  string `json:"name"`
+	Scale int    `json:"scale"`
+	Max   bool   `json:"max,omitempty"` // it came from max: one per CPU
 }
 
 // Frame types for stream mode (logs, attach, quit). Frame wire format: 1 byte

@@ -31,6 +31,8 @@ func TestRequestRoundTrip(t *testing.T) {
 		{Version: 1, Cmd: "logs", Args: []string{"web"}, Lines: 100, Follow: true},
 		{Version: 1, Cmd: "attach", Args: []string{"web.1"}, Cols: 200, Rows: 50},
 		{Version: 1, Cmd: "start", Args: []string{"ünïcode", "a\nb", `"quoted"`}},
+		{Version: 1, Cmd: CmdSave},
+		{Version: 1, Cmd: CmdSave, Args: []string{"0a1b", "2c3d"}},
 	}
 	var wire bytes.Buffer
 	w := NewConn(memConn{strings.NewReader(""), &wire})
@@ -91,6 +93,31 @@ func TestReadResponseIsLenient(t *testing.T) {
 	}
 	if _, err := c.ReadResponse(); err == nil || !strings.HasPrefix(err.Error(), "malformed response: ") {
 		t.Errorf("ReadResponse of junk: %v", err)
+	}
+}
+
+// The answer to save carries the policy file, its sum and the live
+// scales, max kept apart from the count it gave.
+func TestSaveResponseRoundTrip(t *testing.T) {
+	want := Response{OK: true, Save: &Save{
+		Policy:   "/srv/app/Procfile.policy",
+		Sum:      strings.Repeat("ab", 32),
+		Procfile: []string{"clock", "web", "worker"},
+		Processes: []Scale{
+			{Name: "web", Scale: 8, Max: true},
+			{Name: "worker", Scale: 0},
+		},
+	}}
+	var wire bytes.Buffer
+	if err := NewConn(memConn{strings.NewReader(""), &wire}).Reply(want); err != nil {
+		t.Fatal(err)
+	}
+	if s := wire.String(); !strings.Contains(s, `"max":true`) || strings.Count(s, `"max"`) != 1 {
+		t.Errorf("wire: %s", s)
+	}
+	r, _ := newMemConn(wire.Bytes())
+	if got, err := r.ReadResponse(); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("ReadResponse = %+v, %v; want %+v", got, err, want)
 	}
 }
 

@@ -205,9 +205,6 @@ func listenTemp(path string) (*net.UnixListener, string, error) {
 	return nil, "", fmt.Errorf("listen on control socket: no free temporary name in %s", dir)
 }
 
-// Path is where the server listens.
-func (s *Server) Path() string { return s.path }
-
 // Serve accepts connections until ctx ends or Close. For each connection it
 // checks that the peer's uid is this process's effective uid (else answers
 // "connection from uid N refused: only uid M may control this runner" and

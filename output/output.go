@@ -1,0 +1,728 @@
+// Package output merges the output of a formation's instances into whole,
+// prefixed lines on one writer, with the children's escape sequences filtered.
+package output
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The merged output of a formation follows these rules:
+//
+//   - Every line is written as [TIME ]NAME | TEXT\n: TIME is "15:04:05 " (local
+//     time when the line is written) with Timestamps, NAME is padded to
+//     NameWidth, and with Color the name and bar are wrapped in one colour per
+//     palette index, the runner's own events ("mhrun") in bold.
+//   - Exactly one goroutine, the writer, writes to the destination, and only
+//     whole lines, so lines of different instances never mix.
+//   - Each line of a child is filtered (ansi.go): printable text only, a "\r"
+//     keeps what follows it (the pty's "\r\n" leaves no "\r"), escape
+//     sequences removed except, with Color, colours and text attributes (SGR).
+//   - A partial line is held until its end arrives. On a cooperative stream
+//     (its reader calls Stream.Reading before each blocking read) it is written
+//     as a line of its own once the reader has gone back to read after the line
+//     last grew, and Pause has passed since both: a reader that is merely not
+//     scheduled, with the rest of the line waiting in the kernel, never splits
+//     it. On any other stream it is written once nothing arrived on the stream
+//     for Pause. Flush writes it at once. A timer runs only while some stream
+//     holds a partial line that is due.
+//   - After a partial line ending in "\r" is written by the timer or by Flush, a
+//     "\n" that is the very next byte of its stream is dropped: it is the rest
+//     of the pty's "\r\n", not an empty line.
+//   - Each stream queues at most BufferSize bytes of complete lines (one longer
+//     line is still kept whole). When the queue is full, Stream.Write waits for
+//     the writer to take it, as long as the writer makes progress. Once the
+//     writer has been inside one write to the destination for Stall (a paused
+//     terminal), or the output is closed, lines are dropped and counted instead
+//     until the writer takes the queue, and a line
+//     "[mhrun: N lines dropped, output too slow]" then takes their place. So a
+//     child behind a stuck destination is held at most about Stall, and a slow
+//     but working destination loses nothing. Events never wait: they are
+//     bounded the same way on their own stream and dropped when it is full.
+//   - A partial line longer than maxPartial (at least 16 MiB) is written in
+//     pieces; shorter lines are never cut.
+//   - Order: an instance's lines keep their order; everything written or
+//     flushed before an Event is output before it, everything after it after.
+//
+// Throughput: Write appends whole lines to the stream's queue under a short
+// lock and wakes the writer with a non-blocking send; the writer swaps whole
+// queues out (two buffers per stream) and formats them into one large buffer
+// written in big writes. A Write waiting for room waits on a channel the
+// writer closes each time it takes the queues, and on a timer to the stall
+// deadline; neither costs anything while nobody waits.
+
+const (
+	defaultBufferSize = 1 << 20
+	defaultPause      = 100 * time.Millisecond
+	defaultStall      = 200 * time.Millisecond
+	minMaxPartial     = 16 << 20
+	writeChunk        = 128 << 10 // the writer writes once its buffer holds this much
+)
+
+// EventName is the name the runner's own events (Output.Event) are written
+// under, as a process's lines are under its instance's name.
+const EventName = "mhrun"
+
+// palette holds the colours of the process prefixes (SGR parameters), in the
+// order foreman uses them: cyan, yellow, green, magenta, red, blue, then
+// bright cyan and bright yellow.
+var palette = []string{"36", "33", "32", "35", "31", "34", "96", "93"}
+
+const eventStyle = "1" // bold
+
+// Options configure the merged output.
+type Options struct {
+	Color      bool          // colour prefixes and keep the children's SGR sequences; when false, prefixes are plain and every escape sequence is stripped
+	Timestamps bool          // prefix "15:04:05 " (local time) before the name
+	NameWidth  int           // width the names are padded to (the longest instance name, at least len("mhrun"))
+	BufferSize int           // max bytes queued per stream before lines are dropped; 0 = default 1 MiB
+	Pause      time.Duration // partial line flush pause; 0 = default 100ms
+	// Tap, if set, sees every line the writer emits: the stream's name and
+	// the line without prefix, filtered as plain text in both modes (no
+	// control characters, no escape sequences). It runs on the writer
+	// goroutine and must not block; line is only valid during the call.
+	Tap   func(name string, line []byte)
+	Stall time.Duration // time inside one write to the destination after which full queues drop lines instead of waiting; 0 = default 200ms
+}
+
+// Output merges the output of many streams into whole, prefixed lines on one
+// writer. It is safe for concurrent use.
+type Output struct {
+	w          io.Writer
+	opts       Options
+	max        int // BufferSize
+	maxPartial int
+	pause      int64 // Pause in nanoseconds
+	stall      int64 // Stall in nanoseconds
+	epoch      time.Time
+
+	wake   chan struct{} // 1-buffered: work is waiting for the writer
+	quit   chan struct{} // closed by Close
+	wg     sync.WaitGroup
+	closed atomic.Bool
+	once   sync.Once
+
+	mu      sync.Mutex // held around stream lists and segments; before any Stream.mu
+	streams []*Stream  // listed streams, the event stream first
+	segs    []segment  // queues taken out of order by Event, then the events themselves
+
+	events *Stream
+
+	writing atomic.Int64 // clock when the writer entered w.Write; 0 outside it
+
+	pmu      sync.Mutex    // guards progress; taken after any Stream.mu
+	progress chan struct{} // closed when the writer takes the queues; nil while nobody waits
+
+	// Owned by the writer goroutine.
+	buf    []byte
+	tapBuf []byte
+	batch  []segment
+	tsSec  int64
+	ts     []byte
+	err    error // first write error; read by Close after the writer exits
+}
+
+// segment is a run of complete lines of one stream.
+type segment struct {
+	s    *Stream
+	data []byte
+	cut  bool // its last line is a partial line written after Pause: the child goes on with it
+}
+
+// Stream is the writer of one instance's output into an Output. Its methods
+// are safe for concurrent use, and the runner needs that: one Stream serves
+// every run of an instance, so a reload's old run and its replacement write
+// to it at once, and the reader of an abandoned run (its pty held open by a
+// process that escaped) may go on writing after the next run started.
+// Concurrent writers lose nothing and no line is cut, but their partial
+// lines are not kept apart (a partial line is ended by the next newline
+// written, whoever writes it), and the rule of Reading holds for the
+// stream, not for each reader.
+type Stream struct {
+	o      *Output
+	prefix []byte // padded name, bar and colour; immutable
+	name   string
+
+	mu        sync.Mutex
+	queue     []byte // complete lines waiting for the writer
+	partial   []byte // the line begun and not yet ended
+	partialAt int64  // clock when partial last grew
+	used      int    // bytes counted against BufferSize: queue plus segments
+	big       bool   // a line longer than BufferSize is queued
+	dropped   int    // lines dropped since the writer last took the queue
+	eof       bool   // Flush was called and no Write since
+	listed    bool   // in o.streams; changed with o.mu and mu held
+	crFlushed bool   // a partial line ending in "\r" was written and nothing came since
+
+	// Set by Reading without a lock.
+	coop     atomic.Bool  // Reading was ever called
+	readAt   atomic.Int64 // clock of the last Reading call
+	waitRead atomic.Bool  // partial grew and Reading was not called since; set with mu held
+
+	spare []byte   // owned by the writer: the queue buffer to swap in next
+	esc   escState // owned by the writer: a sequence a cut line left open (ansi.go)
+}
+
+// New starts the writer goroutine of a merged output to w. Close stops it.
+func New(w io.Writer, opts Options) *Output {
+	o := &Output{
+		w:     w,
+		opts:  opts,
+		max:   opts.BufferSize,
+		pause: int64(opts.Pause),
+		stall: int64(opts.Stall),
+		epoch: time.Now(),
+		wake:  make(chan struct{}, 1),
+		quit:  make(chan struct{}),
+		tsSec: -1,
+	}
+	if o.max <= 0 {
+		o.max = defaultBufferSize
+	}
+	if o.pause <= 0 {
+		o.pause = int64(defaultPause)
+	}
+	if o.stall <= 0 {
+		o.stall = int64(defaultStall)
+	}
+	o.maxPartial = max(minMaxPartial, o.max)
+	o.events = o.newStream(EventName, eventStyle)
+	o.events.listed = true
+	o.streams = append(o.streams, o.events)
+	o.wg.Add(1)
+	go o.run()
+	return o
+}
+
+// Stream returns the writer for one instance; color is a palette index (the
+// process's index in the Procfile), the same for all instances of a process.
+// Call Flush when a pty written to it reaches end of file: an idle stream
+// after Flush costs the writer nothing, and a later Write lists it again.
+func (o *Output) Stream(name string, color int) *Stream {
+	n := len(palette)
+	s := o.newStream(name, palette[(color%n+n)%n])
+	o.mu.Lock()
+	s.listed = true
+	o.streams = append(o.streams, s)
+	o.mu.Unlock()
+	return s
+}
+
+func (o *Output) newStream(name, sgr string) *Stream {
+	p := make([]byte, 0, len(name)+o.opts.NameWidth+16)
+	if o.opts.Color {
+		p = append(p, "\x1b["...)
+		p = append(p, sgr...)
+		p = append(p, 'm')
+	}
+	p = append(p, name...)
+	for i := len(name); i < o.opts.NameWidth; i++ {
+		p = append(p, ' ')
+	}
+	p = append(p, " |"...)
+	if o.opts.Color {
+		p = append(p, "\x1b[0m"...)
+	}
+	p = append(p, ' ')
+	return &Stream{o: o, prefix: p, name: name}
+}
+
+// clock returns the monotonic time since the output started in nanoseconds,
+// plus one so that it is never zero.
+func (o *Output) clock() int64 {
+	return int64(time.Since(o.epoch)) + 1
+}
+
+// Write queues the complete lines of p and holds a trailing partial line.
+// When the stream's queue is full it waits for the output's writer, unless the
+// writer is stuck in one write to the destination for Stall: then whole lines
+// are dropped and counted. It always returns len(p), nil.
+func (s *Stream) Write(p []byte) (int, error) {
+	n := len(p)
+	if n == 0 || s.o.closed.Load() {
+		return n, nil
+	}
+	s.mu.Lock()
+	if s.eof {
+		s.mu.Unlock()
+		s.o.relist(s)
+		s.mu.Lock()
+	}
+	if s.crFlushed {
+		s.crFlushed = false
+		if p[0] == '\n' { // the rest of a "\r\n" whose "\r" was written
+			p = p[1:]
+			if len(p) == 0 {
+				s.mu.Unlock()
+				return n, nil
+			}
+		}
+	}
+	wake := true
+	i := bytes.LastIndexByte(p, '\n')
+	if i < 0 {
+		// The writer arms its timer for a new partial line; on a cooperative
+		// stream it is armed once the reader calls Reading.
+		wake = len(s.partial) == 0 && !s.coop.Load()
+		s.partial = append(s.partial, p...)
+		s.grew()
+		if len(s.partial) >= s.o.maxPartial {
+			s.flushPartial()
+			wake = true
+		}
+	} else {
+		lines, rest := p[:i+1], p[i+1:]
+		if len(s.partial) > 0 {
+			// Take the line out of s.partial first: enqueue may wait, and
+			// the writer must not see a half-built partial meanwhile.
+			j := bytes.IndexByte(lines, '\n') + 1
+			line := append(s.partial, lines[:j]...)
+			s.partial = nil
+			s.enqueue(line)
+			s.keepBuffer(line)
+			lines = lines[j:]
+		}
+		if len(lines) > 0 {
+			s.enqueue(lines)
+		}
+		if len(rest) > 0 {
+			s.partial = append(s.partial, rest...)
+			s.grew()
+		}
+	}
+	s.mu.Unlock()
+	if wake {
+		s.o.signal()
+	}
+	return n, nil
+}
+
+// grew records that the partial line grew. s.mu is held.
+func (s *Stream) grew() {
+	s.partialAt = s.o.clock()
+	s.waitRead.Store(true)
+}
+
+// Reading tells the output that the stream's reader is about to wait for
+// more input; call it right before each blocking read of the pty. From the
+// first call on, a partial line is written on its own only once the reader
+// came back to read after the line last grew, and Pause has passed since
+// (see the rules at the top of this file). Reading is cheap: it wakes the
+// writer only when a partial line is waiting for it.
+func (s *Stream) Reading() {
+	if !s.coop.Load() {
+		s.coop.Store(true)
+	}
+	s.readAt.Store(s.o.clock())
+	if s.waitRead.Load() && s.waitRead.Swap(false) {
+		s.o.signal() // the writer arms its timer for the partial line
+	}
+}
+
+// Flush queues the held partial line at once, so that it is output before
+// anything queued later (an Event in particular) and before Close returns.
+// Call it when the instance's pty reached end of file.
+func (s *Stream) Flush() {
+	s.mu.Lock()
+	had := len(s.partial) > 0
+	if had {
+		s.flushPartial()
+	}
+	// Only now: while flushPartial waits for room, the writer must not
+	// take the stream for idle and unlist it.
+	s.eof = true
+	s.mu.Unlock()
+	if had {
+		s.o.signal()
+	}
+}
+
+// flushPartial queues the partial line as a line. s.mu is held.
+func (s *Stream) flushPartial() {
+	s.crFlushed = s.partial[len(s.partial)-1] == '\r'
+	line := append(s.partial, '\n')
+	s.partial = nil // enqueue may wait: the writer must not see the line twice
+	s.enqueue(line)
+	s.keepBuffer(line)
+}
+
+// keepBuffer makes line's buffer, queued by enqueue, the next partial
+// line's, unless another writer of the stream began a partial line while
+// enqueue waited with s.mu released: that one is kept. s.mu is held.
+func (s *Stream) keepBuffer(line []byte) {
+	if s.partial == nil {
+		s.partial = reuse(line)
+	}
+}
+
+// reuse returns b emptied, or nil for a long line's buffer, not to keep it.
+func reuse(b []byte) []byte {
+	if cap(b) > 64<<10 {
+		return nil
+	}
+	return b[:0]
+}
+
+// enqueue appends complete lines to the queue. When they do not fit it waits
+// for the writer to take the queue, or drops and counts them if the writer is
+// stalled. Once a line is dropped, every line is until the writer takes the
+// queue, so the marker stands where the lines were. s.mu is held; lines must
+// not be s.partial, as s.mu is released while waiting.
+func (s *Stream) enqueue(lines []byte) {
+	for s.dropped == 0 && len(lines) > 0 {
+		room := s.o.max - s.used
+		if len(lines) <= room {
+			s.queue = append(s.queue, lines...)
+			s.used += len(lines)
+			return
+		}
+		if room > 0 {
+			if n := bytes.LastIndexByte(lines[:room], '\n') + 1; n > 0 {
+				s.queue = append(s.queue, lines[:n]...)
+				s.used += n
+				lines = lines[n:]
+				continue
+			}
+		}
+		// The next line does not fit. One line longer than the whole buffer
+		// is kept anyway, not counted, so that long lines are never lost
+		// while the writer keeps up.
+		n := bytes.IndexByte(lines, '\n') + 1
+		if n > s.o.max && !s.big {
+			s.queue = append(s.queue, lines[:n]...)
+			s.big = true
+			lines = lines[n:]
+			continue
+		}
+		if !s.waitRoom() {
+			break
+		}
+	}
+	s.dropped += bytes.Count(lines, []byte{'\n'})
+}
+
+// waitRoom waits, with s.mu released, until the writer takes the queues or
+// the stall deadline passes, and reports true: the caller looks for room
+// again. It reports false at once, lines must be dropped, when the writer has
+// been inside one write to the destination for Stall or the output is closed.
+// It wakes by the stall deadline of a write the writer is in, or within
+// Stall, to see a write begun meanwhile. s.mu is held.
+func (s *Stream) waitRoom() bool {
+	o := s.o
+	if o.closed.Load() {
+		return false
+	}
+	now := o.clock()
+	deadline := now + o.stall
+	if start := o.writing.Load(); start != 0 {
+		if now-start >= o.stall {
+			return false
+		}
+		deadline = start + o.stall
+	}
+	// Taken with s.mu held: the writer cannot take this queue, and so
+	// close the channel, before the channel is ours.
+	o.pmu.Lock()
+	if o.progress == nil {
+		o.progress = make(chan struct{})
+	}
+	progress := o.progress
+	o.pmu.Unlock()
+	s.mu.Unlock()
+	o.signal() // what is queued has not been signalled yet
+	t := time.NewTimer(time.Duration(deadline - now))
+	select {
+	case <-progress:
+	case <-t.C:
+	case <-o.quit:
+	}
+	t.Stop()
+	s.mu.Lock()
+	return true
+}
+
+// progressed wakes every Write waiting for room. The writer calls it after
+// taking the queues.
+func (o *Output) progressed() {
+	o.pmu.Lock()
+	if o.progress != nil {
+		close(o.progress)
+		o.progress = nil
+	}
+	o.pmu.Unlock()
+}
+
+// relist puts a stream idle since Flush back in the writer's list.
+func (o *Output) relist(s *Stream) {
+	o.mu.Lock()
+	s.mu.Lock()
+	s.eof = false
+	if !s.listed {
+		s.listed = true
+		o.streams = append(o.streams, s)
+	}
+	s.mu.Unlock()
+	o.mu.Unlock()
+}
+
+func (o *Output) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Event writes one line of mhrun's own under the name "mhrun", after
+// everything the streams have queued so far. It never waits for the writer.
+func (o *Output) Event(format string, args ...any) {
+	if o.closed.Load() {
+		return
+	}
+	line := fmt.Appendf(nil, format, args...)
+	if len(line) == 0 || line[len(line)-1] != '\n' {
+		line = append(line, '\n')
+	}
+	o.mu.Lock()
+	// Take what the streams queued before this event out of order, so that
+	// the writer outputs it first.
+	for _, s := range o.streams {
+		if s == o.events {
+			continue
+		}
+		s.mu.Lock()
+		if len(s.queue) > 0 || s.dropped > 0 {
+			data := s.queue
+			if s.dropped > 0 {
+				data = appendDropped(data, s.dropped)
+				s.dropped = 0
+			}
+			s.queue = nil // s.used still counts data until the writer takes it
+			o.segs = append(o.segs, segment{s: s, data: data})
+		}
+		s.mu.Unlock()
+	}
+	e := o.events
+	e.mu.Lock()
+	if e.dropped == 0 && (e.used == 0 || e.used+len(line) <= o.max) {
+		o.segs = append(o.segs, segment{s: e, data: line})
+		e.used += len(line)
+	} else {
+		e.dropped += bytes.Count(line, []byte{'\n'})
+	}
+	e.mu.Unlock()
+	o.mu.Unlock()
+	o.signal()
+}
+
+func appendDropped(b []byte, n int) []byte {
+	b = append(b, "[mhrun: "...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, " lines dropped, output too slow]\n"...)
+}
+
+// Close flushes every stream, partial lines included, waits until everything
+// queued is written and stops the writer. It returns the first error of the
+// destination. Writes after Close are discarded.
+func (o *Output) Close() error {
+	o.once.Do(func() {
+		o.mu.Lock()
+		o.closed.Store(true)
+		for _, s := range o.streams {
+			s.mu.Lock()
+			if len(s.partial) > 0 {
+				s.flushPartial()
+			}
+			s.mu.Unlock()
+		}
+		o.mu.Unlock()
+		close(o.quit)
+		o.wg.Wait()
+	})
+	return o.err
+}
+
+// run is the writer goroutine.
+func (o *Output) run() {
+	defer o.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	for {
+		quit := false
+		select {
+		case <-o.wake:
+		case <-timer.C:
+			armed = false
+		case <-o.quit:
+			quit = true
+		}
+		next := o.cycle()
+		if quit {
+			timer.Stop()
+			return
+		}
+		switch {
+		case next != 0:
+			timer.Reset(time.Duration(next - o.clock()))
+			armed = true
+		case armed:
+			timer.Stop()
+			armed = false
+		}
+	}
+}
+
+// cycle takes every queue, writes it and returns the clock when the earliest
+// held partial line is due (zero if none is due).
+func (o *Output) cycle() (next int64) {
+	wall := time.Now()
+	now := int64(wall.Sub(o.epoch)) + 1 // o.clock()
+	o.mu.Lock()
+	segs := o.segs
+	o.segs = nil
+	batch := o.batch[:0]
+	kept := o.streams[:0]
+	for _, s := range o.streams {
+		s.mu.Lock()
+		cut := false
+		out := s.spare[:0]
+		s.spare = nil
+		if len(s.queue) > 0 {
+			out, s.queue = s.queue, out
+		}
+		s.used, s.big = 0, false // the writer now holds every queued byte
+		if s.dropped > 0 {
+			out = appendDropped(out, s.dropped)
+			s.dropped = 0
+		}
+		if len(s.partial) > 0 {
+			due := s.partialAt + o.pause
+			if s.coop.Load() {
+				if s.waitRead.Load() {
+					due = 0 // the reader has not come back; Reading wakes us
+				} else {
+					due = max(due, s.readAt.Load()+o.pause)
+				}
+			}
+			switch {
+			case due == 0:
+			case now >= due:
+				s.crFlushed = s.partial[len(s.partial)-1] == '\r'
+				out = append(out, s.partial...)
+				out = append(out, '\n')
+				s.partial = reuse(s.partial)
+				cut = true
+			case next == 0 || due < next:
+				next = due
+			}
+		}
+		if len(out) > 0 {
+			batch = append(batch, segment{s, out, cut})
+		} else if s.eof && len(s.partial) == 0 && len(s.queue) == 0 {
+			s.listed = false // idle since Flush: Write lists it again
+			s.queue, s.partial = nil, nil
+		} else {
+			s.spare = out
+		}
+		if s.listed {
+			kept = append(kept, s)
+		}
+		s.mu.Unlock()
+	}
+	clear(o.streams[len(kept):])
+	o.streams = kept
+	o.mu.Unlock()
+	o.progressed()
+
+	if o.opts.Timestamps {
+		if sec := wall.Unix(); sec != o.tsSec {
+			o.tsSec = sec
+			o.ts = wall.AppendFormat(o.ts[:0], "15:04:05 ")
+		}
+	}
+	for _, g := range segs {
+		o.format(g.s, g.data, false)
+	}
+	for _, g := range batch {
+		o.format(g.s, g.data, g.cut)
+		if cap(g.data) <= 2*o.max {
+			g.s.spare = g.data[:0]
+		}
+	}
+	o.write()
+	clear(batch)
+	o.batch = batch[:0]
+	if cap(o.buf) > 4*writeChunk+o.max {
+		o.buf = nil // do not keep a long line's buffer
+	}
+	return next
+}
+
+// format appends the lines of data, prefixed and filtered, to the writer's
+// buffer and writes the buffer whenever it is full. cut says that the last
+// line is a partial line the child goes on with.
+func (o *Output) format(s *Stream, data []byte, cut bool) {
+	if o.buf == nil {
+		o.buf = make([]byte, 0, writeChunk+writeChunk/4)
+	}
+	color := o.opts.Color
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		// The pty's "\r\n": trimmed here, so that a line without anything
+		// else to filter takes filterLine's fast path.
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		b := append(o.buf, o.ts...)
+		b = append(b, s.prefix...)
+		start := len(b)
+		var st escState
+		b, st = filterLine(b, line, color, s.esc)
+		s.esc = ground
+		if cut && len(data) == 0 {
+			s.esc = st
+		}
+		if tap := o.opts.Tap; tap != nil {
+			text := b[start:]
+			if color && bytes.IndexByte(text, esc) >= 0 {
+				o.tapBuf = removeSGR(o.tapBuf[:0], text)
+				text = o.tapBuf
+			}
+			tap(s.name, text)
+		}
+		o.buf = append(b, '\n')
+		if len(o.buf) >= writeChunk {
+			o.write()
+		}
+	}
+}
+
+// write writes the writer's buffer to the destination; after an error, it
+// discards it.
+func (o *Output) write() {
+	if len(o.buf) == 0 {
+		return
+	}
+	if o.err == nil {
+		o.writing.Store(o.clock())
+		n, err := o.w.Write(o.buf)
+		o.writing.Store(0)
+		if err == nil && n < len(o.buf) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			o.err = fmt.Errorf("write output: %w", err)
+		}
+	}
+	o.buf = o.buf[:0]
+}

@@ -1,0 +1,2 @@
+// Exports nothing.
+const apps = [{ name: 'web', script: 'server.js' }];

@@ -1,0 +1,6 @@
+module.exports = {
+  apps: [
+    { name: 'web', script: 'server.js' }
+    { name: 'worker', script: 'worker.js' }
+  ]
+};
