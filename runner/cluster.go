@@ -202,7 +202,7 @@ func (r *Runner) drainThenSignal(in *instance) bool {
 // settled, and sets its SIGKILL one grace after it left.
 func (r *Runner) onDrained(d drained) {
 	in := d.inst
-	if in.run != d.run || in.state != StateStopping || in.killed || d.run.exited {
+	if in.run != d.run || in.state != StateStopping || d.run.killed || d.run.exited {
 		return // its leader exited meanwhile: onExit stops what is left
 	}
 	grace := in.proc.Policy.Grace

@@ -208,7 +208,7 @@ func (r *Runner) status() []socket.Instance {
 		if in.hasProcess() && !in.run.exited {
 			row.PID, row.Started = in.run.pid, in.run.started
 		}
-		row.Ready = in.state == StateRunning && in.ready
+		row.Ready = in.state == StateRunning && in.run.ready
 		row.Balanced = r.balancer(in) != nil
 		out = append(out, row)
 	}
@@ -353,70 +353,24 @@ func (r *Runner) command(cmd socket.Command, args []string) (string, error) {
 	}
 	var done []string
 	for _, in := range ins {
+		var did bool
 		switch cmd {
 		case socket.CmdRestart:
-			switch {
-			case in.state == StateRunning || in.state == StateStarting:
-				r.out.Event("%s: restart requested", in.name)
-				r.stopInstance(in, "restart requested")
-			case in.state == StateStopping:
-				r.stopInstance(in, "restart requested") // restarts after the stop
-			default:
-				r.startNow(in, "restart requested")
-			}
+			did = r.requestRestart(in)
 		case socket.CmdStop:
-			switch in.state {
-			case StateRunning, StateStarting:
-				r.out.Event("%s: stop requested", in.name)
-				r.stopInstance(in, "")
-			case StateStopping:
-				r.stopInstance(in, "") // stays stopped after the stop
-			default:
-				in.gen++ // cancels a pending restart or standby poll
-				in.state = StateStopped
-				in.release()
-			}
-			in.held = true
-			in.reason = "stopped on request"
+			did = r.requestStop(in)
 		case socket.CmdStart:
-			if in.state == StateStopping && !in.removed {
-				// a stop under way (mhrun stop, then start): start again after it
-				in.held = false
-				r.stopInstance(in, "start requested")
-				r.out.Event("%s: start requested, once it has stopped", in.name)
-				done = append(done, in.name)
-				continue
-			}
-			if in.hasProcess() {
-				continue
-			}
-			r.startNow(in, "start requested")
+			did = r.requestStart(in)
 		}
-		done = append(done, in.name)
+		if did {
+			done = append(done, in.name)
+		}
 	}
 	if len(done) == 0 {
 		return "", fmt.Errorf("%s already running: mhrun restart %s restarts it", strings.Join(args, ", "), strings.Join(args, " "))
 	}
 	past := map[socket.Command]string{socket.CmdRestart: "restarting", socket.CmdStop: "stopping", socket.CmdStart: "starting"}[cmd]
 	return past + " " + strings.Join(done, ", "), nil
-}
-
-// startNow starts an instance that has no process: a held, finished,
-// errored or backing-off one, or a job between ticks (which runs now).
-func (r *Runner) startNow(in *instance, why string) {
-	r.out.Event("%s: %s", in.name, why)
-	in.held = false
-	in.inRow = 0
-	in.gen++
-	if in.proc.Policy.Schedule != "" {
-		if ok, err := r.acquire(in); err != nil || !ok {
-			r.out.Event("%s: not run, its singleton lock is held elsewhere", in.name)
-			return
-		}
-		r.start(in)
-		return
-	}
-	r.launch(in)
 }
 
 // sendSignal is `mhrun signal NAME[.N]… SIG`.

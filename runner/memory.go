@@ -161,7 +161,7 @@ func memLimit(in *instance) int64 {
 		return 0 // not started yet, or its leader is gone: no tree to read
 	case in.state == StateRunning:
 		return most
-	case in.state == StateStopping && in.restart == "memory" && !in.killed:
+	case in.state == StateStopping && in.then == thenRestart && in.why == "memory" && !in.run.killed:
 		return 2 * most
 	}
 	return 0
@@ -292,7 +292,7 @@ func (r *Runner) killTree(in *instance) {
 // killMembers SIGKILLs a stopping instance's group and the members found
 // of its run; a run whose leader has exited stops waiting for its pty.
 func (r *Runner) killMembers(in *instance, pids []int) {
-	in.killed = true
+	in.run.killed = true
 	in.run.stop(syscall.SIGKILL, pids)
 	if in.run.exited {
 		in.run.giveUpDrain()

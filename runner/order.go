@@ -81,5 +81,5 @@ func depReady(in *instance) bool {
 	if in.state == StateExited {
 		return true
 	}
-	return in.state == StateRunning && in.ready && in.proc.Policy.Restart != policy.RestartNever
+	return in.state == StateRunning && in.run.ready && in.proc.Policy.Restart != policy.RestartNever
 }

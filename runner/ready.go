@@ -135,6 +135,5 @@ func (r *Runner) onReady(e readyEvent) {
 		r.abortReload(in.name + "'s replacement was not ready after " + in.proc.Policy.ReadyTimeout.String())
 		return
 	}
-	r.stopInstance(in, "")
-	in.failed = true
+	r.failStart(in)
 }

@@ -8,12 +8,9 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,8 +24,6 @@ import (
 	"mhrun/balance"
 	"mhrun/formation"
 	"mhrun/output"
-	"mhrun/policy"
-	"mhrun/procfile"
 	"mhrun/proctree"
 	"mhrun/socket"
 )
@@ -324,151 +319,6 @@ func (r *Runner) onRequest(q request) {
 	q.reply <- r.handle(q.req)
 }
 
-// onWake is a timer for an instance: the end of a backoff, or another
-// try of a singleton lock; a wake from before a stop or start is stale.
-func (r *Runner) onWake(w wake) {
-	if w.gen != w.inst.gen {
-		return
-	}
-	switch w.inst.state {
-	case StateBackoff:
-		r.start(w.inst)
-	case StateStandby:
-		r.launch(w.inst)
-	}
-}
-
-// launch starts an instance once it may: after its dependencies are
-// ready, and holding its singleton lock; until then it waits or stands by.
-func (r *Runner) launch(in *instance) {
-	if r.stopping {
-		in.state = StateStopped
-		return
-	}
-	if waiting := r.waitingFor(in.proc); len(waiting) > 0 {
-		in.state = StateWaiting
-		in.reason = "waiting for " + strings.Join(waiting, ", ")
-		return
-	}
-	ok, err := r.acquire(in)
-	if err != nil {
-		r.out.Event("%s: %v", in.name, err)
-		r.giveUp(in, 1, "could not take its singleton lock")
-		return
-	}
-	if !ok {
-		if in.state != StateStandby {
-			in.state = StateStandby
-			in.reason = "singleton lock held elsewhere: " + singletonPath(r.f, in.proc)
-			r.out.Event("%s: standby, its singleton lock is held elsewhere (%s)", in.name, singletonPath(r.f, in.proc))
-		}
-		r.after(in, standbyPoll)
-		return
-	}
-	if in.state == StateStandby {
-		r.out.Event("%s: took the singleton lock, starting", in.name)
-	}
-	r.start(in)
-}
-
-// start starts a run of the instance; a start that fails is a failed run.
-func (r *Runner) start(in *instance) {
-	cmd := exec.Command("/bin/sh", "-c", procfile.ShellCommand(in.proc.Command))
-	cmd.Dir = r.f.Dir
-	cmd.Env = r.f.Env(in.proc, in.n, r.o.Socket)
-	port, err := r.portFor(in)
-	r.seq++
-	// started is taken here, before the fork, so that a test's fake clock,
-	// stepped once the child shows it runs, counts from before the step
-	run := &run{cmd: cmd, id: in.name + "#" + strconv.Itoa(r.seq), ident: r.token + "." + strconv.Itoa(r.seq), port: port,
-		started: r.clock.Now(), drained: make(chan struct{}), abandon: make(chan struct{}), again: in.run != nil}
-	// exec keeps the last of a name: PORT and the identity are mhrun's
-	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port), identityEnv+"="+run.ident)
-	if err == nil {
-		err = r.prepareReady(in, run)
-	}
-	if err != nil {
-		r.startFailed(in, run, err)
-		return
-	}
-	in.run = run
-	in.reason = ""
-	in.ready = false
-	in.state = StateStarting
-	spawn(in, run, r.ptySize(), r.spawns, r.exits, r.done, r.register)
-}
-
-// onSpawned is a run's process started, or not: a ready check follows,
-// or the stop asked for meanwhile.
-func (r *Runner) onSpawned(s spawned) {
-	in, run := s.inst, s.run
-	if s.err != nil {
-		if in.state == StateStopping { // stopped before it could start
-			in.exited = false
-			r.onEnd(exit{inst: in, run: run, end: true})
-			return
-		}
-		r.startFailed(in, run, s.err)
-		return
-	}
-	run.pid, run.pty = s.pid, s.pty
-	notice := ""
-	if run.again {
-		in.restarts++
-		notice = in.name + " restarted: following the new run"
-	}
-	in.hub.SetPTY(run.pty, notice)
-	if in.state == StateStopping { // a stop came while it started
-		if in.killed {
-			run.stop(syscall.SIGKILL, nil)
-		} else {
-			run.stop(in.proc.Policy.StopSignalOf(), nil)
-		}
-		return
-	}
-	if r.readyOf(in).Kind == policy.ReadyNone || in.proc.Policy.Schedule != "" {
-		r.markReady(in)
-		return
-	}
-	r.checkReady(in, run)
-}
-
-// startFailed is a start that failed before the process ran: a failed run,
-// given up at once when no retry can help.
-func (r *Runner) startFailed(in *instance, run *run, err error) {
-	run.close()
-	r.out.Event("%v", err)
-	in.lastExit = "could not start"
-	if in.proc.Policy.Schedule != "" { // a job is not retried: its next tick is
-		in.release()
-		in.state = StateScheduled
-		return
-	}
-	if permanent(err) { // the same start would fail the same way
-		r.giveUp(in, 127, "cannot be started: "+err.Error())
-		return
-	}
-	r.afterFailure(in, 127)
-}
-
-// permanent reports whether a start failed in a way no retry can fix:
-// exec refused the command or the environment as too large or invalid.
-func permanent(err error) bool {
-	return errors.Is(err, syscall.E2BIG) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENAMETOOLONG)
-}
-
-// markReady makes a started instance running, puts it in its balancer's
-// pool, and lets what waited for it go.
-func (r *Runner) markReady(in *instance) {
-	in.state = StateRunning
-	in.ready = true
-	r.joinPool(in)
-	if r.reload != nil && in == r.reload.rep {
-		r.reloadReady(in)
-	}
-	r.advance()
-}
-
 // interrupt is a stop asked for from outside: the first one graceful, the
 // next one kills at once.
 func (r *Runner) interrupt(why string) {
@@ -505,7 +355,7 @@ func (r *Runner) stopAll() {
 			in.state = StateStopped
 			in.release()
 		case StateStopping:
-			in.restart, in.exited = "", false
+			in.then, in.why = thenStop, ""
 		}
 	}
 	r.advanceStop()
@@ -521,36 +371,11 @@ func (r *Runner) advanceStop() {
 	}
 }
 
-// stopInstance sends the instance its stop-signal and arms SIGKILL after
-// its grace; restart, when set, is why it starts again after the exit. On
-// an instance already stopping it only changes what follows the stop.
-func (r *Runner) stopInstance(in *instance, restart string) {
-	if in.state == StateStopping {
-		in.restart, in.exited, in.failed = restart, false, false
-		return
-	}
-	in.state = StateStopping
-	in.restart = restart
-	in.failed = false
-	in.exited = false
-	in.killed = false
-	if r.drainThenSignal(in) {
-		// out of the pool now; the signal follows once it settled (at most a
-		// quarter of its grace): SIGKILL one grace from here
-		in.deadline = r.clock.Now().Add(in.proc.Policy.Grace)
-		r.armKill()
-		return
-	}
-	in.deadline = r.clock.Now().Add(in.proc.Policy.Grace)
-	in.run.stop(in.proc.Policy.StopSignalOf(), nil)
-	r.armKill()
-}
-
 // armKill sets the timer for the earliest pending SIGKILL.
 func (r *Runner) armKill() {
 	var next time.Time
 	for _, in := range r.insts {
-		if in.state == StateStopping && !in.killed && (next.IsZero() || in.deadline.Before(next)) {
+		if in.state == StateStopping && !in.run.killed && (next.IsZero() || in.deadline.Before(next)) {
 			next = in.deadline
 		}
 	}
@@ -569,7 +394,7 @@ func (r *Runner) killOverdue() {
 	now := r.clock.Now()
 	var due []*instance
 	for _, in := range r.insts {
-		if in.state != StateStopping || in.killed || now.Before(in.deadline) {
+		if in.state != StateStopping || in.run.killed || now.Before(in.deadline) {
 			continue
 		}
 		if !r.forced {
@@ -587,173 +412,6 @@ func (r *Runner) killOverdue() {
 		s.close()
 	}
 	r.armKill()
-}
-
-// onExit is the leader's exit, the moment wait returns. The run is not
-// over while processes it left behind live or its pty has output: they
-// are stopped like the instance (stop-signal, then SIGKILL past the
-// grace), and the restart policy applies at the run's end (onEnd).
-func (r *Runner) onExit(e exit) {
-	in, run := e.inst, e.run
-	run.exited, run.status, run.exitedAt = true, e.state, r.clock.Now()
-	r.forget([]int{run.pid})
-	r.leavePool(in, run)
-	left := e.left
-	if in.state != StateStopping {
-		in.state = StateStopping
-		in.restart, in.failed, in.killed = "", false, false
-		in.exited = true
-		in.deadline = r.clock.Now().Add(in.proc.Policy.Grace)
-		what, _ := describe(e.state)
-		in.reason = what
-		if len(left) > 0 {
-			in.reason = fmt.Sprintf("%s, stopping %s it left", what, plural(len(left), "process"))
-			r.out.Event("%s %s; stopping %s it left running (grace %s)", in.name, what, plural(len(left), "process"), in.proc.Policy.Grace)
-		}
-	}
-	switch {
-	case in.killed:
-		run.stop(syscall.SIGKILL, left)
-		run.giveUpDrain()
-	case len(left) > 0:
-		run.stop(in.proc.Policy.StopSignalOf(), left)
-	}
-	r.armKill()
-}
-
-// onEnd is the state machine's answer to a run's end: the leader gone,
-// nothing of it left, its output read.
-func (r *Runner) onEnd(e exit) {
-	in := e.inst
-	defer r.armKill() // this run has nothing left to kill: the timer moves to the next due, if any
-	r.guard.forget(e.run.pid)
-	e.run.close()
-	in.hub.UnsetPTY(e.run.pty)
-	own := in.exited
-	in.exited = false
-	if rl := r.reload; rl != nil && in == rl.rep && own {
-		in.lastExit, _ = describe(e.state)
-		in.state = StateStopped
-		r.abortReload(in.name + "'s replacement " + in.lastExit + " before it was ready")
-		return
-	}
-	what, code := describe(e.state)
-	in.lastExit = what
-	if !own {
-		restart, failed := in.restart, in.failed
-		in.restart, in.failed = "", false
-		switch {
-		case failed && !r.stopping && !in.removed:
-			r.afterFailure(in, 1)
-		case restart != "" && !r.stopping && !in.removed:
-			r.start(in)
-		default:
-			in.state = StateStopped
-			in.release()
-			r.out.Event("%s stopped (%s)", in.name, what)
-			if in.removed {
-				r.remove(in)
-			}
-			if r.stopping {
-				r.advanceStop()
-			}
-		}
-		return
-	}
-	in.reason = ""
-	if in.proc.Policy.Schedule != "" {
-		r.jobExited(in, e.run, what, code)
-		return
-	}
-	p := in.proc.Policy
-	if r.clock.Now().Sub(e.run.started) >= p.Stable {
-		in.inRow = 0
-	}
-	if code == 0 {
-		if p.Restart != policy.RestartAlways {
-			in.state = StateExited
-			in.release()
-			r.out.Event("%s exited with code 0 (finished)", in.name)
-			r.advance() // a finished one-shot counts as ready for after=
-			return
-		}
-		// restart=always: a clean exit comes back after MIN and never counts
-		r.out.Event("%s exited with code 0, restarting in %s", in.name, p.BackoffMin)
-		r.restartIn(in, p.BackoffMin)
-		return
-	}
-	r.out.Event("%s %s", in.name, what)
-	if code == 127 && e.run.exitedAt.Sub(e.run.started) < notFoundWindow {
-		// the shell's "not found": no restart will find the program
-		r.giveUp(in, code, "gave up: command not found ("+in.proc.Command+")")
-		return
-	}
-	if p.Restart == policy.RestartNever {
-		r.giveUp(in, code, "gave up (restart=never)")
-		return
-	}
-	r.afterFailure(in, code)
-}
-
-// notFoundWindow is how soon after its start an exit 127, the shell's
-// "command not found", counts as one: a program that ran for longer and
-// chose 127 is an ordinary failure.
-const notFoundWindow = time.Second
-
-// afterFailure counts a failed run and either schedules the restart or
-// gives up past max-restarts.
-func (r *Runner) afterFailure(in *instance, code int) {
-	p := in.proc.Policy
-	if p.Restart == policy.RestartNever || r.stopping {
-		r.giveUp(in, code, "gave up (restart=never)")
-		return
-	}
-	in.inRow++
-	if in.inRow > p.MaxRestarts {
-		r.giveUp(in, code, "gave up after "+plural(in.inRow-1, "restart")+" in a row")
-		return
-	}
-	d := backoff{p.BackoffMin, p.BackoffMax}.delay(in.inRow, 2*rand.Float64()-1)
-	r.out.Event("%s: restart %d in %s", in.name, in.inRow, d.Round(time.Millisecond))
-	r.restartIn(in, d)
-}
-
-// restartIn puts the instance in backoff; the timer's wake restarts it.
-func (r *Runner) restartIn(in *instance, d time.Duration) {
-	in.state = StateBackoff
-	r.after(in, d)
-}
-
-// after wakes the supervisor for the instance in d, unless its gen moves
-// on first (a stop or another start cancels the wake).
-func (r *Runner) after(in *instance, d time.Duration) {
-	in.gen++
-	w := wake{in, in.gen}
-	r.clock.AfterFunc(d, func() {
-		select {
-		case r.wakes <- w:
-		case <-r.done:
-		}
-	})
-}
-
-// giveUp leaves the instance errored; the formation stops with its code
-// unless the process is optional.
-func (r *Runner) giveUp(in *instance, code int, why string) {
-	in.state = StateErrored
-	in.reason = why
-	in.release()
-	if r.stopping {
-		return
-	}
-	defer r.advance() // its dependents will not start: say so
-	if in.proc.Policy.Optional {
-		r.out.Event("%s %s; %s is optional: the rest run on", in.name, why, in.proc.Name)
-		return
-	}
-	r.code = code
-	r.out.Event("%s %s: stopping the formation", in.name, why)
-	r.stopAll()
 }
 
 func plural(n int, word string) string {

@@ -11,54 +11,9 @@ import (
 	"github.com/creack/pty"
 
 	"mhrun/attach"
-	"mhrun/formation"
 	"mhrun/output"
 	"mhrun/policy"
 	"mhrun/proctree"
-)
-
-// State is where an instance is in its life. Only the supervisor goroutine
-// changes it, in answer to the events below; helper goroutines only report.
-//
-//	state      event                        next state (and what is done)
-//	waiting    dependencies ready           starting (standby without its lock)
-//	standby    lock taken (poll)            starting
-//	scheduled  cron tick                    starting
-//	starting   ready check passed           running
-//	starting   ready check timed out        stopping (a failed start)
-//	starting,  leader exited                stopping (its leftovers get the
-//	running                                   stop-signal; the policy waits)
-//	starting,  stop, restart, scale down,   stopping (stop-signal, SIGCONT,
-//	running      memory, cron-restart,        SIGKILL after grace)
-//	             watch, formation stop
-//	stopping   leader exited                stopping (leftovers signalled)
-//	stopping   grace passed                 stopping (SIGKILL to every member)
-//	stopping   run ended (nothing left,     starting (restart asked), backoff
-//	             pty read to its end)         (failure), exited (exit 0,
-//	                                          one-shot), errored (gave up),
-//	                                          scheduled (a job), stopped
-//	backoff    wake                         starting
-//	exited,    start, restart               starting (or waiting, standby)
-//	errored,
-//	stopped
-//
-// Whether the restart policy decides at a run's end or a request does is
-// instance.exited: set when the leader exited by itself, cleared by any
-// request that arrives before the end.
-type State string
-
-// The states of an instance.
-const (
-	StateWaiting   State = "waiting"   // for the processes it starts after
-	StateStandby   State = "standby"   // for its singleton lock, held elsewhere
-	StateScheduled State = "scheduled" // a job between runs
-	StateStarting  State = "starting"  // started, not yet ready
-	StateRunning   State = "running"   // ready
-	StateBackoff   State = "backoff"   // waiting to be restarted
-	StateExited    State = "exited"    // a finished one-shot (exit 0)
-	StateErrored   State = "errored"   // gave up
-	StateStopping  State = "stopping"  // stop signal sent, waiting for the exit
-	StateStopped   State = "stopped"
 )
 
 // endPoll is how often a run whose leader exited looks for its leftover
@@ -69,38 +24,6 @@ const endPoll = 20 * time.Millisecond
 // before it reports its end anyway (a process stuck in the kernel, in
 // state D, cannot die until the kernel lets it).
 const killWait = 2 * time.Second
-
-// instance is one slot of a process (web.2) across its runs; only the
-// supervisor goroutine touches it.
-type instance struct {
-	proc   *formation.Process
-	n      int
-	name   string
-	color  int
-	stream *output.Stream
-	hub    *attach.Hub // the terminal clients attach to, across runs
-
-	state    State
-	run      *run      // the current or last run; nil before the first
-	deadline time.Time // SIGKILL time while stopping
-	killed   bool      // SIGKILL already sent
-	restart  string    // while stopping: why it starts again after the exit
-	inRow    int       // failed runs in a row, for backoff and max-restarts
-	restarts int       // restarts so far, for status
-	gen      int       // bumped to cancel a pending restart timer
-	lastExit string    // how the last run ended ("exited with code 1")
-	reason   string    // why the state is what it is
-	rss      int64     // the tree's RSS at the last sample
-	ready    bool      // the current run passed its ready= check
-	failed   bool      // while stopping: the run failed its start (not ready in time)
-	exited   bool      // while stopping: the leader exited by itself; the restart policy decides at the run's end
-	lock     *os.File  // the singleton lock, held while the instance lives
-	next     time.Time // a job's next tick
-	held     bool      // stopped on request: stays stopped, and keeps the runner up
-	fresh    bool      // on its replacement port: a reload's replacement, through its restarts until the next reload
-	shared   bool      // its stream and hub live on in another instance (a reload)
-	removed  bool      // scaled away: forgotten once its process is gone
-}
 
 // run is one run of an instance: a process under its own pty. The reader
 // and the waiter goroutines use only this, never the instance.
@@ -126,6 +49,8 @@ type run struct {
 	drained chan struct{} // closed when the reader reached the pty's end
 	again   bool          // a restart: the instance ran before
 
+	ready      bool             // passed its ready= check (supervisor only)
+	killed     bool             // SIGKILL sent to every member (supervisor only)
 	exited     bool             // the leader's exit was reported (supervisor only)
 	status     *os.ProcessState // the leader's exit status, once exited
 	exitedAt   time.Time        // when the supervisor heard of the exit, on its clock
@@ -309,20 +234,6 @@ func (r *run) stop(sig syscall.Signal, leftovers []int) {
 			syscall.Kill(pid, syscall.SIGCONT)
 		}
 	}
-}
-
-// alive reports whether the instance has, or will soon have, a process.
-func (in *instance) alive() bool {
-	switch in.state {
-	case StateStarting, StateRunning, StateStopping, StateBackoff, StateWaiting, StateStandby, StateScheduled:
-		return true
-	}
-	return in.state == StateStopped && in.held
-}
-
-// hasProcess reports whether the instance has a process now.
-func (in *instance) hasProcess() bool {
-	return in.state == StateStarting || in.state == StateRunning || in.state == StateStopping
 }
 
 // describe says how a process ended, whether that is a failure, and the
