@@ -65,6 +65,9 @@ type Options struct {
 	// each control request, from the hand-over to the reply: the loop must
 	// never block.
 	answered func(cmd socket.Command, d time.Duration)
+	// overdue, in tests, is told after each killOverdue pass how many
+	// instances it killed and how many times it read the process table.
+	overdue func(killed int, reads int64)
 	// clock is the supervisor's time (clock.go); nil is the real clock.
 	// Only this package's tests set it, to a fake they step, so it is not
 	// exported: a program has no use for a runner on another time, and an
@@ -405,11 +408,20 @@ func (r *Runner) killOverdue() {
 		due = append(due, in)
 	}
 	if len(due) > 0 {
+		reads := tableReads.Load()
 		s := takeSnapshot()
-		for _, in := range due {
-			r.killMembers(in, s.members(in.run.pid, in.run.ident))
+		found := make([][]int, len(due))
+		for i, in := range due {
+			found[i] = s.members(in.run.pid, in.run.ident)
 		}
 		s.close()
+		reads = tableReads.Load() - reads
+		for i, in := range due {
+			r.killMembers(in, found[i])
+		}
+		if r.o.overdue != nil {
+			r.o.overdue(len(due), reads)
+		}
 	}
 	r.armKill()
 }
