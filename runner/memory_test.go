@@ -176,9 +176,11 @@ func TestMemoryCapKillsAtTwiceWhileStopping(t *testing.T) {
 		!strings.HasSuffix(ev, " > 2×64M): killing it now") {
 		t.Errorf("event %q", ev)
 	}
-	// In order: the restart, the child ignoring its stop-signal, the kill, the next run.
+	// In order: the restart, the kill, the next run. (Where the child's own
+	// "ignoring TERM" falls is the child's affair: on a loaded machine it
+	// can still be growing past twice the cap before its handler prints.)
 	at := func(s string) int { return strings.Index(o, s) }
-	if !(at("grow.1 over memory cap") < at("grow.1 | ignoring TERM") && at("grow.1 | ignoring TERM") < at("passed twice")) {
+	if !(at("grow.1 over memory cap") < at("passed twice") && at("passed twice") < strings.LastIndex(o, "grow.1 | growing")) {
 		t.Errorf("events out of order:\n%s", o)
 	}
 	if strings.Contains(o, "after grace") {
