@@ -124,6 +124,11 @@ func Load(o Options) (*Formation, error) {
 	if polErr != nil {
 		errs = append(errs, polErr)
 	}
+	if o.Policy != "" && !hasPolicy && polErr == nil {
+		// The default's absence means "no policy"; a file asked for by
+		// name that is not there is a mistake (a typo, the wrong dir).
+		errs = append(errs, fmt.Errorf("%s: no such policy file (name an existing one with --policy, or leave --policy out to give every process the defaults)", display(abs, f.PolicyFile)))
+	}
 
 	f.EnvFiles = []string{}
 	var required []string

@@ -110,6 +110,9 @@ func (f *Formation) applyScale(values, only []string, cpus int) error {
 	for _, name := range keys {
 		if f.Process(name) == nil {
 			errs = append(errs, unknown("scale", name, names))
+		} else if len(only) > 0 && !slices.Contains(only, name) {
+			errs = append(errs, fmt.Errorf("scale %s=%s: %s is not started: the command names only %s (name %s too, or leave it out of -m)",
+				name, scaleText(s.Named[name]), name, strings.Join(only, ", "), name))
 		}
 	}
 	perCPU := min(max(cpus, 1), policy.MaxScale)
@@ -138,4 +141,12 @@ func (f *Formation) applyScale(values, only []string, cpus int) error {
 		p.Scale, p.FromMax = n, fromMax
 	}
 	return errors.Join(errs...)
+}
+
+// scaleText is a scale as written: a count, or max.
+func scaleText(n int) string {
+	if n == policy.ScaleMax {
+		return "max"
+	}
+	return strconv.Itoa(n)
 }

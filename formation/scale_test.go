@@ -3,6 +3,8 @@ package formation
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -50,6 +52,8 @@ func TestScaleFormation(t *testing.T) {
 		{[]string{"all"}, nil, `scale "all": want NAME=N, e.g. web=2 (or all=N for every process not named)`},
 		{[]string{"all=lots"}, nil, "scale all=lots: want a whole number >= 0, or max for one per CPU"},
 		{[]string{"all=1001"}, nil, "scale all=1001: want at most 1000 instances"},
+		{[]string{"worker=2"}, []string{"web"}, "scale worker=2: worker is not started: the command names only web (name worker too, or leave it out of -m)"},
+		{[]string{"all=1,report=max"}, []string{"web", "clock"}, "scale report=max: report is not started: the command names only web, clock"},
 	}
 	for _, tt := range tests {
 		f, err := Load(Options{Dir: dir, Environ: []string{}, CPUs: 4, Scale: tt.m, Only: tt.only})
@@ -166,5 +170,21 @@ func TestLoadKeepsWhatItRead(t *testing.T) {
 	}
 	if f.PolicySum != "" || f.HasPolicy {
 		t.Errorf("without a policy file: PolicySum %q, HasPolicy %v", f.PolicySum, f.HasPolicy)
+	}
+}
+
+// A policy file named with --policy must exist; the default one may not.
+func TestExplicitPolicyMustExist(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Procfile"), []byte("web: sleep 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := Load(Options{Dir: dir, Environ: []string{}}); err != nil || f.HasPolicy {
+		t.Fatalf("no policy file: %v, has policy %v", err, f != nil && f.HasPolicy)
+	}
+	_, err := Load(Options{Dir: dir, Environ: []string{}, Policy: "Procfile.polcy"})
+	want := filepath.Join(dir, "Procfile.polcy") + ": no such policy file (name an existing one with --policy, or leave --policy out to give every process the defaults)"
+	if err == nil || err.Error() != want {
+		t.Errorf("--policy Procfile.polcy: %v\nwant %s", err, want)
 	}
 }
