@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mhrun/socket"
 )
 
 // after= at start and the reverse at stop, shown by the children's own
@@ -102,7 +104,7 @@ func TestSingletonStandbyTakesOver(t *testing.T) {
 // flock by the test) keeps the instance in standby until it lets go.
 func TestSingletonExternalHolder(t *testing.T) {
 	lock := filepath.Join(t.TempDir(), "x.lock")
-	f, err := tryLock(lock)
+	f, err := socket.TryLock(lock)
 	if err != nil || f == nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,9 @@
 package runner
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"mhrun/formation"
@@ -28,26 +26,6 @@ func singletonPath(f *formation.Formation, p *formation.Process) string {
 	return filepath.Join(socket.RuntimeDir(), "mhrun-"+socket.ProjectHash(f.Dir)+"-"+p.Name+".lock")
 }
 
-// tryLock takes an exclusive flock on path without waiting: the file, or
-// nil when another holder has it. The lock lives as long as the file stays
-// open in mhrun, and dies with mhrun however it ends. The singleton locks
-// take theirs here (the runner lock, socket.AcquireLock, the same way);
-// callers name the lock in errors.
-func tryLock(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return f, nil
-}
-
 // acquire takes the instance's singleton lock if it needs one; false means
 // another holder has it and the instance waits in standby.
 func (r *Runner) acquire(in *instance) (bool, error) {
@@ -60,7 +38,7 @@ func (r *Runner) acquire(in *instance) (bool, error) {
 			return false, fmt.Errorf("singleton lock %s: %w", path, err)
 		}
 	}
-	f, err := tryLock(path)
+	f, err := socket.TryLock(path)
 	if err != nil {
 		return false, fmt.Errorf("singleton lock %s: %w", path, err)
 	}

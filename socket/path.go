@@ -89,7 +89,7 @@ func AcquireLock(sock string) (l *Lock, stale bool, err error) {
 		return nil, false, fmt.Errorf("control socket %s: its directory %s does not exist: create it, or choose another path with --socket or MHRUN_SOCKET", sock, dir)
 	}
 	path := sock + ".lock"
-	f, err := tryLock(path)
+	f, err := TryLock(path)
 	if err != nil {
 		return nil, false, fmt.Errorf("runner lock %s: %w", path, err)
 	}
@@ -117,11 +117,12 @@ func (l *Lock) Release() {
 	l.f.Close()
 }
 
-// tryLock takes an exclusive flock on path without waiting: the file, or
+// TryLock takes an exclusive flock on path without waiting: the file, or
 // nil when another holder has it. The lock lives as long as the file stays
-// open, and dies with the process however it ends. (The runner's singleton
-// locks are taken the same way, in runner/singleton.go.)
-func tryLock(path string) (*os.File, error) {
+// open, and dies with the process however it ends. The runner lock
+// (AcquireLock) and the runner's singleton locks are taken with it;
+// callers name the lock in errors.
+func TryLock(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
