@@ -96,6 +96,9 @@ func Parse(r io.Reader, file string) (*File, error) {
 		switch {
 		case name == "":
 			fail("missing process name before %q", ":"+body)
+		case name != "*" && !validName(name) && unquoted(line) != "":
+			fail("policy line in quotes: %s (remove the quotes: want %s)", shortQuote(line), shortQuote(unquoted(line)))
+			continue // its items are the quoted text's: one message says it
 		case name != "*" && !validName(name):
 			fail("bad process name %s: use letters, digits, _ and -, or * for every process", shortQuote(name))
 		case len(name) > maxNameLen:
@@ -853,4 +856,32 @@ func validName(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// unquoted is a line that starts with a quote without its quotes, when
+// that reads as a policy line with a valid name: the line wrapped in them
+// ("web: scale=2", as an echo "..." > file keeps them), the name alone in
+// them ("web": scale=2, as YAML writes it), or an opening quote alone.
+// It returns "" for any other line.
+func unquoted(line string) string {
+	q := line[0]
+	if q != '"' && q != '\'' {
+		return ""
+	}
+	var fixed string
+	name, body, _ := strings.Cut(line[1:], ":")
+	switch {
+	case len(line) > 1 && line[len(line)-1] == q:
+		fixed = line[1 : len(line)-1]
+	case strings.HasSuffix(name, string(q)):
+		fixed = name[:len(name)-1] + ":" + body
+	default:
+		fixed = line[1:]
+	}
+	fixed = strings.TrimSpace(fixed)
+	n, _, ok := strings.Cut(fixed, ":")
+	if n = strings.TrimRight(n, " \t"); !ok || (n != "*" && !validName(n)) {
+		return ""
+	}
+	return fixed
 }
