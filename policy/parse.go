@@ -510,11 +510,6 @@ func parseMemory(v string, _ bool) (func(*Policy), string) {
 	return func(p *Policy) { p.Memory = n }, ""
 }
 
-// parseSize parses a memory size: digits with an optional fraction and an
-// optional unit K, M, G or T, which may be followed by B or iB, in any
-// case ("300M", "1.5G", "512MiB", "300mb"). Every unit is binary
-// (1M = 1024·1024 bytes), as in PM2; a bare number, or one with just B,
-// is bytes. A fraction of a byte is dropped.
 // ParseSize reads a size as memory= does (300M, 1G, 512MiB, 1.5G, bytes;
 // binary units), for flags that take one.
 func ParseSize(s string) (int64, error) {
@@ -525,6 +520,11 @@ func ParseSize(s string) (int64, error) {
 	return n, nil
 }
 
+// parseSize parses a memory size: digits with an optional fraction and an
+// optional unit K, M, G or T, which may be followed by B or iB, in any
+// case ("300M", "1.5G", "512MiB", "300mb"). Every unit is binary
+// (1M = 1024·1024 bytes), as in PM2; a bare number, or one with just B,
+// is bytes. A fraction of a byte is dropped.
 func parseSize(v string) (int64, string) {
 	const want = "want a size like 300M or 1G"
 	i := 0

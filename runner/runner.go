@@ -150,7 +150,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 		o.clock = realClock{}
 	}
 	r := &Runner{f: f, o: o, clock: o.clock, exits: make(chan exit), spawns: make(chan spawned), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), drains: make(chan drained), balancers: map[string]*balance.Balancer{}, loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}, token: newToken()}
-	width := len("mhrun")
+	width := len(output.EventName)
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
 			in := &instance{proc: p, n: n, name: p.Instance(n), color: p.Index, hub: attach.New()}
