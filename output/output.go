@@ -711,6 +711,10 @@ func (o *Output) cycle() (next int64) {
 // the rules at the top of this file). s.mu is held; it runs on the writer.
 func (s *Stream) partialDue(now int64) int64 {
 	o := s.o
+	coop := s.coop.Load()
+	if coop && s.waitRead.Load() {
+		return 0 // the reader has not come back; Reading wakes us
+	}
 	if s.promptAt != s.partialAt {
 		s.promptAt = s.partialAt
 		s.prompt = looksLikePrompt(s.partial)
@@ -720,10 +724,7 @@ func (s *Stream) partialDue(now int64) int64 {
 		wait = o.pause
 	}
 	due := s.partialAt + wait
-	if s.coop.Load() {
-		if s.waitRead.Load() {
-			return 0 // the reader has not come back; Reading wakes us
-		}
+	if coop {
 		due = max(due, s.readAt.Load()+wait)
 	}
 	if now >= due && now < due+o.hold {
