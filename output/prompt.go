@@ -23,8 +23,7 @@ func looksLikePrompt(partial []byte) bool {
 	if len(b) > promptTail {
 		b = b[len(b)-promptTail:]
 	}
-	var buf [promptTail]byte
-	text := StripANSI(buf[:0], b)
+	text := StripANSI(nil, b) // b itself, not copied, when it is plain text
 	trimmed := bytes.TrimRight(text, " ")
 	if len(trimmed) == len(text) || len(trimmed) == 0 {
 		return false
