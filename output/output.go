@@ -40,8 +40,8 @@ import (
 //     it. On any other stream it counts from the line's last growth. When the
 //     wait is over, a stream with a look-ahead (Stream.LookAhead: the pty
 //     reader asks the kernel for bytes not yet read) that reports more input
-//     waiting holds the line for another Pause, up to Hold in all. Flush writes
-//     it at once. A timer runs only while some stream holds a partial line
+//     waiting holds the line for another Pause, and again, up to Hold past
+//     its due time. Flush writes it at once. A timer runs only while some stream holds a partial line
 //     that is due.
 //   - A partial line written on its own (by the timer, by Flush, or because it
 //     is too long) stays open: the line end that arrives next, alone ("\n",
@@ -149,7 +149,7 @@ type Output struct {
 type segment struct {
 	s    *Stream
 	data []byte
-	cut  bool // its last line is a partial line written after Pause: the child goes on with it
+	cut  bool // its last line is a partial line written on its own (Pause or Hold): the child goes on with it
 }
 
 // Stream is the writer of one instance's output into an Output. Its methods
