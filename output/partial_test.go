@@ -6,6 +6,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unicode/utf8"
 )
 
 // Issue 16: under load a line was split, its first part written as a line of
@@ -202,4 +203,27 @@ func TestLooksLikePrompt(t *testing.T) {
 			t.Errorf("looksLikePrompt(%q) = %v, want %v", tc.text, got, tc.want)
 		}
 	}
+}
+
+// FuzzLooksLikePrompt: any bytes a child writes are classified without a
+// panic; a prompt's shown text ends in a prompt character and a space, and
+// plain text written after it (after a CAN, which ends any sequence left
+// open) makes it no prompt.
+func FuzzLooksLikePrompt(f *testing.F) {
+	for _, s := range []string{"Name: ", ">>> ", "\x1b[1mName:\x1b[0m ", "x: \r", "abc", "\x9b1m$ ", "❯ ", "\xe2\x9d"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !looksLikePrompt(b) {
+			return
+		}
+		shown := string(StripANSI(nil, b[max(0, len(b)-promptTail):]))
+		text := strings.TrimRight(shown, " ")
+		if r, _ := utf8.DecodeLastRuneInString(text); text == shown || !strings.ContainsRune(promptEnds, r) {
+			t.Errorf("looksLikePrompt(%q) = true, but its text is %q", b, shown)
+		}
+		if looksLikePrompt(append(append([]byte(nil), b...), "\x18abc"...)) {
+			t.Errorf("looksLikePrompt(%q + \"\\x18abc\") = true", b)
+		}
+	})
 }
