@@ -41,8 +41,8 @@ import (
 //     wait is over, a stream with a look-ahead (Stream.LookAhead: the pty
 //     reader asks the kernel for bytes not yet read) that reports more input
 //     waiting holds the line for another Pause, and again, up to Hold past
-//     its due time. Flush writes it at once. A timer runs only while some stream holds a partial line
-//     that is due.
+//     its due time. Flush writes it at once. A timer runs only while some
+//     stream holds a partial line that is due.
 //   - A partial line written on its own (by the timer, by Flush, or because it
 //     is too long) stays open: the line end that arrives next, alone ("\n",
 //     "\r\n", "\r" then "\n"), ends it silently instead of making an empty
