@@ -76,6 +76,7 @@ type config struct {
 	pm2      string
 	memRuns  int
 	memRate  int
+	load     int // CPU-spinning processes run beside the benchmarks
 }
 
 func main() {
@@ -101,6 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.pm2, "pm2", "", "pm2: the pm2 binary (default: pm2 on $PATH, else npm install pm2@latest into the temp dir)")
 	fs.IntVar(&c.memRuns, "memruns", 10, "memcap: memory restarts measured for each shape")
 	fs.IntVar(&c.memRate, "memrate", 1024, "memcap: how fast the child grows, MiB/s")
+	fs.IntVar(&c.load, "load", 0, "run this many CPU-spinning processes beside the benchmarks (started after the builds, killed by pid at the end)")
 	fs.StringVar(&c.mhrun, "mhrun", "", "mhrun binary to measure (default: go build the module at the current dir)")
 	fs.StringVar(&c.only, "run", defaultRun, "benchmarks to run, comma-separated (also: memcap, pm2)")
 	fs.BoolVar(&c.verbose, "v", false, "print every run's figures to stderr")
@@ -108,8 +110,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.listed < 1 || c.queries < 1 || c.wrkRuns < 1 || c.memRuns < 1 || c.memRate < 1 || c.size < 16 || c.idle <= 0 || c.wrkFor < time.Second {
-		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts, -sampled, -listed, -queries, -wrkruns, -memruns and -memrate must be at least 1, -size at least 16, -idle positive, -wrkfor at least 1s")
+	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.listed < 1 || c.queries < 1 || c.wrkRuns < 1 || c.memRuns < 1 || c.memRate < 1 || c.size < 16 || c.idle <= 0 || c.wrkFor < time.Second || c.load < 0 || c.load > 64 {
+		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts, -sampled, -listed, -queries, -wrkruns, -memruns and -memrate must be at least 1, -size at least 16, -idle positive, -wrkfor at least 1s, -load 0 to 64")
 		return 2
 	}
 	want := map[string]bool{}
@@ -132,6 +134,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer b.close()
+	spin, err := b.spin(c.load)
+	defer spin.stop()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: -load: %v\n", err)
+		return 1
+	}
 
 	var rows []row
 	for _, step := range []struct {
@@ -163,6 +171,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "%s\n\nmhrun: %s\n\n", machine(), b.source)
+	if c.load > 0 {
+		fmt.Fprintf(stdout, "load: %d CPU-spinning processes ran beside the benchmarks\n\n", c.load)
+	}
 	printTable(stdout, rows)
 	return 0
 }

@@ -51,9 +51,10 @@ import (
 //   - A sequence never spans lines: one still open at the end of a line is
 //     dropped to its end, and the next line starts outside it. The exception
 //     is a line ended only because the child paused (the partial line the
-//     output writes after Pause): the rest of its sequence at the start of
-//     the stream's next line is dropped too. Sequences cut between two writes
-//     are whole again once the line is, as filtering runs on whole lines.
+//     output writes after Pause or Hold): the rest of its sequence at the
+//     start of the stream's next line is dropped too. Sequences cut between
+//     two writes are whole again once the line is, as filtering runs on
+//     whole lines.
 //   - `mhrun connect` is not filtered: it is the instance's own terminal.
 //
 // The plain output is the colour output without its SGRs, so Tap and the log

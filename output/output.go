@@ -23,17 +23,32 @@ import (
 //   - Each line of a child is filtered (ansi.go): printable text only, a "\r"
 //     keeps what follows it (the pty's "\r\n" leaves no "\r"), escape
 //     sequences removed except, with Color, colours and text attributes (SGR).
-//   - A partial line is held until its end arrives. On a cooperative stream
-//     (its reader calls Stream.Reading before each blocking read) it is written
-//     as a line of its own once the reader has gone back to read after the line
-//     last grew, and Pause has passed since both: a reader that is merely not
+//   - A partial line is held until its end arrives, and written as a line of
+//     its own only when the child has stopped writing in the middle of it: a
+//     child's one write(2) can reach the pty's reader in two pieces, the second
+//     late when the machine is busy, and that must not split the line. So the
+//     wait depends on what the line looks like: one that looks like a prompt
+//     (its text, escape sequences removed, ends in ": ", "? ", "> ", "$ ",
+//     "# ", "% ", "] ", ") " or the like, see looksLikePrompt) waits Pause, as
+//     a program waiting for input shows its question at once; any other waits
+//     Hold (5 s), since a line cut by a slow machine goes on within a time
+//     slice or two, not seconds. On a cooperative stream (its reader calls
+//     Stream.Reading before each blocking read) the wait counts from the later
+//     of the line's last growth and the reader's going back to read, and not
+//     at all while the reader has not gone back: a reader that is merely not
 //     scheduled, with the rest of the line waiting in the kernel, never splits
-//     it. On any other stream it is written once nothing arrived on the stream
-//     for Pause. Flush writes it at once. A timer runs only while some stream
-//     holds a partial line that is due.
-//   - After a partial line ending in "\r" is written by the timer or by Flush, a
-//     "\n" that is the very next byte of its stream is dropped: it is the rest
-//     of the pty's "\r\n", not an empty line.
+//     it. On any other stream it counts from the line's last growth. When the
+//     wait is over, a stream with a look-ahead (Stream.LookAhead: the pty
+//     reader asks the kernel for bytes not yet read) that reports more input
+//     waiting holds the line for another Pause, and again, up to Hold past
+//     its due time. Flush writes it at once. A timer runs only while some
+//     stream holds a partial line that is due.
+//   - A partial line written on its own (by the timer, by Flush, or because it
+//     is too long) stays open: the line end that arrives next, alone ("\n",
+//     "\r\n", "\r" then "\n"), ends it silently instead of making an empty
+//     line, so a prompt answered with echo off ("Password: ", then "\r\n") or
+//     a line whose "\r\n" came late prints no empty line. Anything else that
+//     follows starts a line of its own.
 //   - Each stream queues at most BufferSize bytes of complete lines (one longer
 //     line is still kept whole). When the queue is full, Stream.Write waits for
 //     the writer to take it, as long as the writer makes progress. Once the
@@ -59,6 +74,7 @@ import (
 const (
 	defaultBufferSize = 1 << 20
 	defaultPause      = 100 * time.Millisecond
+	defaultHold       = 5 * time.Second
 	defaultStall      = 200 * time.Millisecond
 	minMaxPartial     = 16 << 20
 	writeChunk        = 128 << 10 // the writer writes once its buffer holds this much
@@ -81,7 +97,8 @@ type Options struct {
 	Timestamps bool          // prefix "15:04:05 " (local time) before the name
 	NameWidth  int           // width the names are padded to (the longest instance name, at least len("mhrun"))
 	BufferSize int           // max bytes queued per stream before lines are dropped; 0 = default 1 MiB
-	Pause      time.Duration // partial line flush pause; 0 = default 100ms
+	Pause      time.Duration // how long a partial line that looks like a prompt is held; 0 = default 100ms
+	Hold       time.Duration // how long any other partial line is held; 0 = default 5s
 	// Tap, if set, sees every line the writer emits: the stream's name and
 	// the line without prefix, filtered as plain text in both modes (no
 	// control characters, no escape sequences). It runs on the writer
@@ -98,6 +115,7 @@ type Output struct {
 	max        int // BufferSize
 	maxPartial int
 	pause      int64 // Pause in nanoseconds
+	hold       int64 // Hold in nanoseconds
 	stall      int64 // Stall in nanoseconds
 	epoch      time.Time
 
@@ -131,7 +149,7 @@ type Output struct {
 type segment struct {
 	s    *Stream
 	data []byte
-	cut  bool // its last line is a partial line written after Pause: the child goes on with it
+	cut  bool // its last line is a partial line written on its own (Pause or Hold): the child goes on with it
 }
 
 // Stream is the writer of one instance's output into an Output. Its methods
@@ -157,12 +175,15 @@ type Stream struct {
 	dropped   int    // lines dropped since the writer last took the queue
 	eof       bool   // Flush was called and no Write since
 	listed    bool   // in o.streams; changed with o.mu and mu held
-	crFlushed bool   // a partial line ending in "\r" was written and nothing came since
+	open      bool   // a partial line was written on its own and its line end has not come
+	promptAt  int64  // partialAt when prompt was worked out; 0 = not yet
+	prompt    bool   // the partial line looks like a prompt (looksLikePrompt)
 
 	// Set by Reading without a lock.
-	coop     atomic.Bool  // Reading was ever called
-	readAt   atomic.Int64 // clock of the last Reading call
-	waitRead atomic.Bool  // partial grew and Reading was not called since; set with mu held
+	coop     atomic.Bool                 // Reading was ever called
+	readAt   atomic.Int64                // clock of the last Reading call
+	waitRead atomic.Bool                 // partial grew and Reading was not called since; set with mu held
+	look     atomic.Pointer[func() bool] // LookAhead's function, or nil
 
 	spare []byte   // owned by the writer: the queue buffer to swap in next
 	esc   escState // owned by the writer: a sequence a cut line left open (ansi.go)
@@ -175,6 +196,7 @@ func New(w io.Writer, opts Options) *Output {
 		opts:  opts,
 		max:   opts.BufferSize,
 		pause: int64(opts.Pause),
+		hold:  int64(opts.Hold),
 		stall: int64(opts.Stall),
 		epoch: time.Now(),
 		wake:  make(chan struct{}, 1),
@@ -189,6 +211,9 @@ func New(w io.Writer, opts Options) *Output {
 	}
 	if o.stall <= 0 {
 		o.stall = int64(defaultStall)
+	}
+	if o.hold <= 0 {
+		o.hold = int64(defaultHold)
 	}
 	o.maxPartial = max(minMaxPartial, o.max)
 	o.events = o.newStream(EventName, eventStyle)
@@ -253,14 +278,26 @@ func (s *Stream) Write(p []byte) (int, error) {
 		s.o.relist(s)
 		s.mu.Lock()
 	}
-	if s.crFlushed {
-		s.crFlushed = false
-		if p[0] == '\n' { // the rest of a "\r\n" whose "\r" was written
-			p = p[1:]
+	if s.open {
+		// A partial line was written on its own: its line end, when it
+		// comes next, ends it silently.
+		j := 0
+		for j < len(p) && p[j] == '\r' {
+			j++
+		}
+		switch {
+		case j == len(p): // "\r" alone: the "\n" may follow
+			s.mu.Unlock()
+			return n, nil
+		case p[j] == '\n':
+			p = p[j+1:]
+			s.open = false
 			if len(p) == 0 {
 				s.mu.Unlock()
 				return n, nil
 			}
+		default:
+			s.open = false
 		}
 	}
 	wake := true
@@ -311,9 +348,9 @@ func (s *Stream) grew() {
 // Reading tells the output that the stream's reader is about to wait for
 // more input; call it right before each blocking read of the pty. From the
 // first call on, a partial line is written on its own only once the reader
-// came back to read after the line last grew, and Pause has passed since
-// (see the rules at the top of this file). Reading is cheap: it wakes the
-// writer only when a partial line is waiting for it.
+// came back to read after the line last grew, and Pause or Hold has passed
+// since (see the rules at the top of this file). Reading is cheap: it wakes
+// the writer only when a partial line is waiting for it.
 func (s *Stream) Reading() {
 	if !s.coop.Load() {
 		s.coop.Store(true)
@@ -322,6 +359,19 @@ func (s *Stream) Reading() {
 	if s.waitRead.Load() && s.waitRead.Swap(false) {
 		s.o.signal() // the writer arms its timer for the partial line
 	}
+}
+
+// LookAhead gives the stream a function that reports whether more input is
+// already waiting to be read (the pty reader asks the kernel how many bytes
+// its next read would get). Before a partial line is written on its own,
+// the writer calls it, and holds the line a little longer while it reports
+// true. f runs on the writer goroutine with the stream locked: it must be
+// quick and must not block. The returned function takes f back, unless
+// another reader has given its own since.
+func (s *Stream) LookAhead(f func() bool) (undo func()) {
+	p := &f
+	s.look.Store(p)
+	return func() { s.look.CompareAndSwap(p, nil) }
 }
 
 // Flush queues the held partial line at once, so that it is output before
@@ -344,7 +394,7 @@ func (s *Stream) Flush() {
 
 // flushPartial queues the partial line as a line. s.mu is held.
 func (s *Stream) flushPartial() {
-	s.crFlushed = s.partial[len(s.partial)-1] == '\r'
+	s.open = true
 	line := append(s.partial, '\n')
 	s.partial = nil // enqueue may wait: the writer must not see the line twice
 	s.enqueue(line)
@@ -601,18 +651,11 @@ func (o *Output) cycle() (next int64) {
 			s.dropped = 0
 		}
 		if len(s.partial) > 0 {
-			due := s.partialAt + o.pause
-			if s.coop.Load() {
-				if s.waitRead.Load() {
-					due = 0 // the reader has not come back; Reading wakes us
-				} else {
-					due = max(due, s.readAt.Load()+o.pause)
-				}
-			}
+			due := s.partialDue(now)
 			switch {
 			case due == 0:
 			case now >= due:
-				s.crFlushed = s.partial[len(s.partial)-1] == '\r'
+				s.open = true
 				out = append(out, s.partial...)
 				out = append(out, '\n')
 				s.partial = reuse(s.partial)
@@ -661,6 +704,37 @@ func (o *Output) cycle() (next int64) {
 		o.buf = nil // do not keep a long line's buffer
 	}
 	return next
+}
+
+// partialDue returns the clock when the stream's partial line is to be
+// written on its own, zero while the reader has not come back to read (see
+// the rules at the top of this file). s.mu is held; it runs on the writer.
+func (s *Stream) partialDue(now int64) int64 {
+	o := s.o
+	coop := s.coop.Load()
+	if coop && s.waitRead.Load() {
+		return 0 // the reader has not come back; Reading wakes us
+	}
+	if s.promptAt != s.partialAt {
+		s.promptAt = s.partialAt
+		s.prompt = looksLikePrompt(s.partial)
+	}
+	wait := o.hold
+	if s.prompt {
+		wait = o.pause
+	}
+	due := s.partialAt + wait
+	if coop {
+		due = max(due, s.readAt.Load()+wait)
+	}
+	if now >= due && now < due+o.hold {
+		// Late look: the rest may be in the kernel already, with the
+		// reader not yet scheduled to read it.
+		if f := s.look.Load(); f != nil && (*f)() {
+			due = now + o.pause
+		}
+	}
+	return due
 }
 
 // format appends the lines of data, prefixed and filtered, to the writer's

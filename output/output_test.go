@@ -179,7 +179,8 @@ func TestOutputPartialFlushedAfterPause(t *testing.T) {
 func TestOutputPauseSynctest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf syncBuffer
-		o := New(&buf, Options{NameWidth: 5, Pause: 100 * time.Millisecond})
+		// Hold as Pause: every partial line waits the pause, prompt or not.
+		o := New(&buf, Options{NameWidth: 5, Pause: 100 * time.Millisecond, Hold: 100 * time.Millisecond})
 		s := o.Stream("web.1", 0)
 
 		s.Write([]byte("hel"))
@@ -451,7 +452,7 @@ func TestOutputSequenceCutByPause(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var buf syncBuffer
 				var tapped []string
-				o := New(&buf, Options{Color: color, NameWidth: 5, Pause: 100 * time.Millisecond,
+				o := New(&buf, Options{Color: color, NameWidth: 5, Pause: 100 * time.Millisecond, Hold: 100 * time.Millisecond,
 					Tap: func(name string, line []byte) { tapped = append(tapped, string(line)) }})
 				s := o.Stream("web.1", 0)
 				s.Write([]byte("abc\x1b[3"))
@@ -756,7 +757,7 @@ func TestOutputStallBoundsWait(t *testing.T) {
 func TestStreamReadingHoldsPartial(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf syncBuffer
-		o := New(&buf, Options{NameWidth: 5, Pause: 100 * time.Millisecond})
+		o := New(&buf, Options{NameWidth: 5, Pause: 100 * time.Millisecond, Hold: 100 * time.Millisecond})
 		s := o.Stream("web.1", 0)
 		s.Reading()
 		s.Write([]byte("done\r\nprompt> "))
@@ -869,14 +870,15 @@ func TestOutputNoEmptyLineAfterFlushedCR(t *testing.T) {
 	})
 }
 
-// A "\n" after a partial line that did not end in "\r", or after a "\r\n"
-// completed normally, is a line end as always.
-func TestOutputNewlineKeptWithoutFlushedCR(t *testing.T) {
+// A "\n" after a "\r\n" completed normally is a line end as always, and so
+// is one after a line ended by its own "\n". (A "\n" after a partial line
+// written on its own ends that line: TestOutputLineEndAfterWrittenPartial.)
+func TestOutputNewlineKeptAfterCompletedLine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf syncBuffer
 		o := New(&buf, Options{NameWidth: 5, Pause: 100 * time.Millisecond})
 		s := o.Stream("web.1", 0)
-		s.Write([]byte("one"))
+		s.Write([]byte("one\n"))
 		time.Sleep(time.Second)
 		synctest.Wait()
 		s.Write([]byte("\ntwo\r"))

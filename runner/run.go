@@ -175,6 +175,7 @@ func (r *run) giveUpDrain() {
 // every holder of the terminal is gone, or the pty closed).
 func (r *run) read(pty *os.File, s *output.Stream, h *attach.Hub) {
 	defer close(r.drained)
+	defer s.LookAhead(func() bool { return unread(pty) })()
 	buf := make([]byte, 64*1024)
 	for {
 		s.Reading()
