@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,7 +45,8 @@ type run struct {
 	cancel  func()        // ends the ready check, if any
 	closing sync.Once
 	pid     int
-	pty     *os.File
+	pty     *os.File      // nil with output=pipes
+	pipes   [2]*os.File   // output=pipes: the read ends of stdout and stderr
 	started time.Time     // on the supervisor's clock, as the start began
 	drained chan struct{} // closed when the reader reached the pty's end
 	again   bool          // a restart: the instance ran before
@@ -71,11 +73,12 @@ type exit struct {
 // spawned is what a run's starter reports: the run's process started
 // (err nil), or could not be.
 type spawned struct {
-	inst *instance
-	run  *run
-	pid  int      // the fields of run the supervisor sets: the
-	pty  *os.File // starter keeps its own copies
-	err  error
+	inst  *instance
+	run   *run
+	pid   int         // the fields of run the supervisor sets: the
+	pty   *os.File    // starter keeps its own copies
+	pipes [2]*os.File // output=pipes
+	err   error
 }
 
 // spawn starts the run's command under a new pty in a goroutine of its
@@ -89,23 +92,33 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 	go func() {
 		cmd := r.cmd
 		var ptmx *os.File
+		var pipes [2]*os.File
+		piped := in.proc.Policy.Pipes
 		err := register(func() (int, error) {
 			var err error
-			ptmx, err = pty.StartWithAttrs(cmd, size, proctree.SysProcAttr())
+			if piped {
+				pipes, err = startPiped(cmd)
+			} else {
+				ptmx, err = pty.StartWithAttrs(cmd, size, proctree.SysProcAttr())
+			}
 			if err != nil {
 				return 0, err
 			}
 			return cmd.Process.Pid, nil
 		})
 		var pid int
-		if err != nil {
+		switch {
+		case err != nil:
 			err = fmt.Errorf("start %s: %w", in.name, err)
-		} else {
+		case piped:
+			pid = cmd.Process.Pid
+			r.readPipes(pipes, in.stream)
+		default:
 			pid = cmd.Process.Pid
 			go r.read(ptmx, in.stream, in.hub)
 		}
 		select { // the supervisor outlives every run; done only guards that
-		case spawns <- spawned{inst: in, run: r, pid: pid, pty: ptmx, err: err}:
+		case spawns <- spawned{inst: in, run: r, pid: pid, pty: ptmx, pipes: pipes, err: err}:
 		case <-done:
 			return
 		}
@@ -175,14 +188,20 @@ func (r *run) giveUpDrain() {
 // every holder of the terminal is gone, or the pty closed).
 func (r *run) read(pty *os.File, s *output.Stream, h *attach.Hub) {
 	defer close(r.drained)
+	copyOut(pty, s, r.matcher, h)
+}
+
+// copyOut copies f to the stream, the ready=log matcher m and the hub h
+// (either may be nil) until f's end or an error, then flushes the stream.
+func copyOut(f *os.File, s *output.Stream, m *logMatcher, h *attach.Hub) {
 	buf := make([]byte, 64*1024)
 	for {
 		s.Reading()
-		n, err := pty.Read(buf)
+		n, err := f.Read(buf)
 		if n > 0 {
 			s.Write(buf[:n]) // may wait while a slow stdout still moves
-			if r.matcher != nil {
-				r.matcher.Write(buf[:n])
+			if m != nil {
+				m.Write(buf[:n])
 			}
 			if h != nil {
 				h.Write(buf[:n])
@@ -193,6 +212,60 @@ func (r *run) read(pty *os.File, s *output.Stream, h *attach.Hub) {
 			return
 		}
 	}
+}
+
+// startPiped starts cmd with output=pipes: stdin /dev/null, stdout and
+// stderr two pipes whose read ends it returns, in a session of its own
+// without a controlling terminal. The pipes are the poller's: a reader
+// waiting on them holds no thread.
+func startPiped(cmd *exec.Cmd) (pipes [2]*os.File, err error) {
+	var w [2]*os.File
+	for i := range pipes {
+		if pipes[i], w[i], err = os.Pipe(); err != nil {
+			closeAll(pipes[:i], w[:i])
+			return [2]*os.File{}, err
+		}
+	}
+	cmd.Stdout, cmd.Stderr = w[0], w[1]
+	attr := proctree.SysProcAttr()
+	attr.Setctty = false // no terminal to make its own
+	cmd.SysProcAttr = attr
+	err = cmd.Start()
+	closeAll(w[:])
+	if err != nil {
+		closeAll(pipes[:])
+		return [2]*os.File{}, err
+	}
+	return pipes, nil
+}
+
+func closeAll(files ...[]*os.File) {
+	for _, fs := range files {
+		for _, f := range fs {
+			f.Close()
+		}
+	}
+}
+
+// readPipes copies the stdout and stderr pipes of an output=pipes run to
+// the stream and its Stderr twin, in a goroutine each; the run is drained
+// once both reached their end. The ready=log matcher sees both, each line
+// whole from its own pipe.
+func (r *run) readPipes(pipes [2]*os.File, s *output.Stream) {
+	left := new(atomic.Int32)
+	left.Store(2)
+	m := r.matcher
+	var errm *logMatcher
+	if m != nil {
+		errm = m.twin()
+	}
+	done := func() {
+		if left.Add(-1) == 0 {
+			close(r.drained)
+		}
+	}
+	go func() { defer done(); copyOut(pipes[0], s, m, nil) }()
+	go func() { defer done(); copyOut(pipes[1], s.Stderr(), errm, nil) }()
 }
 
 // close ends the ready check and the notify socket, and closes the pty.
@@ -211,6 +284,7 @@ func (r *run) doClose() {
 	if r.pty != nil {
 		r.pty.Close()
 	}
+	closeAll(r.pipes[:])
 }
 
 // signal sends sig to the run's process group (its session).
