@@ -81,6 +81,12 @@ type spawned struct {
 	err   error
 }
 
+// startSlots bounds the starts under way at once. A start holds a thread
+// in fork and exec until the child has exec'd, and Go keeps every thread
+// it ever made: 300 instances started at once left 300 idle threads
+// behind. Eight at a time keep a 2-core machine's forks as fast.
+var startSlots = make(chan struct{}, 8)
+
 // spawn starts the run's command under a new pty in a goroutine of its
 // own, so that the supervisor never waits for a fork and an exec (the
 // exec waits for the child to be scheduled, which a loaded machine takes
@@ -94,18 +100,20 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 		var ptmx *os.File
 		var pipes [2]*os.File
 		piped := in.proc.Policy.Pipes
+		startSlots <- struct{}{}
 		err := register(func() (int, error) {
 			var err error
 			if piped {
 				pipes, err = startPiped(cmd)
-			} else {
-				ptmx, err = pty.StartWithAttrs(cmd, size, proctree.SysProcAttr())
+			} else if ptmx, err = pty.StartWithAttrs(cmd, size, proctree.SysProcAttr()); err == nil {
+				ptmx = pollable(ptmx)
 			}
 			if err != nil {
 				return 0, err
 			}
 			return cmd.Process.Pid, nil
 		})
+		<-startSlots
 		var pid int
 		switch {
 		case err != nil:
@@ -125,7 +133,7 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 		if err != nil {
 			return
 		}
-		cmd.Wait()
+		waitExit(cmd)
 		left := members(pid, r.ident) // read here, off the supervisor's loop
 		select {
 		case exits <- exit{inst: in, run: r, state: cmd.ProcessState, left: left}:
@@ -193,11 +201,38 @@ func (r *run) read(pty *os.File, s *output.Stream, h *attach.Hub) {
 
 // copyOut copies f to the stream, the ready=log matcher m and the hub h
 // (either may be nil) until f's end or an error, then flushes the stream.
+//
+// A reader holds a buffer only while it copies: it waits for output in
+// Go's poller with none (f is non-blocking, see pollable), takes one from
+// readBufs once the descriptor is readable and gives it back once the
+// chunk is copied (the stream, the matcher and the hub copy what they
+// keep). So an idle instance costs its parked goroutine and no buffer.
 func copyOut(f *os.File, s *output.Stream, m *logMatcher, h *attach.Hub) {
-	buf := make([]byte, 64*1024)
+	defer s.Flush()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
 		s.Reading()
-		n, err := f.Read(buf)
+		var buf *[readSize]byte
+		var n int
+		var rerr error
+		werr := rc.Read(func(fd uintptr) bool {
+			buf = readBufs.Get().(*[readSize]byte)
+			for {
+				n, rerr = syscall.Read(int(fd), buf[:])
+				if rerr != syscall.EINTR {
+					break
+				}
+			}
+			if rerr == syscall.EAGAIN {
+				readBufs.Put(buf)
+				buf = nil
+				return false // wait in the poller, holding no buffer
+			}
+			return true
+		})
 		if n > 0 {
 			s.Write(buf[:n]) // may wait while a slow stdout still moves
 			if m != nil {
@@ -207,12 +242,21 @@ func copyOut(f *os.File, s *output.Stream, m *logMatcher, h *attach.Hub) {
 				h.Write(buf[:n])
 			}
 		}
-		if err != nil {
-			s.Flush()
+		if buf != nil {
+			readBufs.Put(buf)
+		}
+		if werr != nil || rerr != nil || n <= 0 { // EIO: the pty's end; 0: a pipe's
 			return
 		}
 	}
 }
+
+// readSize is the most one read takes: as the pty layer hands over at most
+// 4 KiB at a time and a pipe 64 KiB, big enough to empty a pipe at once.
+const readSize = 64 << 10
+
+// readBufs lends the readers their buffers while they copy.
+var readBufs = sync.Pool{New: func() any { return new([readSize]byte) }}
 
 // startPiped starts cmd with output=pipes: stdin /dev/null, stdout and
 // stderr two pipes whose read ends it returns, in a session of its own
