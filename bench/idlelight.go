@@ -28,7 +28,10 @@ type idleLook struct {
 	rss     int64 // VmRSS
 	anon    int64 // RssAnon: Go heap, goroutine and thread stacks, runtime metadata
 	binary  int64 // the Rss of the mappings of the runner's own executable
-	other   int64 // VmRSS - anon - binary: other files (the vdso, locale...)
+	other   int64 // VmRSS - anon - binary: other files (libc and ld.so for a cgo build, the vdso)
+	// The idle working set: the pages referenced over an idle window
+	// after clear_refs, of the binary's mappings and in all.
+	usedBinary, used int64
 }
 
 // idleLight measures the idle runner's threads and memory with cfg.procs
@@ -53,8 +56,8 @@ func (b *bench) idleLight() ([]row, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s, %d instances: %w", x.name, n, err)
 			}
-			b.logf("  %-6s %3d idle instances: %d threads, RSS %s = binary's pages %s + anonymous %s + other files %s",
-				x.name, n, l.threads, mib(l.rss), mib(l.binary), mib(l.anon), mib(l.other))
+			b.logf("  %-6s %3d idle instances: %d threads, RSS %s = binary's pages %s + anonymous %s + other files %s; referenced over %v idle: %s, of it the binary's %s",
+				x.name, n, l.threads, mib(l.rss), mib(l.binary), mib(l.anon), mib(l.other), idleWindow, mib(l.used), mib(l.usedBinary))
 			got[i] = l
 		}
 		looks[x.name] = got
@@ -85,6 +88,11 @@ func (b *bench) idleLight() ([]row, error) {
 			mib(after[0].binary), "", "", ""},
 		{"", "  of it: anonymous (Go heap, stacks, runtime metadata)", col(func(l [2]idleLook) string { return mib(l[0].anon) }),
 			mib(after[0].anon), "", "", ""},
+		{"", "  of it: other files (libc and ld.so of a cgo build, the vdso)", col(func(l [2]idleLook) string { return mib(l[0].other) }),
+			mib(after[0].other), "", "", ""},
+		{"", fmt.Sprintf("pages referenced over %v idle after clear_refs (the idle working set), of them the binary's", idleWindow),
+			col(func(l [2]idleLook) string { return mib(l[0].used) + ", " + mib(l[0].usedBinary) }),
+			mib(after[0].used) + ", " + mib(after[0].usedBinary), "", "", ""},
 		{"", fmt.Sprintf("RSS, %d idle instances", c.many), col(func(l [2]idleLook) string { return mib(l[1].rss) }),
 			mib(after[1].rss), "", "", ""},
 		{"", "RSS per extra idle instance", col(func(l [2]idleLook) string { return kib(per(l, rss)) }),
@@ -120,26 +128,57 @@ func (b *bench) idleLookAt(path string, n int) (idleLook, error) {
 	}
 	kb, _ := statusValue(s.pid, "RssAnon:")
 	l.anon = kb << 10
-	l.binary = exeRSS(s.pid)
+	l.binary, _ = exeRSS(s.pid)
 	l.other = l.rss - l.anon - l.binary
+	if gp, ok := guardOf(s.pid); ok {
+		grss, _ := vmRSS(gp)
+		gbin, _ := exeRSS(gp)
+		b.logf("    its guard, the same binary having run its package init and little else: RSS %s, of it the binary's pages %s", mib(grss), mib(gbin))
+	}
+	// What the idle runner touches: clear the referenced bits, wait, count.
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.pid), []byte("1"), 0); err == nil {
+		if err := b.pause(idleWindow); err != nil {
+			return l, err
+		}
+		_, l.usedBinary = exeRSS(s.pid)
+		l.used = referenced(s.pid)
+	}
 	_, err = s.stop()
 	return l, err
 }
 
-// exeRSS sums the Rss of pid's mappings of its own executable
-// (/proc/PID/smaps).
-func exeRSS(pid int) int64 {
+// idleWindow is how long the idle working set is watched.
+const idleWindow = 3 * time.Second
+
+// referenced is the Referenced total of /proc/PID/smaps_rollup.
+func referenced(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Referenced:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// exeRSS sums the Rss (less the anonymous pages the data segment copied,
+// which RssAnon counts), and the Referenced, of pid's mappings of its own
+// executable (/proc/PID/smaps).
+func exeRSS(pid int) (rss, referenced int64) {
 	dir := "/proc/" + strconv.Itoa(pid)
 	exe, err := os.Readlink(dir + "/exe")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	f, err := os.Open(dir + "/smaps")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer f.Close()
-	var total int64
 	mine := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -151,12 +190,19 @@ func exeRSS(pid int) int64 {
 			mine = len(fields) >= 6 && strings.TrimSuffix(strings.Join(fields[5:], " "), " (deleted)") == exe
 			continue
 		}
-		if mine && fields[0] == "Rss:" && len(fields) >= 2 {
+		if mine && len(fields) >= 2 {
 			kb, _ := strconv.ParseInt(fields[1], 10, 64)
-			total += kb << 10
+			switch fields[0] {
+			case "Rss:":
+				rss += kb << 10
+			case "Anonymous:": // the data segment's copied pages: counted in RssAnon
+				rss -= kb << 10
+			case "Referenced:":
+				referenced += kb << 10
+			}
 		}
 	}
-	return total
+	return rss, referenced
 }
 
 // memClasses are the runtime/metrics memory classes reported, in order.
