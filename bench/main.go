@@ -104,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.memRuns, "memruns", 10, "memcap: memory restarts measured for each shape")
 	fs.IntVar(&c.memRate, "memrate", 1024, "memcap: how fast the child grows, MiB/s")
 	fs.StringVar(&c.mhrun, "mhrun", "", "mhrun binary to measure (default: go build the module at the current dir)")
-	fs.StringVar(&c.before, "before", "", "idle and startstop: also measure this mhrun binary (a build of main, say) in the same run, as the before column")
+	fs.StringVar(&c.before, "before", "", "throughput (ptys), idle and startstop: also measure this mhrun binary (a build of main, say) in the same run, as the before column")
 	fs.IntVar(&c.many, "many", 300, "idle: instances of the threads and per-instance RSS measure")
 	fs.StringVar(&c.only, "run", defaultRun, "benchmarks to run, comma-separated (also: memcap, pm2)")
 	fs.BoolVar(&c.verbose, "v", false, "print every run's figures to stderr")
@@ -115,6 +115,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.listed < 1 || c.queries < 1 || c.wrkRuns < 1 || c.memRuns < 1 || c.memRate < 1 || c.many <= c.procs || c.size < 16 || c.idle <= 0 || c.wrkFor < time.Second {
 		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts, -sampled, -listed, -queries, -wrkruns, -memruns and -memrate must be at least 1, -many more than -procs, -size at least 16, -idle positive, -wrkfor at least 1s")
 		return 2
+	}
+	if c.before != "" {
+		if abs, err := filepath.Abs(c.before); err == nil {
+			c.before = abs
+		}
 	}
 	want := map[string]bool{}
 	for _, name := range strings.Split(c.only, ",") {

@@ -102,7 +102,7 @@ func (b *bench) throughput() ([]row, error) {
 	}
 
 	fmt.Fprintf(b.log, "throughput: %d writers × %d lines of %d bytes, %d runs each of the shell, the pty floor, mhrun and mhrun with output=pipes\n", c.writers, c.lines, c.size, c.runs)
-	var base, fl, mh, mp []tpRun
+	var base, fl, mh, mp, old []tpRun
 	busy := newBusy()
 	defer func() { b.logf("  machine busy %.0f%% over the throughput runs (the runs included)", busy.percent()) }()
 	for i := 0; i < c.runs; i++ {
@@ -126,8 +126,34 @@ func (b *bench) throughput() ([]row, error) {
 			return nil, err
 		}
 		mp = append(mp, r)
+		if c.before != "" { // the -before binary, under ptys
+			r, err = b.throughputRun("before", ids, c.before, "start", "-f", pf, "-d", dir)
+			if err != nil {
+				return nil, err
+			}
+			old = append(old, r)
+		}
 	}
-	return throughputRows(c, base, fl, mh, mp), nil
+	rows := throughputRows(c, base, fl, mh, mp)
+	if len(old) > 0 {
+		wall := func(rs []tpRun) []time.Duration {
+			out := make([]time.Duration, len(rs))
+			for i, r := range rs {
+				out[i] = r.wall
+			}
+			return out
+		}
+		var oc checked
+		for _, r := range old {
+			oc.add(r.chk)
+		}
+		om, mm := median(wall(old)), median(wall(mh))
+		rows = append(rows,
+			row{"", fmt.Sprintf("ptys: the -before binary (baseline column) → this one, wall, median of %d", c.runs), secs(om), secs(mm), ratio(mm, om), "", ""},
+			row{"", "ptys: before → this one, wall, best", secs(best(wall(old))), secs(best(wall(mh))), ratio(best(wall(mh)), best(wall(old))), "", ""},
+			row{"", "ptys, the -before binary: lines lost / split / stray empty", fmt.Sprintf("%d / %d / %d", oc.lost, oc.split, oc.empty), "", "", "", ""})
+	}
+	return rows, nil
 }
 
 // throughputRun runs one runner with stdout to a file and checks the file.

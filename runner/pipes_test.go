@@ -113,3 +113,17 @@ func TestPipesConnectRefusedLogsMarked(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// ready=log matches stderr's lines too, each pipe's lines whole: a line
+// begun on stdout and one on stderr do not make one line.
+func TestPipesReadyLogOnStderr(t *testing.T) {
+	r, _ := runFormation(t, map[string]string{
+		"Procfile":        "w: printf 'list' ; printf 'ening no\\n' >&2; echo listening on 80 >&2; exec sleep 1000\n",
+		"Procfile.policy": "w: output=pipes ready=log:^listening\n",
+	})
+	waitFor(t, r.out, "w.1 is ready (log:^listening)")
+	out := r.out.String()
+	if !strings.Contains(out, "w.1   ! ening no\n") || !strings.Contains(out, "w.1   ! listening on 80\n") {
+		t.Errorf("stderr lines not as written:\n%s", out)
+	}
+}
