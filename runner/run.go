@@ -26,7 +26,8 @@ const endPoll = 20 * time.Millisecond
 // state D, cannot die until the kernel lets it).
 const killWait = 2 * time.Second
 
-// run is one run of an instance: a process under its own pty. The reader
+// run is one run of an instance: a process under its own pty, or with
+// output=pipes its stdout and stderr two pipes. The reader
 // and the waiter goroutines use only this, never the instance.
 //
 // A run ends in two steps, each an event for the supervisor: the leader's
@@ -87,8 +88,8 @@ type spawned struct {
 // behind. Eight at a time keep a 2-core machine's forks as fast.
 var startSlots = make(chan struct{}, 8)
 
-// spawn starts the run's command under a new pty in a goroutine of its
-// own, so that the supervisor never waits for a fork and an exec (the
+// spawn starts the run's command under a new pty (or, with output=pipes,
+// with two pipes, see startPiped) in a goroutine of its own, so that the supervisor never waits for a fork and an exec (the
 // exec waits for the child to be scheduled, which a loaded machine takes
 // its time over). register wraps the start so that the orphan reaper
 // never sees the pid before it is known. The goroutine reports the start,
