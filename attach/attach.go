@@ -72,12 +72,20 @@ func (h *Hub) Write(p []byte) {
 }
 
 // keep writes p into the circular ring.
+//
+// The ring grows by need: until ringSize bytes came it is a plain slice,
+// as long as what came, so a quiet instance keeps a few bytes, not 64 KiB.
 func (h *Hub) keep(p []byte) {
-	if h.ring == nil {
-		h.ring = make([]byte, ringSize)
-	}
 	if len(p) >= ringSize {
 		p = p[len(p)-ringSize:]
+	}
+	if !h.full && h.pos+len(p) < ringSize { // still growing: ring is ring[:pos]
+		h.ring = append(h.ring, p...)
+		h.pos = len(h.ring)
+		return
+	}
+	if len(h.ring) < ringSize { // the first wrap: the ring takes its full size
+		h.ring = append(h.ring, make([]byte, ringSize-len(h.ring))...)
 	}
 	n := copy(h.ring[h.pos:], p)
 	if n < len(p) {

@@ -73,13 +73,16 @@ func (b *bench) idleBench() ([]row, error) {
 	}
 	b.logf("  mhrun stop after idle: %.1f ms", ms(stop))
 	name := fmt.Sprintf("idle, %d sleeps", c.procs)
-	return []row{
+	sh.kill() // its sleeps would count as the in-process runner's
+	goSleeper.Process.Kill()
+	light, err := b.idleLight()
+	return append([]row{
 		{name, "runner's RSS (VmRSS) at the end", fmt.Sprintf("%s (Go sleeper); %s (sh)", mib(g.rss), mib(s.rss)), mib(m.rss),
 			fmt.Sprintf("%.1f× the Go sleeper", float64(m.rss)/float64(g.rss)), "< 20 MiB", met(m.rss < 20<<20)},
 		{"", "runner's and its guard's RSS together", "", mib(m.rss + guardRSS), "", "< 20 MiB", met(m.rss+guardRSS < 20<<20)},
 		{"", "the guard's private memory (what it adds beyond the pages it shares with the runner)", "", mib(guardOwn), "", "", ""},
 		{"", fmt.Sprintf("runner's CPU over %v, %% of one core", c.idle), fmt.Sprintf("%.3f%% (sh)", cpu(s)), fmt.Sprintf("%.3f%%", cpu(m)), "", "< 0.5%", met(cpu(m) < 0.5)},
-	}, nil
+	}, light...), err
 }
 
 // cpuUse is the CPU one process used over a window.

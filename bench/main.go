@@ -77,6 +77,8 @@ type config struct {
 	memRuns  int
 	memRate  int
 	load     int // CPU-spinning processes run beside the benchmarks
+	before   string
+	many     int
 }
 
 func main() {
@@ -104,15 +106,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.memRate, "memrate", 1024, "memcap: how fast the child grows, MiB/s")
 	fs.IntVar(&c.load, "load", 0, "run this many CPU-spinning processes beside the benchmarks (started after the builds, killed by pid at the end)")
 	fs.StringVar(&c.mhrun, "mhrun", "", "mhrun binary to measure (default: go build the module at the current dir)")
+	fs.StringVar(&c.before, "before", "", "throughput (ptys), idle and startstop: also measure this mhrun binary (a build of main, say) in the same run, as the before column")
+	fs.IntVar(&c.many, "many", 300, "idle: instances of the threads and per-instance RSS measure")
 	fs.StringVar(&c.only, "run", defaultRun, "benchmarks to run, comma-separated (also: memcap, pm2)")
 	fs.BoolVar(&c.verbose, "v", false, "print every run's figures to stderr")
 	fs.BoolVar(&c.keepTemp, "keep", false, "keep the temp dir (outputs, Procfiles) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.listed < 1 || c.queries < 1 || c.wrkRuns < 1 || c.memRuns < 1 || c.memRate < 1 || c.size < 16 || c.idle <= 0 || c.wrkFor < time.Second || c.load < 0 || c.load > 64 {
-		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts, -sampled, -listed, -queries, -wrkruns, -memruns and -memrate must be at least 1, -size at least 16, -idle positive, -wrkfor at least 1s, -load 0 to 64")
+	if c.runs < 1 || c.writers < 1 || c.lines < 1 || c.procs < 1 || c.restarts < 1 || c.sampled < 1 || c.listed < 1 || c.queries < 1 || c.wrkRuns < 1 || c.memRuns < 1 || c.memRate < 1 || c.many <= c.procs || c.size < 16 || c.idle <= 0 || c.wrkFor < time.Second || c.load < 0 || c.load > 64 {
+		fmt.Fprintln(stderr, "bench: -n, -writers, -lines, -procs, -restarts, -sampled, -listed, -queries, -wrkruns, -memruns and -memrate must be at least 1, -many more than -procs, -size at least 16, -idle positive, -wrkfor at least 1s, -load 0 to 64")
 		return 2
+	}
+	if c.before != "" {
+		if abs, err := filepath.Abs(c.before); err == nil {
+			c.before = abs
+		}
 	}
 	want := map[string]bool{}
 	for _, name := range strings.Split(c.only, ",") {

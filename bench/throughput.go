@@ -88,9 +88,21 @@ func (b *bench) throughput() ([]row, error) {
 	if err := os.WriteFile(pf, []byte(procfile.String()), 0o644); err != nil {
 		return nil, err
 	}
+	// The same formation with output=pipes: the children's stdout is a pipe.
+	pipesDir := filepath.Join(b.tmp, "throughput-pipes")
+	if err := os.MkdirAll(pipesDir, 0o755); err != nil {
+		return nil, err
+	}
+	ppf := filepath.Join(pipesDir, "Procfile")
+	if err := os.WriteFile(ppf, []byte(procfile.String()), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(pipesDir, "Procfile.policy"), []byte("*: output=pipes\n"), 0o644); err != nil {
+		return nil, err
+	}
 
-	fmt.Fprintf(b.log, "throughput: %d writers × %d lines of %d bytes, %d runs each of the shell, the pty floor and mhrun\n", c.writers, c.lines, c.size, c.runs)
-	var base, fl, mh []tpRun
+	fmt.Fprintf(b.log, "throughput: %d writers × %d lines of %d bytes, %d runs each of the shell, the pty floor, mhrun and mhrun with output=pipes\n", c.writers, c.lines, c.size, c.runs)
+	var base, fl, mh, mp, old []tpRun
 	busy := newBusy()
 	defer func() { b.logf("  machine busy %.0f%% over the throughput runs (the runs included)", busy.percent()) }()
 	for i := 0; i < c.runs; i++ {
@@ -109,8 +121,39 @@ func (b *bench) throughput() ([]row, error) {
 			return nil, err
 		}
 		mh = append(mh, r)
+		r, err = b.throughputRun("pipes", ids, b.mhrun, "start", "-f", ppf, "-d", pipesDir)
+		if err != nil {
+			return nil, err
+		}
+		mp = append(mp, r)
+		if c.before != "" { // the -before binary, under ptys
+			r, err = b.throughputRun("before", ids, c.before, "start", "-f", pf, "-d", dir)
+			if err != nil {
+				return nil, err
+			}
+			old = append(old, r)
+		}
 	}
-	return throughputRows(c, base, fl, mh), nil
+	rows := throughputRows(c, base, fl, mh, mp)
+	if len(old) > 0 {
+		wall := func(rs []tpRun) []time.Duration {
+			out := make([]time.Duration, len(rs))
+			for i, r := range rs {
+				out[i] = r.wall
+			}
+			return out
+		}
+		var oc checked
+		for _, r := range old {
+			oc.add(r.chk)
+		}
+		om, mm := median(wall(old)), median(wall(mh))
+		rows = append(rows,
+			row{"", fmt.Sprintf("ptys: the -before binary (baseline column) → this one, wall, median of %d", c.runs), secs(om), secs(mm), ratio(mm, om), "", ""},
+			row{"", "ptys: before → this one, wall, best", secs(best(wall(old))), secs(best(wall(mh))), ratio(best(wall(mh)), best(wall(old))), "", ""},
+			row{"", "ptys, the -before binary: lines lost / split / stray empty", fmt.Sprintf("%d / %d / %d", oc.lost, oc.split, oc.empty), "", "", "", ""})
+	}
+	return rows, nil
 }
 
 // throughputRun runs one runner with stdout to a file and checks the file.
@@ -162,7 +205,7 @@ func (b *bench) throughputRun(what string, ids []string, name string, args ...st
 		}
 		chk = r.floor
 	} else {
-		if r.chk, err = checkOutput(outPath, ids, b.cfg.lines, b.cfg.size, what == "mhrun"); err != nil {
+		if r.chk, err = checkOutput(outPath, ids, b.cfg.lines, b.cfg.size, what != "shell"); err != nil {
 			return r, fmt.Errorf("check %s output: %w", what, err)
 		}
 		chk = r.chk
@@ -178,7 +221,7 @@ func (b *bench) throughputRun(what string, ids []string, name string, args ...st
 	return r, nil
 }
 
-func throughputRows(c config, base, fl, mh []tpRun) []row {
+func throughputRows(c config, base, fl, mh, mp []tpRun) []row {
 	field := func(rs []tpRun, f func(tpRun) time.Duration) []time.Duration {
 		out := make([]time.Duration, len(rs))
 		for i, r := range rs {
@@ -189,13 +232,17 @@ func throughputRows(c config, base, fl, mh []tpRun) []row {
 	wall := func(r tpRun) time.Duration { return r.wall }
 	own := func(r tpRun) time.Duration { return r.stat.own() }
 	ru := func(r tpRun) time.Duration { return r.rusage }
-	var bc, mc checked
+	var bc, mc, pc checked
 	for _, r := range base {
 		bc.add(r.chk)
 	}
 	for _, r := range mh {
 		mc.add(r.chk)
 	}
+	for _, r := range mp {
+		pc.add(r.chk)
+	}
+	pMed, pBest := median(field(mp, wall)), best(field(mp, wall))
 	bMed, mMed := median(field(base, wall)), median(field(mh, wall))
 	bBest, mBest := best(field(base, wall)), best(field(mh, wall))
 	fMed, fBest := median(field(fl, wall)), best(field(fl, wall))
@@ -219,5 +266,10 @@ func throughputRows(c config, base, fl, mh []tpRun) []row {
 		{"", "lines mhrun reported dropped", "–", strconv.Itoa(mc.dropped), "", "", ""},
 		{"", "runner's own CPU (user+sys), median", secs(median(field(base, own))) + " (sh)", secs(median(field(mh, own))), "", "", ""},
 		{"", "ProcessState user+sys, median", secs(median(field(base, ru))), secs(median(field(mh, ru))), "", "", ""},
+		{"", fmt.Sprintf("output=pipes (the children's stdout a pipe each): wall, median of %d", c.runs), secs(bMed), secs(pMed), ratio(pMed, bMed), "≤ 1.3×", met(float64(pMed) <= 1.3*float64(bMed))},
+		{"", fmt.Sprintf("output=pipes: wall, best of %d", c.runs), secs(bBest), secs(pBest), ratio(pBest, bBest), "", ""},
+		{"", "output=pipes: lines lost / split / empty / duplicated or unexpected", fmt.Sprintf("%d / %d / – / %d", bc.lost, bc.split, bc.dup+bc.other),
+			fmt.Sprintf("%d / %d / %d / %d", pc.lost, pc.split, pc.empty, pc.dup+pc.other), "", "0", met(pc.lost == 0 && pc.split == 0 && pc.empty == 0 && pc.dup == 0 && pc.other == 0)},
+		{"", "output=pipes: runner's own CPU (user+sys), median", secs(median(field(base, own))) + " (sh)", secs(median(field(mp, own))), "", "", ""},
 	}
 }

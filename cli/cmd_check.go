@@ -156,6 +156,19 @@ func printCheck(w io.Writer, f *formation.Formation) error {
 			fmt.Fprintln(w, line)
 		}
 	}
+	first = true
+	for _, p := range f.Processes {
+		if !p.Policy.Pipes {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, "\noutput=pipes (stdout and stderr are two pipes, not a terminal):")
+			first = false
+		}
+		fmt.Fprintf(w, "%s: stderr lines are marked with ! (%s ! text), stdout lines with | as usual, in the output, the log files and mhrun logs; "+
+			"mhrun connect is refused (no terminal to attach to); the program sees no terminal, so it may print no colours and buffer its stdout\n",
+			p.Name, p.Instance(1))
+	}
 	return nil
 }
 

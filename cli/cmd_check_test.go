@@ -190,3 +190,34 @@ func TestCheckSaysThereIsNoPolicy(t *testing.T) {
 		t.Errorf("json: %v, has_policy %v\n%s", err, v.HasPolicy, out)
 	}
 }
+
+// Issue 16: check shows output=pipes in the effective policy and says what
+// it means.
+func TestCheckExplainsOutputPipes(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"Procfile":        "web: sh -c 'exec sleep 1'\nworker: sh -c true\n",
+		"Procfile.policy": "worker: output=pipes\nweb: output=pty\n",
+	})
+	out, stderr, code := runIn(t, "check", "-d", dir)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"grace=5s output=pipes\n",
+		"\noutput=pipes (stdout and stderr are two pipes, not a terminal):\nworker: stderr lines are marked with ! (worker.1 ! text)",
+		"mhrun connect is refused (no terminal to attach to)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "web: stderr") || strings.Count(out, "output=") != 2 {
+		t.Errorf("web has the default, output=pty, which check leaves unsaid:\n%s", out)
+	}
+	_, stderr, code = runIn(t, "check", "-d", writeFiles(t, map[string]string{
+		"Procfile": "web: x\n", "Procfile.policy": "web: output=pipe\n",
+	}))
+	if want := `Procfile.policy:1: output="pipe": want pty (one terminal, the default) or pipes (stdout and stderr apart, no terminal) (did you mean "pipes"?)`; code != 1 || !strings.Contains(stderr, want) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q, want %s", code, stderr, want)
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,38 @@ func TestDetachMatcher(t *testing.T) {
 		if string(out) != tt.out || done != tt.done {
 			t.Errorf("keys %q reads %q: out %q done %v, want %q %v", tt.keys, tt.reads, out, done, tt.out, tt.done)
 		}
+	}
+}
+
+// Issue 16: connect to an output=pipes instance is refused in one line,
+// and logs shows its stderr lines marked "!".
+func TestConnectRefusedForPipes(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"Procfile":        "quiet: echo up; echo oops >&2; exec sleep 1000\n",
+		"Procfile.policy": "quiet: output=pipes\n",
+	})
+	startMhrun(t, dir, "start")
+	waitStatus(t, dir, "quiet running", func(s map[string]socket.Instance) bool { return s["quiet.1"].State == "running" })
+	cmd := mhrunCmd(t, dir, "connect", "quiet")
+	client, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	out, _ := io.ReadAll(client) // EIO once connect exits
+	cmd.Wait()
+	want := "quiet.1 has output=pipes: no terminal to connect to; follow its output with `mhrun logs -f quiet.1`, or set output=pty"
+	if got := strings.TrimSpace(string(out)); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 0 || cmd.ProcessState.ExitCode() == 0 {
+		t.Errorf("connect said %q (exit %d), want one line ending in %q", got, cmd.ProcessState.ExitCode(), want)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		logs, stderr, _ := runIn(t, "logs", "-d", dir, "quiet")
+		if strings.Contains(logs, " quiet.1 ! oops\n") && strings.Contains(logs, " quiet.1 | up\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs gave %q %q, want the stderr line marked !", logs, stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

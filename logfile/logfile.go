@@ -8,6 +8,9 @@
 //     only (and to an Extra file configured for "mhrun").
 //   - Every line, in every file, is "2026-11-25T20:31:07.123+01:00 web.2 | text\n":
 //     RFC 3339 with milliseconds in Options.Location, the instance name, " | ", the text.
+//     A line a child wrote to its stderr, kept apart by output=pipes (WriteErr), has " ! "
+//     for " | ": "2026-11-25T20:31:07.123+01:00 web.2 ! text\n". Files of older versions,
+//     every line with " | ", read the same (ParseLine).
 //     A text with embedded newlines becomes several such lines; a text too long for a
 //     file is cut (at a rune boundary) and ends in "… [truncated by mhrun]". The text is
 //     otherwise written as given: the runner hands over its output's lines already
@@ -84,9 +87,10 @@ var defaultLimits = limits{lines: queueLines, bytes: queueBytes}
 
 // entry is one queued line.
 type entry struct {
-	name string
-	t    time.Time
-	line []byte
+	name   string
+	stderr bool
+	t      time.Time
+	line   []byte
 }
 
 // Sink writes one file per process (DIR/web.log: all its instances, each line prefixed by
@@ -249,7 +253,13 @@ func (s *Sink) procPath(proc string) string {
 // Write queues one line of the instance name (or "mhrun"). It copies line, never blocks
 // on I/O, and drops the line (counted, and marked in the files later) when the queue is full.
 // A trailing "\n" is ignored. Writes after Close are dropped.
-func (s *Sink) Write(name string, t time.Time, line []byte) {
+func (s *Sink) Write(name string, t time.Time, line []byte) { s.write(name, false, t, line) }
+
+// WriteErr is Write for a line the instance wrote to its stderr (output=pipes): it is
+// marked " ! " instead of " | " in the files.
+func (s *Sink) WriteErr(name string, t time.Time, line []byte) { s.write(name, true, t, line) }
+
+func (s *Sink) write(name string, stderr bool, t time.Time, line []byte) {
 	proc := process(name)
 	size := len(line) + len(name) + lineOverhead
 	s.mu.Lock()
@@ -264,7 +274,7 @@ func (s *Sink) Write(name string, t time.Time, line []byte) {
 	}
 	s.seen[proc] = true
 	wasEmpty := len(s.q) == 0
-	s.q = append(s.q, entry{name: name, t: t, line: append([]byte(nil), line...)})
+	s.q = append(s.q, entry{name: name, stderr: stderr, t: t, line: append([]byte(nil), line...)})
 	s.qBytes += size
 	s.mu.Unlock()
 	// The writer takes the whole queue at once, so only the first line of a batch wakes it.
@@ -398,7 +408,7 @@ func (s *Sink) drain(spare []entry) []entry {
 	}
 	s.mu.Unlock()
 	for i := range batch {
-		s.route(batch[i].name, batch[i].t, batch[i].line)
+		s.route(batch[i].name, batch[i].stderr, batch[i].t, batch[i].line)
 	}
 	if len(drops) > 0 {
 		s.routeDrops(drops)
@@ -445,7 +455,7 @@ func absPath(p string) string {
 	return filepath.Clean(p)
 }
 
-func (s *Sink) route(name string, t time.Time, line []byte) {
+func (s *Sink) route(name string, stderr bool, t time.Time, line []byte) {
 	if len(name) > maxName {
 		name = name[:maxName]
 	}
@@ -453,7 +463,7 @@ func (s *Sink) route(name string, t time.Time, line []byte) {
 	line = trimNewline(line)
 	for {
 		seg, rest, more := cutByte(line, '\n')
-		s.scratch = s.format(s.scratch[:0], name, t, seg)
+		s.scratch = s.format(s.scratch[:0], name, stderr, t, seg)
 		for _, f := range targets {
 			f.add(s.scratch)
 		}
@@ -479,7 +489,7 @@ func (s *Sink) routeDrops(drops map[string]int) {
 	perFile[s.combined] = total
 	for _, f := range s.files { // s.files: a stable order
 		if n := perFile[f]; n > 0 {
-			s.scratch = s.format(s.scratch[:0], CombinedName, now, markerText(n))
+			s.scratch = s.format(s.scratch[:0], CombinedName, false, now, markerText(n))
 			f.add(s.scratch)
 		}
 	}
@@ -491,11 +501,8 @@ func markerText(n int) []byte {
 
 // format appends one file line. The line never reaches the rotation size: a longer text
 // is cut, so that every line fits an empty file whole.
-func (s *Sink) format(b []byte, name string, t time.Time, text []byte) []byte {
-	b = t.In(s.loc).AppendFormat(b, timeLayout)
-	b = append(b, ' ')
-	b = append(b, name...)
-	b = append(b, " | "...)
+func (s *Sink) format(b []byte, name string, stderr bool, t time.Time, text []byte) []byte {
+	b = AppendLine(b, t, s.loc, name, stderr, nil)
 	if room := int(s.maxBytes) - 2 - len(b); len(text) > room {
 		cut := max(0, room-len(truncMark))
 		for cut > 0 && !utf8.RuneStart(text[cut]) {
@@ -537,7 +544,7 @@ func (s *Sink) flush(f *file) {
 	if f.dropped > 0 {
 		n := f.dropped
 		f.dropped = 0
-		f.pend = s.format(f.pend, CombinedName, time.Now(), markerText(n))
+		f.pend = s.format(f.pend, CombinedName, false, time.Now(), markerText(n))
 		f.pendLines++
 		if err := f.writePending(); err != nil {
 			s.fail(f, err)

@@ -80,37 +80,45 @@ func backups(path string) ([]backup, error) {
 
 // Line is one line of a log file, "2026-11-25T20:31:07.123+01:00 web.2 | text", in parts.
 type Line struct {
-	Time time.Time
-	Name string // web.2, or mhrun for the runner's events
-	Text string
+	Time   time.Time
+	Name   string // web.2, or mhrun for the runner's events
+	Stderr bool   // marked " ! ": the instance wrote it to its stderr (output=pipes)
+	Text   string
 }
 
-// ParseLine splits a line of a log file (without its "\n") into its time, name and text.
-// ok is false for a line that is not in the files' format.
+// ParseLine splits a line of a log file (without its "\n") into its time, name, mark
+// and text. ok is false for a line that is not in the files' format. A name has no
+// space (instance names are letters, digits, '_', '-' and '.'), so the mark is the
+// first " | " or " ! " of the line after the time; files written before the mark
+// existed have " | " only and read as they always did.
 func ParseLine(s string) (l Line, ok bool) {
 	ts, rest, ok := strings.Cut(s, " ")
 	if !ok {
 		return Line{}, false
 	}
-	name, text, ok := strings.Cut(rest, " | ")
-	if !ok || name == "" {
+	i := strings.Index(rest, " ")
+	if i <= 0 || len(rest) < i+3 || rest[i+2] != ' ' || (rest[i+1] != '|' && rest[i+1] != '!') {
 		return Line{}, false
 	}
 	t, err := time.Parse(timeLayout, ts)
 	if err != nil {
 		return Line{}, false
 	}
-	return Line{Time: t, Name: name, Text: text}, true
+	return Line{Time: t, Name: rest[:i], Stderr: rest[i+1] == '!', Text: rest[i+3:]}, true
 }
 
 // AppendLine appends a line in the files' format, without its "\n": the time in loc
-// (RFC 3339 with milliseconds), the name, " | ", the text. `mhrun logs` prints every line
-// this way, whether it comes from memory or from the files.
-func AppendLine(b []byte, t time.Time, loc *time.Location, name string, text []byte) []byte {
+// (RFC 3339 with milliseconds), the name, " | " (" ! " for a stderr line), the text.
+// `mhrun logs` prints every line this way, whether it comes from memory or the files.
+func AppendLine(b []byte, t time.Time, loc *time.Location, name string, stderr bool, text []byte) []byte {
 	b = t.In(loc).AppendFormat(b, timeLayout)
 	b = append(b, ' ')
 	b = append(b, name...)
-	b = append(b, " | "...)
+	if stderr {
+		b = append(b, " ! "...)
+	} else {
+		b = append(b, " | "...)
+	}
 	return append(b, text...)
 }
 

@@ -116,6 +116,7 @@ func TestParseAppendLine(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, Options{Dir: dir, Location: zone})
 	s.Write("web.2", t0, []byte("GET / | 200"))
+	s.WriteErr("web.2", t0, []byte("warn: x ! y | z"))
 	s.Write("mhrun", t0.Add(time.Second), []byte("web.2 exited with code 1"))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -123,6 +124,7 @@ func TestParseAppendLine(t *testing.T) {
 	lines := backwardAll(t, dir)
 	want := []Line{
 		{Time: t0, Name: "web.2", Text: "GET / | 200"},
+		{Time: t0, Name: "web.2", Stderr: true, Text: "warn: x ! y | z"},
 		{Time: t0.Add(time.Second), Name: "mhrun", Text: "web.2 exited with code 1"},
 	}
 	if len(lines) != len(want) {
@@ -130,16 +132,59 @@ func TestParseAppendLine(t *testing.T) {
 	}
 	for i, s := range lines {
 		l, ok := ParseLine(s)
-		if !ok || !l.Time.Equal(want[i].Time) || l.Name != want[i].Name || l.Text != want[i].Text {
+		if !ok || !l.Time.Equal(want[i].Time) || l.Name != want[i].Name || l.Stderr != want[i].Stderr || l.Text != want[i].Text {
 			t.Errorf("ParseLine(%q) = %+v, %v; want %+v", s, l, ok, want[i])
 		}
-		if b := AppendLine(nil, want[i].Time, zone, want[i].Name, []byte(want[i].Text)); string(b) != s {
+		if b := AppendLine(nil, want[i].Time, zone, want[i].Name, want[i].Stderr, []byte(want[i].Text)); string(b) != s {
 			t.Errorf("AppendLine = %q, want %q", b, s)
 		}
 	}
-	for _, bad := range []string{"", "no-time web.1 | x", "2026-11-25T20:31:07.123+01:00 web.1 no bar", "2026-11-25T20:31:07.123+01:00  | empty name"} {
+	for _, bad := range []string{"", "no-time web.1 | x", "2026-11-25T20:31:07.123+01:00 web.1 no bar",
+		"2026-11-25T20:31:07.123+01:00  | empty name", "2026-11-25T20:31:07.123+01:00 web.1 !", "2026-11-25T20:31:07.123+01:00 web.1 ? x"} {
 		if l, ok := ParseLine(bad); ok {
 			t.Errorf("ParseLine(%q) = %+v, want not ok", bad, l)
 		}
 	}
+}
+
+// A line of a file written before the stderr mark reads as it always did:
+// the text after the first " | ", a " ! " inside it included.
+func TestParseLineOldFiles(t *testing.T) {
+	l, ok := ParseLine("2026-11-25T20:31:07.123+01:00 web.1 | a ! b | c")
+	if !ok || l.Name != "web.1" || l.Stderr || l.Text != "a ! b | c" {
+		t.Errorf("got %+v, %v", l, ok)
+	}
+	l, ok = ParseLine("2026-11-25T20:31:07.123+01:00 web.1 | ")
+	if !ok || l.Text != "" {
+		t.Errorf("empty text: got %+v, %v", l, ok)
+	}
+}
+
+// ParseLine never panics, and what it accepts AppendLine writes back as it was.
+func FuzzParseLine(f *testing.F) {
+	for _, s := range []string{
+		"2026-11-25T20:31:07.123+01:00 web.2 | GET / | 200",
+		"2026-11-25T20:31:07.123Z web.2 ! warn ! x",
+		"2026-11-25T20:31:07.123+01:00 mhrun | web.2 exited with code 1",
+		"2026-11-25T20:31:07.123+01:00 web.1 !",
+		"2026-11-25T20:31:07.123+01:00  | x",
+		"x y | z",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, ok := ParseLine(s)
+		if !ok {
+			return
+		}
+		if l.Name == "" || strings.Contains(l.Name, " ") {
+			t.Fatalf("ParseLine(%q) gave name %q", s, l.Name)
+		}
+		ts, _, _ := strings.Cut(s, " ")
+		want := ts + s[len(ts):]
+		got := ts + string(AppendLine(nil, l.Time, time.UTC, l.Name, l.Stderr, []byte(l.Text)))[len(l.Time.UTC().Format(timeLayout)):]
+		if got != want {
+			t.Fatalf("AppendLine(ParseLine(%q)) = %q", s, got)
+		}
+	})
 }

@@ -17,7 +17,8 @@ import (
 //   - Every line is written as [TIME ]NAME | TEXT\n: TIME is "15:04:05 " (local
 //     time when the line is written) with Timestamps, NAME is padded to
 //     NameWidth, and with Color the name and bar are wrapped in one colour per
-//     palette index, the runner's own events ("mhrun") in bold.
+//     palette index, the runner's own events ("mhrun") in bold. A line of a
+//     stream's Stderr twin has "!" for "|": [TIME ]NAME ! TEXT\n.
 //   - Exactly one goroutine, the writer, writes to the destination, and only
 //     whole lines, so lines of different instances never mix.
 //   - Each line of a child is filtered (ansi.go): printable text only, a "\r"
@@ -99,11 +100,12 @@ type Options struct {
 	BufferSize int           // max bytes queued per stream before lines are dropped; 0 = default 1 MiB
 	Pause      time.Duration // how long a partial line that looks like a prompt is held; 0 = default 100ms
 	Hold       time.Duration // how long any other partial line is held; 0 = default 5s
-	// Tap, if set, sees every line the writer emits: the stream's name and
-	// the line without prefix, filtered as plain text in both modes (no
-	// control characters, no escape sequences). It runs on the writer
-	// goroutine and must not block; line is only valid during the call.
-	Tap   func(name string, line []byte)
+	// Tap, if set, sees every line the writer emits: the stream's name,
+	// whether it is a Stderr stream's, and the line without prefix,
+	// filtered as plain text in both modes (no control characters, no
+	// escape sequences). It runs on the writer goroutine and must not
+	// block; line is only valid during the call.
+	Tap   func(name string, stderr bool, line []byte)
 	Stall time.Duration // time inside one write to the destination after which full queues drop lines instead of waiting; 0 = default 200ms
 }
 
@@ -165,6 +167,11 @@ type Stream struct {
 	o      *Output
 	prefix []byte // padded name, bar and colour; immutable
 	name   string
+	sgr    string // its colour, for its Stderr twin
+	stderr bool   // a Stderr twin: its lines are marked "!"
+
+	errOnce sync.Once
+	errs    *Stream // the Stderr twin, once asked for
 
 	mu        sync.Mutex
 	queue     []byte // complete lines waiting for the writer
@@ -216,7 +223,7 @@ func New(w io.Writer, opts Options) *Output {
 		o.hold = int64(defaultHold)
 	}
 	o.maxPartial = max(minMaxPartial, o.max)
-	o.events = o.newStream(EventName, eventStyle)
+	o.events = o.newStream(EventName, eventStyle, false)
 	o.events.listed = true
 	o.streams = append(o.streams, o.events)
 	o.wg.Add(1)
@@ -230,7 +237,10 @@ func New(w io.Writer, opts Options) *Output {
 // after Flush costs the writer nothing, and a later Write lists it again.
 func (o *Output) Stream(name string, color int) *Stream {
 	n := len(palette)
-	s := o.newStream(name, palette[(color%n+n)%n])
+	return o.list(o.newStream(name, palette[(color%n+n)%n], false))
+}
+
+func (o *Output) list(s *Stream) *Stream {
 	o.mu.Lock()
 	s.listed = true
 	o.streams = append(o.streams, s)
@@ -238,7 +248,17 @@ func (o *Output) Stream(name string, color int) *Stream {
 	return s
 }
 
-func (o *Output) newStream(name, sgr string) *Stream {
+// Stderr returns the stream's twin for a child's stderr, kept apart from
+// its stdout (output=pipes): the same name and colour, its lines marked
+// "!" instead of "|" (web.1 ! text), in the merged output as for Tap. It
+// is one stream of its own, with its own partial line, Reading and Flush.
+// Every call returns the same twin.
+func (s *Stream) Stderr() *Stream {
+	s.errOnce.Do(func() { s.errs = s.o.list(s.o.newStream(s.name, s.sgr, true)) })
+	return s.errs
+}
+
+func (o *Output) newStream(name, sgr string, stderr bool) *Stream {
 	p := make([]byte, 0, len(name)+o.opts.NameWidth+16)
 	if o.opts.Color {
 		p = append(p, "\x1b["...)
@@ -249,12 +269,16 @@ func (o *Output) newStream(name, sgr string) *Stream {
 	for i := len(name); i < o.opts.NameWidth; i++ {
 		p = append(p, ' ')
 	}
-	p = append(p, " |"...)
+	if stderr {
+		p = append(p, " !"...)
+	} else {
+		p = append(p, " |"...)
+	}
 	if o.opts.Color {
 		p = append(p, "\x1b[0m"...)
 	}
 	p = append(p, ' ')
-	return &Stream{o: o, prefix: p, name: name}
+	return &Stream{o: o, prefix: p, name: name, sgr: sgr, stderr: stderr}
 }
 
 // clock returns the monotonic time since the output started in nanoseconds,
@@ -772,7 +796,7 @@ func (o *Output) format(s *Stream, data []byte, cut bool) {
 				o.tapBuf = removeSGR(o.tapBuf[:0], text)
 				text = o.tapBuf
 			}
-			tap(s.name, text)
+			tap(s.name, s.stderr, text)
 		}
 		o.buf = append(b, '\n')
 		if len(o.buf) >= writeChunk {

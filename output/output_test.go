@@ -413,7 +413,7 @@ func TestOutputControlCharacters(t *testing.T) {
 				var buf syncBuffer
 				var tapped []string
 				o := New(&buf, Options{Color: color, NameWidth: 5, Pause: time.Hour,
-					Tap: func(name string, line []byte) { tapped = append(tapped, string(line)) }})
+					Tap: func(name string, _ bool, line []byte) { tapped = append(tapped, string(line)) }})
 				s := o.Stream("web.1", 0)
 				max := 1 + int(seed%8) // seed 0: byte by byte
 				writeChunked(s, []byte(controlPayload), max, rand.New(rand.NewPCG(seed, 3)))
@@ -453,7 +453,7 @@ func TestOutputSequenceCutByPause(t *testing.T) {
 				var buf syncBuffer
 				var tapped []string
 				o := New(&buf, Options{Color: color, NameWidth: 5, Pause: 100 * time.Millisecond, Hold: 100 * time.Millisecond,
-					Tap: func(name string, line []byte) { tapped = append(tapped, string(line)) }})
+					Tap: func(name string, _ bool, line []byte) { tapped = append(tapped, string(line)) }})
 				s := o.Stream("web.1", 0)
 				s.Write([]byte("abc\x1b[3"))
 				time.Sleep(time.Second)
@@ -1113,4 +1113,53 @@ func TestStreamWriterWaitingForRoomKeepsAnotherWritersPartial(t *testing.T) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	})
+}
+
+// A stream's Stderr twin marks its lines "!" in the merged output and for
+// Tap, keeps its own partial line, and is one twin however often asked.
+func TestStderrTwin(t *testing.T) {
+	var buf syncBuffer
+	var mu sync.Mutex
+	var tapped []string
+	o := New(&buf, Options{NameWidth: 5, Color: true, Tap: func(name string, stderr bool, line []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		mark := "|"
+		if stderr {
+			mark = "!"
+		}
+		tapped = append(tapped, name+" "+mark+" "+string(line))
+	}})
+	s := o.Stream("web.1", 0)
+	e := s.Stderr()
+	if s.Stderr() != e {
+		t.Fatal("Stderr returned a second twin")
+	}
+	s.Write([]byte("out one\nout "))
+	e.Write([]byte("err one\nerr "))
+	s.Write([]byte("two\n"))
+	e.Write([]byte("two\n"))
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"web.1 | out one", "web.1 | out two", "web.1 ! err one", "web.1 ! err two"}
+	var got []string
+	for _, l := range lines(buf.String()) {
+		got = append(got, string(StripANSI(nil, []byte(l))))
+	}
+	slices.Sort(got)
+	w := slices.Clone(want)
+	slices.Sort(w)
+	if !slices.Equal(got, w) {
+		t.Errorf("output %q, want %q", got, w)
+	}
+	if !strings.Contains(buf.String(), "\x1b[36mweb.1 !\x1b[0m err one") {
+		t.Errorf("stderr line not in the process's colour: %q", buf.String())
+	}
+	mu.Lock()
+	slices.Sort(tapped)
+	mu.Unlock()
+	if !slices.Equal(tapped, w) {
+		t.Errorf("Tap saw %q, want %q", tapped, w)
+	}
 }

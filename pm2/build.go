@@ -538,12 +538,14 @@ func (b *builder) logs(s *spec, cwd string, pol *policy.Policy) {
 			chosen = lp
 			continue
 		}
-		if lp.path != chosen.path {
-			what := "its output"
-			if lp == &s.errFile {
-				what = "stderr"
-			}
-			b.warn(lp.line, lp.key, fmt.Sprintf("one log file per process: %s goes to %s (under a pty stdout and stderr are one stream), not to %s", what, resolve(chosen.path), resolve(lp.path)))
+		switch {
+		case lp.path == chosen.path:
+		case lp == &s.errFile:
+			// PM2 keeps stderr apart: so does output=pipes, in the one file
+			pol.Pipes = true
+			b.warn(lp.line, lp.key, fmt.Sprintf("one log file per process: stderr goes to %s too, each line marked ! (output=pipes: stdout and stderr are pipes, not a terminal), not to %s", resolve(chosen.path), resolve(lp.path)))
+		default:
+			b.warn(lp.line, lp.key, fmt.Sprintf("one log file per process: its output goes to %s (under a pty stdout and stderr are one stream), not to %s", resolve(chosen.path), resolve(lp.path)))
 		}
 	}
 	if chosen == nil {
@@ -551,6 +553,9 @@ func (b *builder) logs(s *spec, cwd string, pol *policy.Policy) {
 	}
 	p := resolve(chosen.path)
 	pol.Log = p
+	if chosen == &s.errFile { // stdout went to PM2's own file: stderr's lines are marked apart
+		pol.Pipes = true
+	}
 	if chosen == &s.outFile && !s.errFile.set {
 		b.warn(chosen.line, chosen.key, fmt.Sprintf("log=%s gets stderr too: under a pty stdout and stderr are one stream", p))
 	}

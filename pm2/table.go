@@ -105,7 +105,7 @@ var keys = []key{
 	{"out_file", []string{"out", "output", "out_log"}, "log",
 		"without `log_file`: `log=PATH`, which gets stderr too (under a pty both are one stream); `/dev/null`: none", readLogPath(func(s *spec) *logPath { return &s.outFile })},
 	{"error_file", []string{"error", "err", "err_file", "err_log"}, "log",
-		"stderr is not kept apart (one pty); a path other than the `log=` one is a warning", readLogPath(func(s *spec) *logPath { return &s.errFile })},
+		"a path other than the `log=` one: `output=pipes`, stderr's lines marked `!` in the `log=` file (and a warning: one file); alone: `log=PATH` and `output=pipes`", readLogPath(func(s *spec) *logPath { return &s.errFile })},
 	{"merge_logs", []string{"combine_logs"}, "log",
 		"mhrun's `log=` file has every instance, each line naming it (`web.2`): `true` is what it does; `false` with several instances is a warning", readMergeLogs},
 	{"log_date_format", nil, "—",

@@ -361,3 +361,33 @@ func TestFormats(t *testing.T) {
 		})
 	}
 }
+
+// PM2's error_file asks for stderr apart: a path of its own, or the only
+// log file, becomes output=pipes (stderr's lines marked "!"); the same path
+// as out_file is one stream, which a pty already gives.
+func TestErrorFileIsPipes(t *testing.T) {
+	for _, tc := range []struct {
+		apps  string
+		pipes bool
+	}{
+		{`{"name": "a", "script": "x", "out_file": "o.log", "error_file": "e.log"}`, true},
+		{`{"name": "a", "script": "x", "error_file": "e.log"}`, true},
+		{`{"name": "a", "script": "x", "out_file": "o.log", "error_file": "o.log"}`, false},
+		{`{"name": "a", "script": "x", "out_file": "o.log"}`, false},
+		{`{"name": "a", "script": "x", "out_file": "o.log", "error_file": "/dev/null"}`, false},
+	} {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "ecosystem.json")
+		if err := os.WriteFile(file, []byte(`{"apps": [`+tc.apps+`]}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res, err := importFile(t, file, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.apps, err)
+		}
+		f := accepted(t, res)
+		if got := f.Processes[0].Policy.Pipes; got != tc.pipes {
+			t.Errorf("%s: output=pipes is %v, want %v\n%s", tc.apps, got, tc.pipes, res.Policy)
+		}
+	}
+}

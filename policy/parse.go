@@ -337,6 +337,12 @@ var keys = []key{
 	}},
 	{"watch", valueKey, `watch="src/*.go"`, parseWatch, func(p Policy) string { return strings.Join(p.Watch, ",") }},
 	{"log", valueKey, "log=log/web.log", parseLog, func(p Policy) string { return p.Log }},
+	{"output", valueKey, "output=pipes", parseOutput, func(p Policy) string {
+		if p.Pipes {
+			return "pipes"
+		}
+		return "" // pty, the default, as other keys leave their default unsaid
+	}},
 }
 
 var (
@@ -842,6 +848,19 @@ func parseLog(v string, _ bool) (func(*Policy), string) {
 		return nil, "want a file path, e.g. log=log/web.log"
 	}
 	return func(p *Policy) { p.Log = v }, ""
+}
+
+// parseOutput is output=pty (the default: one terminal for stdout and
+// stderr) or output=pipes (two pipes, stderr lines marked apart).
+func parseOutput(v string, _ bool) (func(*Policy), string) {
+	switch v {
+	case "pty":
+		return func(p *Policy) { p.Pipes = false }, ""
+	case "pipes":
+		return func(p *Policy) { p.Pipes = true }, ""
+	}
+	return nil, "want pty (one terminal, the default) or pipes (stdout and stderr apart, no terminal)" +
+		didYouMean(v, []string{"pty", "pipes"})
 }
 
 // maxNameLen is the longest process name, as procfile.MaxNameLen.

@@ -410,7 +410,7 @@ func TestFieldsDefault(t *testing.T) {
 		{"max-restarts", "10"}, {"memory", ""}, {"singleton", ""}, {"schedule", ""},
 		{"cron-restart", ""}, {"ready", ""}, {"ready-timeout", "30s"}, {"after", ""},
 		{"stop-signal", "TERM"}, {"grace", "5s"}, {"optional", ""}, {"port", ""},
-		{"balance", ""}, {"sticky", ""}, {"watch", ""}, {"log", ""},
+		{"balance", ""}, {"sticky", ""}, {"watch", ""}, {"log", ""}, {"output", ""},
 	}
 	if got := Default().Fields(); !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %v\nwant %v", got, want)

@@ -102,6 +102,10 @@ type Policy struct {
 	StickyKey     string // "" = the client address; "header:NAME" or "cookie:NAME"
 	Watch         []string
 	Log           string
+	// Pipes is output=pipes: stdout and stderr are two pipes instead of
+	// one pty, stderr's lines are marked apart ("web.1 ! text"), and
+	// there is no terminal to connect to.
+	Pipes bool
 	// Env is the process's own environment, from env.NAME=value (nil
 	// for none): applied over the env files and the real environment,
 	// under PORT, PS and MHRUN_*, which it cannot set. `*:` variables

@@ -155,6 +155,9 @@ func (r *Runner) handle(req socket.Request) answer {
 		if err != nil {
 			return fail("%v", err)
 		}
+		if ins[0].proc.Policy.Pipes {
+			return fail("%s has output=pipes: no terminal to connect to; follow its output with `mhrun logs -f %s`, or set output=pty", ins[0].name, ins[0].name)
+		}
 		return answer{resp: socket.Response{OK: true, Stream: true}, hub: ins[0].hub, name: ins[0].name}
 	case socket.CmdSave:
 		return r.save(req.Args)
@@ -554,8 +557,8 @@ func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Reque
 		return
 	}
 	var b []byte
-	send := func(t time.Time, name string, text []byte) error {
-		b = logfile.AppendLine(b[:0], t, time.Local, name, text)
+	send := func(t time.Time, name string, stderr bool, text []byte) error {
+		b = logfile.AppendLine(b[:0], t, time.Local, name, stderr, text)
 		return c.WriteFrame(socket.FrameData, append(b, '\n'))
 	}
 	if len(h.lines) < n && r.o.LogDir != "" {
@@ -564,13 +567,13 @@ func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Reque
 			c.WriteFrame(socket.FrameNotice, []byte(fmt.Sprintf("older lines not read: %v", err)))
 		}
 		for _, l := range older {
-			if send(l.Time, l.Name, []byte(l.Text)) != nil {
+			if send(l.Time, l.Name, l.Stderr, []byte(l.Text)) != nil {
 				return
 			}
 		}
 	}
 	for _, l := range h.lines {
-		if send(l.Time, l.Name, l.Text) != nil {
+		if send(l.Time, l.Name, l.Stderr, l.Text) != nil {
 			return
 		}
 	}
@@ -600,7 +603,7 @@ func (r *Runner) serveLogs(ctx context.Context, c *socket.Conn, req socket.Reque
 			if !show(l.Name, l.Text) {
 				continue
 			}
-			if send(l.Time, l.Name, l.Text) != nil {
+			if send(l.Time, l.Name, l.Stderr, l.Text) != nil {
 				return
 			}
 		case <-left:

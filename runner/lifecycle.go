@@ -212,7 +212,7 @@ func (r *Runner) onSpawned(s spawned) {
 		r.startFailed(in, run, s.err)
 		return
 	}
-	run.pid, run.pty = s.pid, s.pty
+	run.pid, run.pty, run.pipes = s.pid, s.pty, s.pipes
 	notice := ""
 	if run.again {
 		in.restarts++

@@ -17,9 +17,10 @@ const (
 
 // LogLine is one line of the merged output, as plain text.
 type LogLine struct {
-	Time time.Time
-	Name string // web.2, or mhrun for the runner's own events
-	Text []byte // shares a block of the logbook: read-only
+	Time   time.Time
+	Name   string // web.2, or mhrun for the runner's own events
+	Stderr bool   // written to the instance's stderr (output=pipes)
+	Text   []byte // shares a block of the logbook: read-only
 }
 
 // logBlock is how the logbook stores text: lines are copied into shared
@@ -45,7 +46,7 @@ type logSub struct {
 func newLogbook() *logbook { return &logbook{subs: map[*logSub]bool{}} }
 
 // add is the Output's tap: it runs on the writer goroutine.
-func (b *logbook) add(name string, now time.Time, line []byte) {
+func (b *logbook) add(name string, stderr bool, now time.Time, line []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if cap(b.block)-len(b.block) < len(line) {
@@ -53,7 +54,7 @@ func (b *logbook) add(name string, now time.Time, line []byte) {
 	}
 	start := len(b.block)
 	b.block = append(b.block, line...)
-	l := LogLine{Time: now, Name: name, Text: b.block[start:len(b.block):len(b.block)]}
+	l := LogLine{Time: now, Name: name, Stderr: stderr, Text: b.block[start:len(b.block):len(b.block)]}
 	if len(b.lines) < logLines {
 		b.lines = append(b.lines, l)
 	} else {

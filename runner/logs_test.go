@@ -28,7 +28,7 @@ func TestLogsLogbookAndFilesMerge(t *testing.T) {
 	var all []logfile.Line // every line, as written
 	add := func(i int, name, text string) {
 		at := t0.Add(time.Duration(i) * 300 * time.Microsecond) // 3 or 4 lines a millisecond
-		b.add(name, at, []byte(text))
+		b.add(name, false, at, []byte(text))
 		sink.Write(name, at, []byte(text))
 		all = append(all, logfile.Line{Time: at, Name: name, Text: text})
 	}
@@ -55,7 +55,7 @@ func TestLogsLogbookAndFilesMerge(t *testing.T) {
 	var want []string
 	for _, l := range all {
 		if show(l.Name, []byte(l.Text)) {
-			want = append(want, string(logfile.AppendLine(nil, l.Time, time.Local, l.Name, []byte(l.Text))))
+			want = append(want, string(logfile.AppendLine(nil, l.Time, time.Local, l.Name, l.Stderr, []byte(l.Text))))
 		}
 	}
 	if len(want) != 9 {
@@ -72,10 +72,10 @@ func TestLogsLogbookAndFilesMerge(t *testing.T) {
 		}
 		var got []string
 		for _, l := range older {
-			got = append(got, string(logfile.AppendLine(nil, l.Time, time.Local, l.Name, []byte(l.Text))))
+			got = append(got, string(logfile.AppendLine(nil, l.Time, time.Local, l.Name, l.Stderr, []byte(l.Text))))
 		}
 		for _, l := range h.lines {
-			got = append(got, string(logfile.AppendLine(nil, l.Time, time.Local, l.Name, l.Text)))
+			got = append(got, string(logfile.AppendLine(nil, l.Time, time.Local, l.Name, l.Stderr, l.Text)))
 		}
 		if w := want[max(0, len(want)-n):]; !slices.Equal(got, w) {
 			t.Errorf("-n %d: %d from the files, %d from memory:\n%s\nwant:\n%s", n, len(older), len(h.lines), strings.Join(got, "\n"), strings.Join(w, "\n"))
@@ -99,7 +99,7 @@ func TestLogsSameMillisecondBoundary(t *testing.T) {
 		if i < 6 {
 			name = "web.1"
 		}
-		b.add(name, at, fmt.Appendf(nil, "line %d", i))
+		b.add(name, false, at, fmt.Appendf(nil, "line %d", i))
 		sink.Write(name, at, fmt.Appendf(nil, "line %d", i))
 	}
 	if err := sink.Close(); err != nil {

@@ -278,9 +278,8 @@ const maxMatchLine = 64 << 10
 // in, so a long line without end still counts). A last line without a
 // newline is not matched until its newline comes.
 type logMatcher struct {
-	re      *regexp.Regexp
-	matched chan struct{}
-	done    atomic.Bool // set with close(matched); read first by every Write
+	re *regexp.Regexp
+	*matchState
 
 	// Touched by Write only, from one goroutine.
 	line    []byte // the current line so far
@@ -288,9 +287,23 @@ type logMatcher struct {
 	scratch []byte // StripANSI's output
 }
 
+// matchState is what a matcher and its twin share: the first match of either.
+type matchState struct {
+	matched chan struct{}
+	done    atomic.Bool // set with close(matched); read first by every Write
+	once    sync.Once
+}
+
 // newLogMatcher returns a matcher for re.
 func newLogMatcher(re *regexp.Regexp) *logMatcher {
-	return &logMatcher{re: re, matched: make(chan struct{})}
+	return &logMatcher{re: re, matchState: &matchState{matched: make(chan struct{})}}
+}
+
+// twin returns a matcher of a second stream of the same run (its stderr,
+// with output=pipes), with lines of its own: the first match of either
+// closes Matched.
+func (m *logMatcher) twin() *logMatcher {
+	return &logMatcher{re: m.re, matchState: m.matchState}
 }
 
 // Write takes the next chunk of output. It never keeps p. After the first
@@ -335,8 +348,10 @@ func (m *logMatcher) match(line []byte) {
 	m.scratch = output.StripANSI(m.scratch[:0], line)
 	line = m.scratch
 	if m.re.Match(line) && !m.done.Load() {
-		m.done.Store(true)
-		close(m.matched)
+		m.once.Do(func() {
+			m.done.Store(true)
+			close(m.matched)
+		})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,7 +26,8 @@ const endPoll = 20 * time.Millisecond
 // state D, cannot die until the kernel lets it).
 const killWait = 2 * time.Second
 
-// run is one run of an instance: a process under its own pty. The reader
+// run is one run of an instance: a process under its own pty, or with
+// output=pipes its stdout and stderr two pipes. The reader
 // and the waiter goroutines use only this, never the instance.
 //
 // A run ends in two steps, each an event for the supervisor: the leader's
@@ -44,7 +46,8 @@ type run struct {
 	cancel  func()        // ends the ready check, if any
 	closing sync.Once
 	pid     int
-	pty     *os.File
+	pty     *os.File      // nil with output=pipes
+	pipes   [2]*os.File   // output=pipes: the read ends of stdout and stderr
 	started time.Time     // on the supervisor's clock, as the start began
 	drained chan struct{} // closed when the reader reached the pty's end
 	again   bool          // a restart: the instance ran before
@@ -71,15 +74,22 @@ type exit struct {
 // spawned is what a run's starter reports: the run's process started
 // (err nil), or could not be.
 type spawned struct {
-	inst *instance
-	run  *run
-	pid  int      // the fields of run the supervisor sets: the
-	pty  *os.File // starter keeps its own copies
-	err  error
+	inst  *instance
+	run   *run
+	pid   int         // the fields of run the supervisor sets: the
+	pty   *os.File    // starter keeps its own copies
+	pipes [2]*os.File // output=pipes
+	err   error
 }
 
-// spawn starts the run's command under a new pty in a goroutine of its
-// own, so that the supervisor never waits for a fork and an exec (the
+// startSlots bounds the starts under way at once. A start holds a thread
+// in fork and exec until the child has exec'd, and Go keeps every thread
+// it ever made: 300 instances started at once left 300 idle threads
+// behind. Eight at a time keep a 2-core machine's forks as fast.
+var startSlots = make(chan struct{}, 8)
+
+// spawn starts the run's command under a new pty (or, with output=pipes,
+// with two pipes, see startPiped) in a goroutine of its own, so that the supervisor never waits for a fork and an exec (the
 // exec waits for the child to be scheduled, which a loaded machine takes
 // its time over). register wraps the start so that the orphan reaper
 // never sees the pid before it is known. The goroutine reports the start,
@@ -89,30 +99,42 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 	go func() {
 		cmd := r.cmd
 		var ptmx *os.File
+		var pipes [2]*os.File
+		piped := in.proc.Policy.Pipes
+		startSlots <- struct{}{}
 		err := register(func() (int, error) {
 			var err error
-			ptmx, err = pty.StartWithAttrs(cmd, size, proctree.SysProcAttr())
+			if piped {
+				pipes, err = startPiped(cmd)
+			} else if ptmx, err = pty.StartWithAttrs(cmd, size, proctree.SysProcAttr()); err == nil {
+				ptmx = pollable(ptmx)
+			}
 			if err != nil {
 				return 0, err
 			}
 			return cmd.Process.Pid, nil
 		})
+		<-startSlots
 		var pid int
-		if err != nil {
+		switch {
+		case err != nil:
 			err = fmt.Errorf("start %s: %w", in.name, err)
-		} else {
+		case piped:
+			pid = cmd.Process.Pid
+			r.readPipes(pipes, in.stream)
+		default:
 			pid = cmd.Process.Pid
 			go r.read(ptmx, in.stream, in.hub)
 		}
 		select { // the supervisor outlives every run; done only guards that
-		case spawns <- spawned{inst: in, run: r, pid: pid, pty: ptmx, err: err}:
+		case spawns <- spawned{inst: in, run: r, pid: pid, pty: ptmx, pipes: pipes, err: err}:
 		case <-done:
 			return
 		}
 		if err != nil {
 			return
 		}
-		cmd.Wait()
+		waitExit(cmd)
 		left := members(pid, r.ident) // read here, off the supervisor's loop
 		select {
 		case exits <- exit{inst: in, run: r, state: cmd.ProcessState, left: left}:
@@ -176,24 +198,120 @@ func (r *run) giveUpDrain() {
 func (r *run) read(pty *os.File, s *output.Stream, h *attach.Hub) {
 	defer close(r.drained)
 	defer s.LookAhead(func() bool { return unread(pty) })()
-	buf := make([]byte, 64*1024)
+	copyOut(pty, s, r.matcher, h)
+}
+
+// copyOut copies f to the stream, the ready=log matcher m and the hub h
+// (either may be nil) until f's end or an error, then flushes the stream.
+//
+// A reader holds a buffer only while it copies: it waits for output in
+// Go's poller with none (f is non-blocking, see pollable), takes one from
+// readBufs once the descriptor is readable and gives it back once the
+// chunk is copied (the stream, the matcher and the hub copy what they
+// keep). So an idle instance costs its parked goroutine and no buffer.
+func copyOut(f *os.File, s *output.Stream, m *logMatcher, h *attach.Hub) {
+	defer s.Flush()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
 		s.Reading()
-		n, err := pty.Read(buf)
+		var buf *[readSize]byte
+		var n int
+		var rerr error
+		werr := rc.Read(func(fd uintptr) bool {
+			buf = readBufs.Get().(*[readSize]byte)
+			for {
+				n, rerr = syscall.Read(int(fd), buf[:])
+				if rerr != syscall.EINTR {
+					break
+				}
+			}
+			if rerr == syscall.EAGAIN {
+				readBufs.Put(buf)
+				buf = nil
+				return false // wait in the poller, holding no buffer
+			}
+			return true
+		})
 		if n > 0 {
 			s.Write(buf[:n]) // may wait while a slow stdout still moves
-			if r.matcher != nil {
-				r.matcher.Write(buf[:n])
+			if m != nil {
+				m.Write(buf[:n])
 			}
 			if h != nil {
 				h.Write(buf[:n])
 			}
 		}
-		if err != nil {
-			s.Flush()
+		if buf != nil {
+			readBufs.Put(buf)
+		}
+		if werr != nil || rerr != nil || n <= 0 { // EIO: the pty's end; 0: a pipe's
 			return
 		}
 	}
+}
+
+// readSize is the most one read takes: as the pty layer hands over at most
+// 4 KiB at a time and a pipe 64 KiB, big enough to empty a pipe at once.
+const readSize = 64 << 10
+
+// readBufs lends the readers their buffers while they copy.
+var readBufs = sync.Pool{New: func() any { return new([readSize]byte) }}
+
+// startPiped starts cmd with output=pipes: stdin /dev/null, stdout and
+// stderr two pipes whose read ends it returns, in a session of its own
+// without a controlling terminal. The pipes are the poller's: a reader
+// waiting on them holds no thread.
+func startPiped(cmd *exec.Cmd) (pipes [2]*os.File, err error) {
+	var w [2]*os.File
+	for i := range pipes {
+		if pipes[i], w[i], err = os.Pipe(); err != nil {
+			closeAll(pipes[:i], w[:i])
+			return [2]*os.File{}, err
+		}
+	}
+	cmd.Stdout, cmd.Stderr = w[0], w[1]
+	attr := proctree.SysProcAttr()
+	attr.Setctty = false // no terminal to make its own
+	cmd.SysProcAttr = attr
+	err = cmd.Start()
+	closeAll(w[:])
+	if err != nil {
+		closeAll(pipes[:])
+		return [2]*os.File{}, err
+	}
+	return pipes, nil
+}
+
+func closeAll(files ...[]*os.File) {
+	for _, fs := range files {
+		for _, f := range fs {
+			f.Close()
+		}
+	}
+}
+
+// readPipes copies the stdout and stderr pipes of an output=pipes run to
+// the stream and its Stderr twin, in a goroutine each; the run is drained
+// once both reached their end. The ready=log matcher sees both, each line
+// whole from its own pipe.
+func (r *run) readPipes(pipes [2]*os.File, s *output.Stream) {
+	left := new(atomic.Int32)
+	left.Store(2)
+	m := r.matcher
+	var errm *logMatcher
+	if m != nil {
+		errm = m.twin()
+	}
+	done := func() {
+		if left.Add(-1) == 0 {
+			close(r.drained)
+		}
+	}
+	go func() { defer done(); copyOut(pipes[0], s, m, nil) }()
+	go func() { defer done(); copyOut(pipes[1], s.Stderr(), errm, nil) }()
 }
 
 // close ends the ready check and the notify socket, and closes the pty.
@@ -212,6 +330,7 @@ func (r *run) doClose() {
 	if r.pty != nil {
 		r.pty.Close()
 	}
+	closeAll(r.pipes[:])
 }
 
 // signal sends sig to the run's process group (its session).
@@ -248,3 +367,4 @@ func describe(st *os.ProcessState) (what string, code int) {
 	}
 	return fmt.Sprintf("exited with code %d", st.ExitCode()), st.ExitCode()
 }
+

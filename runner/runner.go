@@ -78,14 +78,19 @@ type Options struct {
 // LogSink is where the log files are written (logfile.Sink).
 type LogSink interface {
 	Write(name string, t time.Time, line []byte)
+	WriteErr(name string, t time.Time, line []byte) // a stderr line (output=pipes)
 	Errors() <-chan string
 }
 
 // tap sees every output line on the output's writer goroutine.
-func (r *Runner) tap(name string, line []byte) {
+func (r *Runner) tap(name string, stderr bool, line []byte) {
 	now := time.Now()
-	r.logs.add(name, now, line)
-	if r.o.Logs != nil {
+	r.logs.add(name, stderr, now, line)
+	switch {
+	case r.o.Logs == nil:
+	case stderr:
+		r.o.Logs.WriteErr(name, now, line)
+	default:
 		r.o.Logs.Write(name, now, line)
 	}
 }
