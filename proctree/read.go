@@ -81,6 +81,18 @@ func State(pid int) (state byte, ok bool) {
 	return e.State, true
 }
 
+// Exiting reports whether the process pid is on its way out: not yet a
+// zombie, but its memory already released, so that its environment reads
+// empty (between exit_mm and exit_notify in the kernel). A process found
+// by its environment is not found in that window, though it still exists.
+func Exiting(pid int) bool {
+	if st, ok := State(pid); !ok || st == 'Z' || st == 'X' {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	return err == nil && len(b) == 0
+}
+
 // EnvValue is the value of the variable name in the environment of the
 // process pid (/proc/PID/environ), "" when it is not there or cannot be
 // read.

@@ -395,3 +395,36 @@ func BenchmarkSampleTreesOne(b *testing.B) {
 	b.ReportMetric(float64(got.Files), "files")
 	b.ReportMetric(float64(s.Processes()), "machine-procs")
 }
+
+// A live process and a zombie are not exiting; a gone one is not either.
+// (The window Exiting reports, between the release of a process's memory
+// and its zombie state, cannot be held open from a test.)
+func TestExitingOutsideTheWindow(t *testing.T) {
+	needProc(t)
+	c := exec.Command("sleep", "1000")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Process.Pid
+	if Exiting(pid) {
+		t.Errorf("live sleep %d reported exiting", pid)
+	}
+	c.Process.Kill()
+	// a zombie until reaped: wait for the state, then check
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if st, ok := State(pid); ok && st == 'Z' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the killed sleep never became a zombie")
+		}
+		time.Sleep(time.Millisecond) // no event to wait on for another's state
+	}
+	if Exiting(pid) {
+		t.Errorf("zombie %d reported exiting", pid)
+	}
+	c.Wait()
+	if Exiting(pid) {
+		t.Errorf("reaped %d reported exiting", pid)
+	}
+}

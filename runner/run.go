@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -163,7 +164,7 @@ func (r *run) waitEnd(pid int, left []int) {
 	var killedAt time.Time
 	for first := true; ; first = false {
 		if !first { // the first time: the members read at the exit
-			left = members(pid, r.ident)
+			left = stillExiting(left, members(pid, r.ident))
 		}
 		if abandon == nil { // SIGKILLed: repeat it for what forked meanwhile
 			for _, pid := range left {
@@ -368,3 +369,15 @@ func describe(st *os.ProcessState) (what string, code int) {
 	return fmt.Sprintf("exited with code %d", st.ExitCode()), st.ExitCode()
 }
 
+// stillExiting adds to cur the members of prev that are still on their
+// way out (proctree.Exiting): one found by its MHRUN_RUN alone is not
+// found once its memory is released, and the run must not end before it
+// has.
+func stillExiting(prev, cur []int) []int {
+	for _, pid := range prev {
+		if !slices.Contains(cur, pid) && proctree.Exiting(pid) {
+			cur = append(cur, pid)
+		}
+	}
+	return cur
+}
