@@ -78,6 +78,7 @@ type config struct {
 	memRate  int
 	load     int // CPU-spinning processes run beside the benchmarks
 	before   string
+	hivemind string
 	many     int
 }
 
@@ -107,6 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.load, "load", 0, "run this many CPU-spinning processes beside the benchmarks (started after the builds, killed by pid at the end)")
 	fs.StringVar(&c.mhrun, "mhrun", "", "mhrun binary to measure (default: go build the module at the current dir)")
 	fs.StringVar(&c.before, "before", "", "throughput (ptys), idle and startstop: also measure this mhrun binary (a build of main, say) in the same run, as the before column")
+	fs.StringVar(&c.hivemind, "hivemind", "", "startstop and idle: also measure this hivemind binary in the same rounds (default: hivemind on $PATH, if any)")
 	fs.IntVar(&c.many, "many", 300, "idle: instances of the threads and per-instance RSS measure")
 	fs.StringVar(&c.only, "run", defaultRun, "benchmarks to run, comma-separated (also: memcap, pm2)")
 	fs.BoolVar(&c.verbose, "v", false, "print every run's figures to stderr")

@@ -24,6 +24,11 @@ func (b *bench) startStop() ([]row, error) {
 	if c.before != "" { // the -before binary, taking turns with the others
 		kinds = append(kinds, "before")
 	}
+	hivemind := b.findHivemind()
+	if hivemind != "" {
+		kinds = append(kinds, "hivemind")
+	}
+	var hStart, hStop []time.Duration
 	for i := 0; i < c.runs; i++ {
 		for _, kind := range kinds {
 			saved := b.mhrun
@@ -32,7 +37,14 @@ func (b *bench) startStop() ([]row, error) {
 					b.mhrun, _ = filepath.Abs(b.mhrun)
 				}
 			}
-			start, stop, w, err := b.startStopRun(kind != "shell")
+			var start, stop time.Duration
+			var w *watcher
+			var err error
+			if kind == "hivemind" {
+				start, stop, w, err = b.startStopOf(func() (*sleepers, error) { return b.startHivemind(hivemind, "startstop-hivemind", c.procs) })
+			} else {
+				start, stop, w, err = b.startStopRun(kind != "shell")
+			}
 			b.mhrun = saved
 			if w != nil {
 				scans, spent = scans+w.scans, spent+w.spent
@@ -45,6 +57,8 @@ func (b *bench) startStop() ([]row, error) {
 				mStart, mStop = append(mStart, start), append(mStop, stop)
 			case "before":
 				oStart, oStop = append(oStart, start), append(oStop, stop)
+			case "hivemind":
+				hStart, hStop = append(hStart, start), append(hStop, stop)
 			default:
 				bStart, bStop = append(bStart, start), append(bStop, stop)
 			}
@@ -70,11 +84,23 @@ func (b *bench) startStop() ([]row, error) {
 			row{"", "start, best: before → this one", millis(best(oStart)), millis(best(mStart)), ratio(best(mStart), best(oStart)), "", ""},
 			row{"", fmt.Sprintf("stop, median of %d: before → this one", c.runs), millis(median(oStop)), millis(mpm), ratio(mpm, median(oStop)), "", ""})
 	}
+	if len(hStart) > 0 {
+		hsm := median(hStart)
+		rows = append(rows,
+			row{"", fmt.Sprintf("start, median of %d: hivemind (baseline column, %d processes in its Procfile) → mhrun", c.runs, c.procs), millis(hsm), millis(msm), ratio(msm, hsm), "≤ hivemind", met(msm <= hsm)},
+			row{"", "start, best: hivemind → mhrun", millis(best(hStart)), millis(best(mStart)), ratio(best(mStart), best(hStart)), "", ""},
+			row{"", fmt.Sprintf("stop, median of %d: hivemind → mhrun", c.runs), millis(median(hStop)), millis(mpm), ratio(mpm, median(hStop)), "", ""})
+	}
 	return rows, nil
 }
 
 func (b *bench) startStopRun(mhrun bool) (start, stop time.Duration, w *watcher, err error) {
-	s, err := b.startSleepers(mhrun, "startstop")
+	return b.startStopOf(func() (*sleepers, error) { return b.startSleepers(mhrun, "startstop") })
+}
+
+// startStopOf measures one start and stop of the runner launch starts.
+func (b *bench) startStopOf(launch func() (*sleepers, error)) (start, stop time.Duration, w *watcher, err error) {
+	s, err := launch()
 	if err != nil {
 		return 0, 0, nil, err
 	}
