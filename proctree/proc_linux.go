@@ -37,21 +37,20 @@ func HasProc() bool {
 	return err == nil
 }
 
-// ReapOrphans waits for adopted orphans that died (they are not ours to
-// Wait for through exec.Cmd) whenever SIGCHLD arrives, until done closes.
-// Pids in known are left to their own Wait.
-func ReapOrphans(done <-chan struct{}, known func(pid int) bool) {
+// ReapOrphans calls reap whenever SIGCHLD arrives, until done closes:
+// reap waits for the adopted orphans that died (they are not ours to Wait
+// for through exec.Cmd), see ReapZombies.
+func ReapOrphans(done <-chan struct{}, reap func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGCHLD)
 	defer signal.Stop(ch)
-	self := os.Getpid()
 	for {
 		select {
 		case <-done:
 			return
 		case <-ch:
 		}
-		ReapZombies(self, known)
+		reap()
 	}
 }
 

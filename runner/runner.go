@@ -120,6 +120,10 @@ type Runner struct {
 	width     int           // the prefix's width, taken from the terminal for the ptys
 
 	mu    sync.Mutex // guards known, shared with the orphan reaper
+	// starting is held shared by every start under way (register) and
+	// exclusively by the orphan reaper's pass (reap), so that starts run
+	// side by side while no pid is reaped before it is known.
+	starting sync.RWMutex
 	known map[int]bool
 
 	reload    *reloading // a rolling reload under way, or nil
@@ -212,7 +216,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 			r.out.Event("cannot become child subreaper (%v): double-forked daemons may escape a stop", err)
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); proctree.ReapOrphans(r.done, r.isKnown) }()
+		go func() { defer wg.Done(); proctree.ReapOrphans(r.done, r.reap) }()
 	}
 
 	if o.Guard != "" && proctree.HasProc() {
@@ -460,7 +464,7 @@ func (r *Runner) sweep() {
 	if len(left) == 0 {
 		return
 	}
-	defer proctree.ReapZombies(os.Getpid(), r.isKnown)
+	defer r.reap()
 	var grace time.Duration
 	for _, in := range r.insts {
 		grace = max(grace, in.proc.Policy.Grace)
@@ -512,17 +516,29 @@ func isZombieOrGone(pid int) bool {
 }
 
 // register starts a child with the reaper held off, so that the reaper
-// never takes the exit status of a child mhrun waits for itself.
+// never takes the exit status of a child mhrun waits for itself. Starts
+// run side by side: each holds starting shared, from the fork until its
+// pid is known.
 func (r *Runner) register(start func() (int, error)) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.starting.RLock()
+	defer r.starting.RUnlock()
 	pid, err := start()
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.known[pid] = true
 	r.guard.tell(pid)
 	return nil
+}
+
+// reap waits for the dead children of mhrun that no start knows: adopted
+// orphans. It waits for the starts under way to register first.
+func (r *Runner) reap() {
+	r.starting.Lock()
+	defer r.starting.Unlock()
+	proctree.ReapZombies(os.Getpid(), r.isKnown)
 }
 
 func (r *Runner) isKnown(pid int) bool {
