@@ -136,7 +136,7 @@ func spawn(in *instance, r *run, size *pty.Winsize, spawns chan<- spawned, exits
 			return
 		}
 		waitExit(cmd)
-		left := members(pid, r.ident) // read here, off the supervisor's loop
+		left := membersSince(time.Now(), pid, r.ident) // read here, off the supervisor's loop
 		select {
 		case exits <- exit{inst: in, run: r, state: cmd.ProcessState, left: left}:
 		case <-done:
@@ -164,7 +164,7 @@ func (r *run) waitEnd(pid int, left []int) {
 	var killedAt time.Time
 	for first := true; ; first = false {
 		if !first { // the first time: the members read at the exit
-			left = stillExiting(left, members(pid, r.ident))
+			left = stillExiting(left, membersSince(time.Now(), pid, r.ident))
 		}
 		if abandon == nil { // SIGKILLed: repeat it for what forked meanwhile
 			for _, pid := range left {
