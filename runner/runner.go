@@ -119,12 +119,12 @@ type Runner struct {
 	done      chan struct{} // closed when the supervisor returns
 	width     int           // the prefix's width, taken from the terminal for the ptys
 
-	mu    sync.Mutex // guards known, shared with the orphan reaper
+	mu sync.Mutex // guards known, shared with the orphan reaper
 	// starting is held shared by every start under way (register) and
 	// exclusively by the orphan reaper's pass (reap), so that starts run
 	// side by side while no pid is reaped before it is known.
 	starting sync.RWMutex
-	known map[int]bool
+	known    map[int]bool
 
 	reload    *reloading // a rolling reload under way, or nil
 	stopping  bool       // a stop of the formation is under way
