@@ -120,14 +120,25 @@ func SocketScript(name, command string) string {
 }
 
 // execd reports whether the shell execs the command's program, which
-// then has the shell's pid.
-// (exec in front of it, after any NAME=value words, also counts).
+// then has the shell's pid: a simple command (procfile.ShellCommand execs
+// it), or a list whose last command is exec PROGRAM (cd web && exec node
+// app.js); not a pipeline, a subshell or a list that ends otherwise.
 func execd(command string) bool {
-	for _, w := range strings.Fields(procfile.ShellCommand(command)) {
+	c := procfile.ShellCommand(command)
+	if strings.ContainsAny(c, "|()`") {
+		return false
+	}
+	last := c
+	for _, sep := range []string{"&&", ";", "\n", "&"} {
+		if i := strings.LastIndex(last, sep); i >= 0 {
+			last = last[i+len(sep):]
+		}
+	}
+	for _, w := range strings.Fields(last) {
 		if w == "exec" {
 			return true
 		}
-		if !strings.Contains(w, "=") || strings.ContainsAny(command, ";&|()<>`\n") {
+		if !strings.Contains(w, "=") || strings.ContainsAny(w, "<>") {
 			return false
 		}
 	}
@@ -153,7 +164,7 @@ func DescribeSocket(p *formation.Process, host string) []string {
 	lines := []string{fmt.Sprintf("%s: mhrun listens on %s and hands the socket to every instance as fd 3 (LISTEN_FDS=1, LISTEN_FDNAMES=%s, LISTEN_PID, $PORT=%d); the kernel spreads connections over the instances that accept, and a reload starts each replacement on the same socket before it stops the old instance",
 		p.Name, SocketAddr(pol, host), p.Name, pol.Socket)}
 	if !execd(p.Command) {
-		lines = append(lines, fmt.Sprintf("%s: the command is not a simple one and is not exec'd: LISTEN_PID is the shell's pid, so a library that checks it (sd_listen_fds) ignores the socket; one that reads fd 3 as it is still works (exec the program to be sure)", p.Name))
+		lines = append(lines, fmt.Sprintf("%s: the command does not end in an exec'd program: LISTEN_PID is the shell's pid, so a library that checks it (sd_listen_fds) ignores the socket in the shell's child; one that reads fd 3 as it is still works (write exec before the program to be sure)", p.Name))
 	}
 	return lines
 }

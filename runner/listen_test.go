@@ -350,6 +350,10 @@ func TestSocketScript(t *testing.T) {
 		{"FOO=1 exec node app.js", true},
 		{"FOO=1 node app.js", false},
 		{"cd web && node app.js", false},
+		{"cd web && exec node app.js", true},
+		{"cd web; PORT=1 exec node app.js", true},
+		{"exec node app.js &", false},
+		{"(exec node app.js)", false},
 		{"node app.js | tee log", false},
 	} {
 		if got := execd(c.cmd); got != c.execd {
