@@ -119,4 +119,3 @@ func socketThroughputRows(name, spec string, direct, sock []wrkResult) []row {
 		{"", "shared socket: wrk socket errors / non-2xx responses, all runs", fmt.Sprintf("%d / %d", d.errors, d.non2x), fmt.Sprintf("%d / %d", s.errors, s.non2x), "", "0", met(s.errors == 0 && s.non2x == 0)},
 	}
 }
-
