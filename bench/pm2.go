@@ -37,14 +37,27 @@ import (
 
 const nodeApp = `const http = require('http');
 const body = 'hello from ' + process.pid + '\n';
+const shared = process.env.LISTEN_FDS === '1';
+let closing = false;
 const server = http.createServer((req, res) => {
-  res.writeHead(200, {'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body)});
+  const head = {'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body)};
+  if (closing) head['Connection'] = 'close';
+  res.writeHead(200, head);
   res.end(body);
 });
-if (process.env.LISTEN_FDS === '1') server.listen({fd: 3}); // mhrun's socket=: the socket it hands over
+if (shared) server.listen({fd: 3}); // mhrun's socket=: the socket it hands over
 else server.listen(Number(process.env.PORT), '127.0.0.1');
 for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => server.close(() => process.exit(0)));
+  process.on(sig, () => {
+    if (!shared) return server.close(() => process.exit(0));
+    // On a shared socket the other instances take the new connections:
+    // stop accepting, and answer each keep-alive connection's next
+    // request with Connection: close. http's close() would also close
+    // the idle ones at once, racing with their clients' next request.
+    closing = true;
+    require('net').Server.prototype.close.call(server, () => process.exit(0));
+    setTimeout(() => server.closeIdleConnections(), 1000).unref();
+  });
 }
 `
 

@@ -12,7 +12,9 @@
 // accepting, answers every connection it accepted (http.Server.Shutdown
 // alone would close one whose request it has not read yet, unanswered),
 // answers each keep-alive connection's next request with Connection:
-// close (for up to 1 s), then shuts down.
+// close (for up to 1 s; closing an idle one at once, as Shutdown and
+// SetKeepAlivesEnabled(false) do, races with the client's next request),
+// then shuts down.
 package main
 
 import (
@@ -25,6 +27,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -41,8 +44,12 @@ func run() int {
 	}
 	body := []byte(fmt.Sprintf("hello from %d\n", os.Getpid()))
 	ending, end := context.WithCancel(context.Background())
+	var closing atomic.Bool // shutting down: every answer closes its connection
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if closing.Load() {
+				w.Header().Set("Connection", "close")
+			}
 			if r.URL.Path == "/events" {
 				events(ending, w, r)
 				return
@@ -88,7 +95,7 @@ func run() int {
 	defer cancel()
 	if shared {
 		end()
-		srv.SetKeepAlivesEnabled(false)
+		closing.Store(true)
 		ln.Close()
 		<-served // every connection accepted is counted by then
 		conns.wait(sctx, time.Second)
