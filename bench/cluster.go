@@ -273,7 +273,7 @@ func (b *bench) clusterBench() ([]row, error) {
 		return nil, err
 	}
 	defer c.kill()
-	sc, err := b.startSocketCluster("socket", "exec "+shQuote(hello))
+	sc, err := b.startSocketCluster("socket", "exec "+shQuote(hello), "")
 	if err != nil {
 		return nil, err
 	}

@@ -45,8 +45,9 @@ const server = http.createServer((req, res) => {
   res.writeHead(200, head);
   res.end(body);
 });
-if (shared) server.listen({fd: 3}); // mhrun's socket=: the socket it hands over
-else server.listen(Number(process.env.PORT), '127.0.0.1');
+const up = () => console.log('listening');
+if (shared) server.listen({fd: 3}, up); // mhrun's socket=: the socket it hands over
+else server.listen(Number(process.env.PORT), '127.0.0.1', up);
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
     if (!shared) return server.close(() => process.exit(0));
@@ -243,7 +244,7 @@ func (b *bench) pm2Bench() ([]row, error) {
 		return nil, err
 	}
 	defer c.kill()
-	sc, err := b.startSocketCluster("socket-node", "exec "+shQuote(node)+" "+shQuote(app))
+	sc, err := b.startSocketCluster("socket-node", "exec "+shQuote(node)+" "+shQuote(app), "ready=log:listening")
 	if err != nil {
 		return nil, err
 	}

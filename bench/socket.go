@@ -29,14 +29,17 @@ import (
 const socketReloads = 5
 
 // startSocketCluster starts mhrun with "web: COMMAND" scaled to 2 on a
-// shared socket on a free port, and waits until both instances run and a
-// request to the socket is answered. Its lb is the socket's port.
-func (b *bench) startSocketCluster(tag, command string) (*cluster, error) {
+// shared socket on a free port, with the policy's other keys pol (the
+// node app's ready=log:listening, so that a reload waits for node to
+// listen; hello listens within milliseconds and has none), and waits
+// until both instances run and a request to the socket is answered. Its
+// lb is the socket's port.
+func (b *bench) startSocketCluster(tag, command, pol string) (*cluster, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	f, err := b.startFormation(tag, 0, "web: "+command+"\n", fmt.Sprintf("web: scale=2 socket=%d\n", port))
+	f, err := b.startFormation(tag, 0, "web: "+command+"\n", fmt.Sprintf("web: scale=2 socket=%d %s\n", port, pol))
 	if err != nil {
 		return nil, err
 	}
