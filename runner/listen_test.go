@@ -379,3 +379,30 @@ func TestSocketScript(t *testing.T) {
 		t.Errorf("DescribeSocket: %q", lines)
 	}
 }
+
+// A socket= port that another program holds: mhrun says so and starts
+// nothing.
+func TestSharedSocketPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Procfile"), []byte("web: exec sleep 1000\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "Procfile.policy"), []byte(fmt.Sprintf("web: socket=%d\n", port)), 0o644)
+	f, err := formation.Load(formation.Options{Dir: dir, BasePort: 5000, Environ: []string{"PATH=" + os.Getenv("PATH")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	code, err := Run(context.Background(), f, Options{Stdout: out})
+	want := "(free the port, or change socket= in the policy)"
+	if code != 1 || err == nil || !strings.HasPrefix(err.Error(), "socket web: ") || !strings.Contains(err.Error(), "address already in use") || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Run = %d, %v; want 1 and socket web: ... address already in use %s", code, err, want)
+	}
+	if strings.Contains(out.String(), "web.1") {
+		t.Errorf("web started:\n%s", out.String())
+	}
+}
