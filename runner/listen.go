@@ -48,10 +48,12 @@ import (
 // after stdin, stdout and stderr, as systemd hands it.
 const listenFD = 3
 
-// sharedSocket is the listening socket of one socket= process.
+// sharedSocket is the listening socket of one socket= process: a
+// descriptor mhrun holds only to hand it on (cmd.ExtraFiles). The
+// listener it came from is closed at once, so that the socket is in no
+// poller of mhrun's and a connection wakes only the instances.
 type sharedSocket struct {
-	ln   *net.TCPListener
-	file *os.File // a duplicate of ln's descriptor, for cmd.ExtraFiles
+	file *os.File
 	port int
 }
 
@@ -69,13 +71,13 @@ func (r *Runner) startSockets(host string) error {
 			return fmt.Errorf("socket %s: %w (free the port, or change socket= in the policy)", p.Name, err)
 		}
 		tl := ln.(*net.TCPListener)
-		f, err := tl.File()
+		f, err := tl.File() // a duplicate: the socket stays open with it
+		tl.Close()
 		if err != nil {
-			tl.Close()
 			r.closeSockets()
 			return fmt.Errorf("socket %s: %w", p.Name, err)
 		}
-		r.sockets[p.Name] = &sharedSocket{ln: tl, file: f, port: tl.Addr().(*net.TCPAddr).Port}
+		r.sockets[p.Name] = &sharedSocket{file: f, port: tl.Addr().(*net.TCPAddr).Port}
 	}
 	return nil
 }
@@ -83,7 +85,6 @@ func (r *Runner) startSockets(host string) error {
 func (r *Runner) closeSockets() {
 	for name, s := range r.sockets {
 		s.file.Close()
-		s.ln.Close()
 		delete(r.sockets, name)
 	}
 }

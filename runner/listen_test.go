@@ -304,6 +304,27 @@ func TestSharedSocket(t *testing.T) {
 	l.waitFor(t, "web.3, started by scale, answering", func(by map[string]int) bool { return answeringPids(by)[fresh] })
 	by := l.end(t)
 	t.Logf("%d requests over %d instances", l.served.Load(), len(answeringPids(by)))
+
+	// with no instance at all, a connection waits in the socket's backlog
+	// and is answered once one starts
+	if resp := call(t, c.sock, "scale", "web=0"); resp.Error != "" {
+		t.Fatalf("scale web=0: %+v", resp)
+	}
+	c.waitRunning(t, 0)
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(c.lb))
+	if err != nil {
+		t.Fatalf("a connection with no instance running: %v (mhrun holds the socket: it should wait)", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if resp := call(t, c.sock, "scale", "web=1"); resp.Error != "" {
+		t.Fatalf("scale web=1: %+v", resp)
+	}
+	got, err := io.ReadAll(conn)
+	if err != nil || !strings.Contains(string(got), "200 OK") || !strings.Contains(string(got), "web.1 ") {
+		t.Errorf("the waiting connection got %q, %v; want web.1's answer", got, err)
+	}
 	if strings.Contains(c.out.String(), "fd3: ") {
 		t.Errorf("a helper refused its environment:\n%s", c.out.String())
 	}
