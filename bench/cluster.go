@@ -273,6 +273,11 @@ func (b *bench) clusterBench() ([]row, error) {
 		return nil, err
 	}
 	defer c.kill()
+	sc, err := b.startSocketCluster("socket", "exec "+shQuote(hello), "")
+	if err != nil {
+		return nil, err
+	}
+	defer sc.kill()
 	const name = "cluster, Go hello ×2"
 	var rows []row
 	if b.haveWrk("cluster") {
@@ -291,6 +296,7 @@ func (b *bench) clusterBench() ([]row, error) {
 			{name: "through the proxy floor", urls: []string{floorURL}, cpu: floor.pid},
 			{name: "one instance direct", urls: instanceURLs(web)[:1], threads: 1, conns: 1},
 			{name: "through mhrun's balancer", urls: []string{c.url()}, threads: 1, conns: 1},
+			{name: "on mhrun's shared socket", urls: []string{sc.url()}, cpu: sc.pid},
 		})
 		floor.kill()
 		if err != nil {
@@ -298,6 +304,7 @@ func (b *bench) clusterBench() ([]row, error) {
 		}
 		rows = append(rows, throughputCompareRows(name, b.wrkSpec(), res[0], res[1])...)
 		rows = append(rows, proxyFloorRows(res[0], res[1], res[2])...)
+		rows = append(rows, socketThroughputRows("", b.wrkSpec(), res[0], res[5])...)
 		d, l := summarize(res[3]), summarize(res[4])
 		rows = append(rows,
 			row{"", "one connection (wrk -t1 -c1; baseline: one instance direct): p50 latency, median", durMs2(d.p50), durMs2(l.p50), fmt.Sprintf("%+.3f ms", ms(l.p50-d.p50)), "", ""},
@@ -335,6 +342,14 @@ func (b *bench) clusterBench() ([]row, error) {
 		rows = append(rows, ka.rows("", "`mhrun reload web`")...)
 	}
 	if _, err := c.stop(); err != nil {
+		return rows, err
+	}
+	sr, err := b.socketReloadRows(sc, "shared socket, Go hello ×2")
+	rows = append(rows, sr...)
+	if err != nil {
+		return rows, err
+	}
+	if _, err := sc.stop(); err != nil {
 		return rows, err
 	}
 	return rows, nil

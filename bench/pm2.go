@@ -17,8 +17,9 @@ import (
 )
 
 // The pm2 benchmark sets mhrun's cluster mode beside PM2's, on the same
-// Node hello-world (nodeApp: http.createServer on $PORT, closing
-// gracefully on SIGINT or SIGTERM), two instances each, in the same run:
+// Node hello-world (nodeApp: http.createServer on $PORT, or on fd 3 under
+// socket=, closing gracefully on SIGINT or SIGTERM), two instances each,
+// in the same run:
 //
 //   - mhrun: "web: exec node app.js" with "web: scale=2 balance=LB", as
 //     in the cluster benchmark;
@@ -36,13 +37,28 @@ import (
 
 const nodeApp = `const http = require('http');
 const body = 'hello from ' + process.pid + '\n';
+const shared = process.env.LISTEN_FDS === '1';
+let closing = false;
 const server = http.createServer((req, res) => {
-  res.writeHead(200, {'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body)});
+  const head = {'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body)};
+  if (closing) head['Connection'] = 'close';
+  res.writeHead(200, head);
   res.end(body);
 });
-server.listen(Number(process.env.PORT), '127.0.0.1');
+const up = () => console.log('listening');
+if (shared) server.listen({fd: 3}, up); // mhrun's socket=: the socket it hands over
+else server.listen(Number(process.env.PORT), '127.0.0.1', up);
 for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => server.close(() => process.exit(0)));
+  process.on(sig, () => {
+    if (!shared) return server.close(() => process.exit(0));
+    // On a shared socket the other instances take the new connections:
+    // stop accepting, and answer each keep-alive connection's next
+    // request with Connection: close. http's close() would also close
+    // the idle ones at once, racing with their clients' next request.
+    closing = true;
+    require('net').Server.prototype.close.call(server, () => process.exit(0));
+    setTimeout(() => server.closeIdleConnections(), 1000).unref();
+  });
 }
 `
 
@@ -228,6 +244,11 @@ func (b *bench) pm2Bench() ([]row, error) {
 		return nil, err
 	}
 	defer c.kill()
+	sc, err := b.startSocketCluster("socket-node", "exec "+shQuote(node)+" "+shQuote(app), "ready=log:listening")
+	if err != nil {
+		return nil, err
+	}
+	defer sc.kill()
 	if _, err := p.run("start", app, "-i", "2", "--name", "app"); err != nil {
 		return nil, err
 	}
@@ -254,6 +275,7 @@ func (b *bench) pm2Bench() ([]row, error) {
 			{name: "node direct (two wrk, one per instance)", urls: instanceURLs(web)},
 			{name: "node through mhrun's balancer", urls: []string{c.url()}, cpu: c.pid},
 			{name: "node in PM2 cluster mode", urls: []string{pmURL}, cpu: p.daemon()},
+			{name: "node on mhrun's shared socket", urls: []string{sc.url()}, cpu: sc.pid},
 		})
 		if err != nil {
 			return nil, err
@@ -268,6 +290,12 @@ func (b *bench) pm2Bench() ([]row, error) {
 			row{"", "the runner's own CPU per request (mhrun; PM2's daemon, the cluster master), median", usec(pm.cpuPerReq), usec(m.cpuPerReq), "", "", ""},
 			row{"", "wrk socket errors / non-2xx responses, all runs", fmt.Sprintf("%d / %d", pm.errors, pm.non2x), fmt.Sprintf("%d / %d", m.errors, m.non2x), "", "0", met(m.errors == 0 && m.non2x == 0)},
 		)
+		s := summarize(res[3])
+		rows = append(rows,
+			row{"shared socket, node hello ×2", "requests/s on mhrun's shared socket (socket=; baseline: PM2 cluster mode), " + spec, reqs(pm.rps), reqs(s.rps), ratio2(s.rps, pm.rps), "> 1×", met(s.rps > pm.rps)},
+			row{"", "p50 / p99 latency, median (baseline: PM2)", durMs(pm.p50) + " / " + durMs(pm.p99), durMs(s.p50) + " / " + durMs(s.p99), fmt.Sprintf("p99 %+.2f ms", ms(s.p99-pm.p99)), "", ""},
+		)
+		rows = append(rows, socketThroughputRows("", spec, res[0], res[3])...)
 	} else {
 		rows = append(rows, row{name, "throughput", "", "skipped: no wrk (" + wrkInstall + ")", "", "", ""})
 	}
@@ -308,11 +336,18 @@ func (b *bench) pm2Bench() ([]row, error) {
 	if _, err := c.stop(); err != nil {
 		return rows, err
 	}
+	sr, err := b.socketReloadRows(sc, "")
+	if err != nil {
+		return append(rows, sr...), err
+	}
+	if _, err := sc.stop(); err != nil {
+		return rows, err
+	}
 	n := name
 	if len(rows) > 0 {
 		n = ""
 	}
-	return append(rows,
+	rows = append(rows,
 		row{n, fmt.Sprintf("reload of 2 instances under load (%d clients, keep-alive off): requests failed (baseline: PM2's `pm2 reload app`)", loadWorkers),
 			fmt.Sprintf("%d of %d", pr.load.failed, pr.load.done+pr.load.failed), fmt.Sprintf("%d of %d", mr.load.failed, mr.load.done+mr.load.failed), "", "0", met(mr.load.failed == 0)},
 		row{"", "the same load, no reload: requests failed", fmt.Sprintf("%d of %d", pr.control.failed, pr.control.done+pr.control.failed), fmt.Sprintf("%d of %d", mr.control.failed, mr.control.done+mr.control.failed), "", "", ""},
@@ -321,7 +356,11 @@ func (b *bench) pm2Bench() ([]row, error) {
 		row{"", fmt.Sprintf("reload under wrk -t%d -c%d -d%s (keep-alive), reload 2 s in: wrk socket errors / non-2xx, of requests", wrkThreads, wrkConns, kaFor),
 			fmt.Sprintf("%d / %d of %d", pk.wrk.errors, pk.wrk.non2xx, pk.wrk.requests), fmt.Sprintf("%d / %d of %d", mk.wrk.errors, mk.wrk.non2xx, mk.wrk.requests), "", "", ""},
 		row{"", "reload command under keep-alive load, exec → exit", secs(pk.took), secs(mk.took), ratio(mk.took, pk.took), "", ""},
-	), nil
+	)
+	if len(sr) > 0 {
+		sr[0].bench = "shared socket, node hello ×2"
+	}
+	return append(rows, sr...), nil
 }
 
 func usec(d time.Duration) string {

@@ -26,7 +26,7 @@ type CLI struct {
 	Save       SaveCmd       `cmd:"" help:"Write the running formation's live scale into Procfile.policy (PM2's save)."`
 	Restart    RestartCmd    `cmd:"" help:"Restart processes or instances of the running formation."`
 	Stop       StopCmd       `cmd:"" help:"Stop processes or instances of the running formation."`
-	Reload     ReloadCmd     `cmd:"" help:"Replace a balanced process's instances one at a time, without dropping a connection."`
+	Reload     ReloadCmd     `cmd:"" help:"Replace a balanced or socket= process's instances one at a time, without dropping a connection."`
 	Signal     SignalCmd     `cmd:"" help:"Send a signal to processes or instances, e.g. web.2 HUP."`
 	Quit       QuitCmd       `cmd:"" help:"Stop the running formation gracefully."`
 	Run        RunCmd        `cmd:"" help:"Run one command with the formation's environment (foreman run)."`

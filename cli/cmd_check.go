@@ -87,6 +87,9 @@ func printCheckJSON(w io.Writer, f *formation.Formation, missing []formation.Mis
 		}
 		for n := 1; n <= p.Scale; n++ {
 			iv := instanceView{Name: p.Instance(n), Port: p.Port(f.BasePort, n)}
+			if p.Policy.Socket > 0 {
+				iv.Port = p.Policy.Socket // every instance's $PORT: the shared socket's
+			}
 			if p.Policy.Balance > 0 {
 				iv.ReloadPort = runner.ReplacementPort(f, p, n)
 			}
@@ -148,7 +151,7 @@ func printCheck(w io.Writer, f *formation.Formation) error {
 	}
 	first := true
 	for _, p := range f.Processes {
-		for _, line := range runner.DescribeCluster(f, p, "") {
+		for _, line := range append(runner.DescribeCluster(f, p, ""), runner.DescribeSocket(p, "")...) {
 			if first {
 				fmt.Fprintln(w, "\ncluster mode:")
 				first = false
@@ -198,7 +201,13 @@ func ports(f *formation.Formation, p *formation.Process) string {
 	case 0:
 		return "-"
 	case 1:
+		if p.Policy.Socket > 0 {
+			return fmt.Sprintf("%d (shared)", p.Policy.Socket)
+		}
 		return fmt.Sprint(p.Port(f.BasePort, 1))
+	}
+	if p.Policy.Socket > 0 {
+		return fmt.Sprintf("%d (shared)", p.Policy.Socket)
 	}
 	return fmt.Sprintf("%d-%d", p.Port(f.BasePort, 1), p.Port(f.BasePort, p.Scale))
 }

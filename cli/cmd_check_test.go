@@ -221,3 +221,43 @@ func TestCheckExplainsOutputPipes(t *testing.T) {
 		t.Errorf("exit %d, stderr %q, want %s", code, stderr, want)
 	}
 }
+
+// Issue 16: check explains socket=: where mhrun listens, what the
+// instances get, and when LISTEN_PID cannot be the program's pid.
+func TestCheckExplainsSocket(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"Procfile":        "web: sh -c 'exec sleep 1'\napi: cd /tmp && sleep 1\n",
+		"Procfile.policy": "web: scale=2 socket=4321\napi: socket=0.0.0.0:4322\n",
+	})
+	out, stderr, code := runIn(t, "check", "-d", dir)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"4321 (shared)",
+		"scale=2 restart=on-failure backoff=1s..1m stable=10s max-restarts=10 ready-timeout=30s stop-signal=TERM grace=5s socket=4321\n",
+		"\ncluster mode:\nweb: mhrun listens on 127.0.0.1:4321 and hands the socket to every instance as fd 3 (LISTEN_FDS=1, LISTEN_FDNAMES=web, LISTEN_PID, $PORT=4321)",
+		"api: mhrun listens on 0.0.0.0:4322",
+		"api: the command does not end in an exec'd program: LISTEN_PID is the shell's pid",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	out, _, code = runIn(t, "check", "-d", dir, "--json")
+	var v checkView
+	if err := json.Unmarshal([]byte(out), &v); err != nil || code != 0 {
+		t.Fatalf("json: %v (exit %d)\n%s", err, code, out)
+	}
+	if p := v.Processes[0]; p.Policy["socket"] != "4321" || len(p.Instances) != 2 || p.Instances[1].Port != 4321 {
+		t.Errorf("json: %+v", p)
+	}
+	dir = writeFiles(t, map[string]string{
+		"Procfile":        "web: ./web\n",
+		"Procfile.policy": "web: socket=4321 balance=4322\n",
+	})
+	_, stderr, code = runIn(t, "check", "-d", dir)
+	if want := "Procfile.policy:1: web: socket and balance do not go together"; code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q, want %q", code, stderr, want)
+	}
+}

@@ -174,11 +174,11 @@ func (c *ControlFlags) simple(app *App, req socket.Request) error {
 	return nil
 }
 
-// ReloadCmd replaces a balanced process's instances one at a time without
-// refusing a connection.
+// ReloadCmd replaces a balanced or shared-socket process's instances one
+// at a time without refusing a connection.
 type ReloadCmd struct {
 	ControlFlags
-	Name string `arg:"" name:"name" predictor:"process" help:"A process with balance=PORT."`
+	Name string `arg:"" name:"name" predictor:"process" help:"A process with balance=PORT or socket=PORT."`
 }
 
 // Run asks for the reload and waits until it is done or aborted.

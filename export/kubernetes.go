@@ -8,7 +8,10 @@ package export
 //     scale; a singleton has at most one replica and the Recreate strategy,
 //     so two never overlap in a rollout.
 //   - APP-NAME.service.yaml for each balanced process: port = balance=,
-//     targetPort = the process's PORT, sticky → sessionAffinity: ClientIP.
+//     targetPort = the process's PORT, sticky → sessionAffinity: ClientIP;
+//     and for each socket= process: port = PORT = the socket's port (the
+//     Service spreads connections over the pods as the kernel spreads
+//     them over the instances under mhrun; a pod inherits no socket).
 //   - APP-NAME.cronjob.yaml for each scheduled process (concurrencyPolicy
 //     Forbid, as mhrun skips a tick while the last run goes on; CRON_TZ
 //     becomes timeZone).
@@ -181,7 +184,11 @@ func (x *kubeExport) process(p *formation.Process) error {
 	x.warnings = append(x.warnings, kubeWarnings(p, kind)...)
 	k := &kubeProcess{p: p, name: name, component: component,
 		selector: map[string]string{labelName: x.app, labelComponent: component}}
-	c := kubeContainer(p, kind, component, p.Port(x.f.BasePort, 1), x.shared)
+	port := p.Port(x.f.BasePort, 1)
+	if p.Policy.Socket != 0 {
+		port = p.Policy.Socket // PORT is the socket's port under mhrun too
+	}
+	c := kubeContainer(p, kind, component, port, x.shared)
 	k.pod = podTemplateSpec{
 		Metadata: objectMeta{Labels: k.selector},
 		Spec: podSpec{
@@ -199,7 +206,7 @@ func (x *kubeExport) process(p *formation.Process) error {
 	case kindJob:
 		return x.job(k)
 	}
-	if err := x.deployment(k); err != nil || p.Policy.Balance == 0 {
+	if err := x.deployment(k); err != nil || (p.Policy.Balance == 0 && p.Policy.Socket == 0) {
 		return err
 	}
 	return x.service(k)
@@ -239,7 +246,8 @@ func (x *kubeExport) deployment(k *kubeProcess) error {
 }
 
 // service writes the Service of a balanced process: its balance= port to
-// the pods' PORT, sticky by client IP.
+// the pods' PORT, sticky by client IP; or of a socket= process: the
+// socket's port, which is the pods' PORT.
 func (x *kubeExport) service(k *kubeProcess) error {
 	pol := k.p.Policy
 	svc := &service{
@@ -247,7 +255,7 @@ func (x *kubeExport) service(k *kubeProcess) error {
 		Metadata: x.meta(k.name, k.component),
 		Spec: serviceSpec{
 			Selector: k.selector,
-			Ports:    []servicePort{{Name: portName, Protocol: "TCP", Port: int32(pol.Balance), TargetPort: portName}},
+			Ports:    []servicePort{{Name: portName, Protocol: "TCP", Port: int32(cmp.Or(pol.Balance, pol.Socket)), TargetPort: portName}},
 		},
 	}
 	if pol.Sticky {
@@ -255,6 +263,9 @@ func (x *kubeExport) service(k *kubeProcess) error {
 		if pol.StickyKey != "" {
 			x.warnings = append(x.warnings, fmt.Sprintf("%s: sticky=%s: a Service's sessionAffinity keys on the client IP only; put an ingress with cookie or header affinity in front for that", k.name, pol.StickyKey))
 		}
+	}
+	if pol.Socket != 0 {
+		x.warnings = append(x.warnings, fmt.Sprintf("%s: socket=%s became a Service on port %d, which spreads connections over the pods; a pod inherits no socket (no fd 3, no LISTEN_FDS), so the program must listen on $PORT itself when LISTEN_FDS is unset", k.p.Name, formatSocketKey(pol), pol.Socket))
 	}
 	return x.put(k.name, "Service", svc)
 }
@@ -312,7 +323,7 @@ func kubeContainer(p *formation.Process, kind, name string, port int, shared con
 	if pol.Memory > 0 {
 		c.Resources.Limits = map[string]string{"memory": quantity(pol.Memory)}
 	}
-	usesPort := pol.Balance != 0 || (pol.Ready.Kind == policy.ReadyTCP && pol.Ready.Port == 0) || pol.Ready.Kind == policy.ReadyHTTP
+	usesPort := pol.Balance != 0 || pol.Socket != 0 || (pol.Ready.Kind == policy.ReadyTCP && pol.Ready.Port == 0) || pol.Ready.Kind == policy.ReadyHTTP
 	if kind == kindDeployment {
 		if usesPort {
 			c.Ports = []containerPort{{Name: portName, ContainerPort: int32(port), Protocol: "TCP"}}

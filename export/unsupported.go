@@ -61,6 +61,9 @@ var unsupported = []gap{
 	{engineKubernetes, "balance", func(pol policy.Policy, kind string) bool { return pol.Balance != 0 && kind != kindDeployment },
 		"a {kind} gets no Service"},
 
+	{engineKubernetes, "socket", func(pol policy.Policy, kind string) bool { return pol.Socket != 0 && kind != kindDeployment },
+		"a {kind} gets no Service"},
+
 	{engineSystemd, "sticky", func(pol policy.Policy, _ string) bool { return pol.Sticky },
 		"goes with balance, which systemd lacks"},
 
@@ -109,6 +112,16 @@ func notExported(e engine, pol policy.Policy, unit, kind string) []string {
 	return notes
 }
 
+// formatSocketKey is socket='s value: PORT or HOST:PORT.
+func formatSocketKey(pol policy.Policy) string {
+	for _, kv := range pol.Fields() {
+		if kv.Key == "socket" {
+			return kv.Value
+		}
+	}
+	return ""
+}
+
 // setting is key as pol sets it, the way a warning names it.
 func setting(pol policy.Policy, key string) string {
 	switch key {
@@ -116,6 +129,8 @@ func setting(pol policy.Policy, key string) string {
 		return "ready=" + pol.Ready.String()
 	case "balance":
 		return "balance=" + strconv.Itoa(pol.Balance)
+	case "socket":
+		return "socket=" + formatSocketKey(pol)
 	case "sticky", "optional":
 		return key
 	case "watch":

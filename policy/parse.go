@@ -24,6 +24,7 @@ import (
 	"io"
 	"io/fs"
 	"math/big"
+	"net"
 	"path"
 	"regexp"
 	"slices"
@@ -335,6 +336,7 @@ var keys = []key{
 		}
 		return formatFlag(p.Sticky)
 	}},
+	{"socket", valueKey, "socket=4321", parseSocket, formatSocket},
 	{"watch", valueKey, `watch="src/*.go"`, parseWatch, func(p Policy) string { return strings.Join(p.Watch, ",") }},
 	{"log", valueKey, "log=log/web.log", parseLog, func(p Policy) string { return p.Log }},
 	{"output", valueKey, "output=pipes", parseOutput, func(p Policy) string {
@@ -828,6 +830,28 @@ func portKey(field func(*Policy) *int) func(string, bool) (func(*Policy), string
 		}
 		return func(p *Policy) { *field(p) = n }, ""
 	}
+}
+
+// parseSocket reads socket=PORT or socket=HOST:PORT, HOST an IP address
+// ([::1]:PORT for IPv6) or localhost.
+func parseSocket(v string, _ bool) (func(*Policy), string) {
+	const want = "want a port number 1..65535 (socket=4321), or an address and a port (socket=0.0.0.0:4321, socket=[::1]:4321)"
+	host, port := "", v
+	if strings.ContainsAny(v, ":[]") {
+		h, p, err := net.SplitHostPort(v)
+		if err != nil || (h != "localhost" && net.ParseIP(h) == nil) || strings.Contains(h, "%") {
+			return nil, want
+		}
+		host, port = h, p
+		if ip := net.ParseIP(h); ip != nil {
+			host = ip.String() // one spelling, so that a round trip gives it back
+		}
+	}
+	n, ok := parseUint(port)
+	if !ok || n < 1 || n > 65535 {
+		return nil, want
+	}
+	return func(p *Policy) { p.Socket, p.SocketHost = n, host }, ""
 }
 
 func parseWatch(v string, _ bool) (func(*Policy), string) {

@@ -98,6 +98,10 @@ var validCases = []struct {
 	{"port=5000", func(p *Policy) { p.Port = 5000 }},
 	{"port=65535", func(p *Policy) { p.Port = 65535 }},
 	{"balance=4321", func(p *Policy) { p.Balance = 4321 }},
+	{"socket=4321", func(p *Policy) { p.Socket = 4321 }},
+	{"socket=0.0.0.0:8080", func(p *Policy) { p.Socket, p.SocketHost = 8080, "0.0.0.0" }},
+	{"socket=[::1]:8080", func(p *Policy) { p.Socket, p.SocketHost = 8080, "::1" }},
+	{"socket=localhost:65535 scale=4", func(p *Policy) { p.Socket, p.SocketHost, p.Scale = 65535, "localhost", 4 }},
 	{"balance=4321 sticky", func(p *Policy) { p.Balance, p.Sticky = 4321, true }},
 	{"balance=4321 sticky=header:X-Forwarded-For", func(p *Policy) { p.Balance, p.Sticky, p.StickyKey = 4321, true, "header:X-Forwarded-For" }},
 	{"balance=4321 sticky=header:cf-connecting-ip", func(p *Policy) { p.Balance, p.Sticky, p.StickyKey = 4321, true, "header:cf-connecting-ip" }},
@@ -317,6 +321,11 @@ Procfile.policy:1: unknown key "*"`},
 	{"web: port=http", `Procfile.policy:1: port="http": want a port number 1..65535`},
 	{"web: balance=-1", `Procfile.policy:1: balance="-1": want a port number 1..65535`},
 	{"web: balance", `Procfile.policy:1: balance needs a value, e.g. balance=4321`},
+	{"web: socket", `Procfile.policy:1: socket needs a value, e.g. socket=4321`},
+	{"web: socket=0", `Procfile.policy:1: socket="0": want a port number 1..65535 (socket=4321), or an address and a port (socket=0.0.0.0:4321, socket=[::1]:4321)`},
+	{"web: socket=example.com:80", `Procfile.policy:1: socket="example.com:80": want a port number 1..65535 (socket=4321), or an address and a port (socket=0.0.0.0:4321, socket=[::1]:4321)`},
+	{"web: socket=::1:80", `Procfile.policy:1: socket="::1:80": want a port number 1..65535 (socket=4321), or an address and a port (socket=0.0.0.0:4321, socket=[::1]:4321)`},
+	{"web: socket=127.0.0.1:", `Procfile.policy:1: socket="127.0.0.1:": want a port number 1..65535 (socket=4321), or an address and a port (socket=0.0.0.0:4321, socket=[::1]:4321)`},
 	// watch
 	{`web: watch="[a"`, `Procfile.policy:1: watch="[a": bad glob "[a": check its [ ], and that a \ escapes a character`},
 	{"web: watch=src/*.go,,x", `Procfile.policy:1: watch="src/*.go,,x": want globs separated by commas, e.g. watch="src/*.go,templates/*"`},
@@ -410,7 +419,7 @@ func TestFieldsDefault(t *testing.T) {
 		{"max-restarts", "10"}, {"memory", ""}, {"singleton", ""}, {"schedule", ""},
 		{"cron-restart", ""}, {"ready", ""}, {"ready-timeout", "30s"}, {"after", ""},
 		{"stop-signal", "TERM"}, {"grace", "5s"}, {"optional", ""}, {"port", ""},
-		{"balance", ""}, {"sticky", ""}, {"watch", ""}, {"log", ""}, {"output", ""},
+		{"balance", ""}, {"sticky", ""}, {"socket", ""}, {"watch", ""}, {"log", ""}, {"output", ""},
 	}
 	if got := Default().Fields(); !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %v\nwant %v", got, want)

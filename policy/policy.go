@@ -3,6 +3,7 @@ package policy
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -100,8 +101,16 @@ type Policy struct {
 	Balance       int // 0 = none
 	Sticky        bool
 	StickyKey     string // "" = the client address; "header:NAME" or "cookie:NAME"
-	Watch         []string
-	Log           string
+	// Socket is the port of a shared socket (socket=PORT), 0 = none: mhrun
+	// listens on it and hands the listening socket to every instance as
+	// fd 3, by systemd's socket-activation protocol, and the kernel spreads
+	// connections over the instances that accept. SocketHost is the
+	// address of socket=HOST:PORT; "" binds where balance= binds
+	// (--balance-host, 127.0.0.1 by default).
+	Socket     int
+	SocketHost string
+	Watch      []string
+	Log        string
 	// Pipes is output=pipes: stdout and stderr are two pipes instead of
 	// one pty, stderr's lines are marked apart ("web.1 ! text"), and
 	// there is no terminal to connect to.
@@ -278,6 +287,17 @@ func formatFlag(on bool) string {
 		return flagOn
 	}
 	return ""
+}
+
+// formatSocket writes socket= as it was given: PORT, or HOST:PORT.
+func formatSocket(p Policy) string {
+	if p.Socket == 0 {
+		return ""
+	}
+	if p.SocketHost == "" {
+		return strconv.Itoa(p.Socket)
+	}
+	return net.JoinHostPort(p.SocketHost, strconv.Itoa(p.Socket))
 }
 
 func formatPort(n int) string {

@@ -11,8 +11,11 @@ import (
 // own keys. It reports, as an ErrorList at the offending lines, a policy
 // name that is not in names, after= naming an unknown process or itself,
 // after= cycles, scale above 1 with singleton, sticky without balance, two
-// processes balancing one port, and balance together with schedule; it
-// then returns no policies.
+// processes balancing one port, and balance together with schedule; and,
+// for socket=, socket with balance, sticky, schedule or port, a ready=
+// check that any instance would answer (tcp or http on $PORT, which is
+// the shared socket), and a port two processes share or balance (the
+// same number, whatever the address); it then returns no policies.
 func (f *File) Resolve(names []string) (map[string]Policy, error) {
 	var errs ErrorList
 	fail := func(line int, format string, args ...any) {
@@ -57,7 +60,10 @@ func (f *File) Resolve(names []string) (map[string]Policy, error) {
 			fail(max(lineOf(name, "singleton"), lineOf(name, "scale")),
 				"%s: singleton allows one instance, not scale=%s; drop scale or singleton", name, formatScale(p.Scale))
 		}
-		if p.Sticky && p.Balance == 0 {
+		if p.Socket != 0 {
+			resolveSocket(name, p, lineOf, fail)
+		}
+		if p.Sticky && p.Balance == 0 && p.Socket == 0 {
 			fail(lineOf(name, "sticky"), "%s: sticky needs balance=PORT", name)
 		}
 		if p.Balance != 0 && p.Schedule != "" {
@@ -70,14 +76,30 @@ func (f *File) Resolve(names []string) (map[string]Policy, error) {
 			}
 			balancers[p.Balance] = append(balancers[p.Balance], name)
 		}
+		if p.Socket != 0 && p.Balance == 0 {
+			if balancers[p.Socket] == nil {
+				ports = append(ports, p.Socket)
+			}
+			balancers[p.Socket] = append(balancers[p.Socket], name)
+		}
 	}
 	for _, port := range ports {
 		// The process whose balance= comes first keeps the port.
 		b := balancers[port]
-		slices.SortStableFunc(b, func(x, y string) int { return lineOf(x, "balance") - lineOf(y, "balance") })
+		keyOf := func(name string) string {
+			if policies[name].Balance != 0 {
+				return "balance"
+			}
+			return "socket"
+		}
+		slices.SortStableFunc(b, func(x, y string) int { return lineOf(x, keyOf(x)) - lineOf(y, keyOf(y)) })
 		for _, other := range b[1:] {
-			fail(lineOf(other, "balance"), "%s: balance=%d is already balanced by %s; give each balanced process its own port",
-				other, port, b[0])
+			by := "balanced by " + b[0]
+			if keyOf(b[0]) == "socket" {
+				by = b[0] + "'s shared socket"
+			}
+			fail(lineOf(other, keyOf(other)), "%s: %s=%s is already %s; give each balanced or socket process its own port",
+				other, keyOf(other), formatPortOf(policies[other], keyOf(other)), by)
 		}
 	}
 	for _, c := range afterCycles(names, policies) {
@@ -88,6 +110,34 @@ func (f *File) Resolve(names []string) (map[string]Policy, error) {
 		return nil, errs
 	}
 	return policies, nil
+}
+
+// formatPortOf is the value of key (balance or socket) in p.
+func formatPortOf(p Policy, key string) string {
+	if key == "balance" {
+		return formatPort(p.Balance)
+	}
+	return formatSocket(p)
+}
+
+// resolveSocket reports what does not go with socket= in p.
+func resolveSocket(name string, p Policy, lineOf func(name, key string) int, fail func(int, string, ...any)) {
+	at := func(key string) int { return max(lineOf(name, "socket"), lineOf(name, key)) }
+	switch {
+	case p.Balance != 0:
+		fail(at("balance"), "%s: socket and balance do not go together: socket= hands the listening socket to the instances, balance= has mhrun proxy the port; keep one", name)
+	case p.Sticky:
+		fail(at("sticky"), "%s: sticky needs balance=PORT: with socket= the kernel picks the instance, which cannot be sticky; drop sticky, or use balance= instead of socket=", name)
+	}
+	if p.Schedule != "" {
+		fail(at("schedule"), "%s: socket and schedule do not go together: a scheduled job cannot serve a port", name)
+	}
+	if p.Port != 0 {
+		fail(at("port"), "%s: socket and port do not go together: socket= sets $PORT to the socket's port, %d; drop port=", name, p.Socket)
+	}
+	if k := p.Ready.Kind; k == ReadyHTTP || (k == ReadyTCP && (p.Ready.Port == 0 || p.Ready.Port == p.Socket)) {
+		fail(at("ready"), "%s: ready=%s would be answered by any instance on the shared socket (mhrun itself holds it open), so it says nothing of the new one; use ready=log:REGEX, ready=notify or ready=exec:CMD, or no ready=", name, p.Ready)
+	}
 }
 
 // KeyLine returns the line that set key for the process name: a line of

@@ -92,10 +92,18 @@ Procfile.policy:4: d: after=d names itself; a process cannot wait for itself`},
 	{"web: scale=max\nweb: singleton=/tmp/web.lock", nil, `Procfile.policy:2: web: singleton allows one instance, not scale=max; drop scale or singleton`},
 	{"*: scale=2\nweb: singleton", nil, `Procfile.policy:2: web: singleton allows one instance, not scale=2; drop scale or singleton`},
 	{"web: sticky", nil, `Procfile.policy:1: web: sticky needs balance=PORT`},
-	{"web: balance=4321\nworker: balance=4321", nil, `Procfile.policy:2: worker: balance=4321 is already balanced by web; give each balanced process its own port`},
-	{"*: balance=80", []string{"web", "db"}, `Procfile.policy:1: db: balance=80 is already balanced by web; give each balanced process its own port`},
+	{"web: balance=4321\nworker: balance=4321", nil, `Procfile.policy:2: worker: balance=4321 is already balanced by web; give each balanced or socket process its own port`},
+	{"*: balance=80", []string{"web", "db"}, `Procfile.policy:1: db: balance=80 is already balanced by web; give each balanced or socket process its own port`},
 	{`web: balance=4321 schedule="@hourly"`, nil, `Procfile.policy:1: web: balance and schedule do not go together: a scheduled job cannot serve a port`},
 	{"web: balance=4321\n*: schedule=@daily", []string{"web"}, `Procfile.policy:2: web: balance and schedule do not go together: a scheduled job cannot serve a port`},
+	{"web: socket=4321 balance=4322", nil, `Procfile.policy:1: web: socket and balance do not go together: socket= hands the listening socket to the instances, balance= has mhrun proxy the port; keep one`},
+	{"web: socket=4321 sticky", nil, `Procfile.policy:1: web: sticky needs balance=PORT: with socket= the kernel picks the instance, which cannot be sticky; drop sticky, or use balance= instead of socket=`},
+	{"web: socket=4321\nweb: schedule=@daily port=5000", nil, `Procfile.policy:2: web: socket and schedule do not go together: a scheduled job cannot serve a port
+Procfile.policy:2: web: socket and port do not go together: socket= sets $PORT to the socket's port, 4321; drop port=`},
+	{"web: socket=4321 ready=http:/healthz", nil, `Procfile.policy:1: web: ready=http:/healthz would be answered by any instance on the shared socket (mhrun itself holds it open), so it says nothing of the new one; use ready=log:REGEX, ready=notify or ready=exec:CMD, or no ready=`},
+	{"web: socket=4321 ready=tcp", nil, `Procfile.policy:1: web: ready=tcp would be answered by any instance on the shared socket (mhrun itself holds it open), so it says nothing of the new one; use ready=log:REGEX, ready=notify or ready=exec:CMD, or no ready=`},
+	{"web: socket=4321\nworker: socket=0.0.0.0:4321", []string{"web", "worker"}, `Procfile.policy:2: worker: socket=0.0.0.0:4321 is already web's shared socket; give each balanced or socket process its own port`},
+	{"web: balance=4321\nworker: socket=4321", []string{"web", "worker"}, `Procfile.policy:2: worker: socket=4321 is already balanced by web; give each balanced or socket process its own port`},
 	// Every error, in line order.
 	{"web: sticky after=voice\nworker: singleton scale=3\nvoice: after=web\nwbe: grace=1s\n", []string{"web", "worker", "voice"}, `Procfile.policy:1: web: sticky needs balance=PORT
 Procfile.policy:1: after= cycle: web -> voice -> web
@@ -176,7 +184,7 @@ func TestAllKeys(t *testing.T) {
 		"web":    `scale=max restart=always backoff=500ms..30s stable=20s max-restarts=5 memory=512M ready="log:listening on :(\\d+)" ready-timeout=1m stop-signal=INT grace=3s balance=4321 sticky watch=src/*.go,templates/* log="log/web out.log"`,
 		"worker": `backoff=500ms..30s stable=20s max-restarts=5 singleton=locks/worker.lock cron-restart="CRON_TZ=UTC 0 4 * * *" after=web grace=3s optional port=6000`,
 		"digest": `backoff=500ms..30s stable=20s max-restarts=5 schedule="@every 5m" ready=exec:true stop-signal=QUIT grace=3s`,
-		"voice":  `backoff=500ms..30s stable=20s max-restarts=5 ready=tcp:9000 after=web,worker grace=3s`,
+		"voice":  `backoff=500ms..30s stable=20s max-restarts=5 ready=tcp:9000 after=web,worker grace=3s socket=127.0.0.1:4322`,
 		"clock":  `scale=0 backoff=500ms..30s stable=20s max-restarts=5 singleton ready=notify grace=3s`,
 	}
 	for name, w := range want {

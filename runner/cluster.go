@@ -112,6 +112,9 @@ func (r *Runner) readyOf(in *instance) policy.Ready {
 // portFor is the $PORT of a new run: the instance's foreman port, or its
 // replacement port while it runs on that one (see above).
 func (r *Runner) portFor(in *instance) (int, error) {
+	if port := r.socketPort(in); port != 0 {
+		return port, nil // socket=: every run on the shared socket's port
+	}
 	if !in.fresh {
 		return in.proc.Port(r.f.BasePort, in.n), nil
 	}

@@ -179,6 +179,7 @@ func (r *Runner) start(in *instance) {
 	cmd := exec.Command("/bin/sh", "-c", procfile.ShellCommand(in.proc.Command))
 	cmd.Dir = r.f.Dir
 	cmd.Env = r.f.Env(in.proc, in.n, r.o.Socket)
+	r.withSocket(in, cmd) // socket=: fd 3 and LISTEN_PID (listen.go)
 	port, err := r.portFor(in)
 	r.seq++
 	// started is taken here, before the fork, so that a test's fake clock,

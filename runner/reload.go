@@ -47,8 +47,8 @@ func (r *Runner) startReload(q request) {
 	case r.reload != nil:
 		fail("a reload of %s is under way", r.reload.proc)
 		return
-	case p.Policy.Balance == 0:
-		fail("%s has no balance=PORT: a reload keeps serving through mhrun's balancer (add balance= to the policy, or use mhrun restart %s)", name, name)
+	case p.Policy.Balance == 0 && p.Policy.Socket == 0:
+		fail("%s has no balance=PORT or socket=PORT: a reload keeps serving through mhrun's balancer or its shared socket (add one to the policy, or use mhrun restart %s)", name, name)
 		return
 	}
 	var queue []*instance
@@ -88,7 +88,7 @@ func (r *Runner) reloadNext() {
 	rl.queue = rl.queue[1:]
 	rep := &instance{proc: old.proc, n: old.n, name: old.name, color: old.color, stream: old.stream, hub: old.hub, fresh: !old.fresh, shared: true}
 	port, err := r.portFor(rep)
-	if err == nil && !portFree(port) {
+	if err == nil && r.socketPort(rep) == 0 && !portFree(port) {
 		err = fmt.Errorf("%s's replacement port %d is in use by another program (free it, or set port= or -p so that %s's ports are free)", old.name, port, rl.proc)
 	}
 	if err != nil {

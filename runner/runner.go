@@ -112,9 +112,10 @@ type Runner struct {
 
 	balancers map[string]*balance.Balancer // by process name
 	balanceWG sync.WaitGroup
-	seq       int           // numbers runs
-	token     string        // this runner's identity, see members.go
-	loopDone  chan struct{} // closed when the supervisor stops answering
+	sockets   map[string]*sharedSocket // socket= processes' listeners, by process name (listen.go)
+	seq       int                      // numbers runs
+	token     string                   // this runner's identity, see members.go
+	loopDone  chan struct{}            // closed when the supervisor stops answering
 	logs      *logbook
 	done      chan struct{} // closed when the supervisor returns
 	width     int           // the prefix's width, taken from the terminal for the ptys
@@ -158,7 +159,7 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	if o.clock == nil {
 		o.clock = realClock{}
 	}
-	r := &Runner{f: f, o: o, clock: o.clock, exits: make(chan exit), spawns: make(chan spawned), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), drains: make(chan drained), balancers: map[string]*balance.Balancer{}, loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}, token: newToken()}
+	r := &Runner{f: f, o: o, clock: o.clock, exits: make(chan exit), spawns: make(chan spawned), wakes: make(chan wake), crons: make(chan *cronJob), ready: make(chan readyEvent), requests: make(chan request), drains: make(chan drained), balancers: map[string]*balance.Balancer{}, sockets: map[string]*sharedSocket{}, loopDone: make(chan struct{}), logs: newLogbook(), done: make(chan struct{}), known: map[int]bool{}, token: newToken()}
 	width := len(output.EventName)
 	for _, p := range f.Processes {
 		for n := 1; n <= p.Scale; n++ {
@@ -189,6 +190,10 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 		return 1, err
 	}
 	defer r.closeBalancers()
+	if err := r.startSockets(o.BalanceHost); err != nil {
+		return 1, err
+	}
+	defer r.closeSockets()
 	if w != nil {
 		defer w.Close()
 		r.watchC = w.C()
