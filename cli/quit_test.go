@@ -166,11 +166,34 @@ func TestStartWaitFails(t *testing.T) {
 		"Procfile.policy": "web: ready=tcp ready-timeout=1h\n",
 	})
 	t.Cleanup(func() { runMhrun(t, dir, "quit") })
-	out, stderr, code = runMhrun(t, dir, "start", "-D", "--wait", "--wait-timeout", "500ms")
+	// web's port is held by a bound socket that never listens: nothing
+	// else (another package's test server on 5000) can answer the check.
+	port := closedPort(t)
+	out, stderr, code = runMhrun(t, dir, "start", "-D", "--wait", "--wait-timeout", "500ms", "-p", strconv.Itoa(port))
 	if want := "mhrun: not ready after 500ms: web.1 (starting); the formation runs on (mhrun status, mhrun logs, mhrun quit)\n"; code != 1 || stderr != want {
 		t.Errorf("start -D --wait-timeout 500ms: exit %d %q %q, want %q", code, out, stderr, want)
 	}
 	if s := statusOf(t, dir); s["web.1"].State != "starting" {
 		t.Errorf("web.1 after the wait ran out: %+v", s["web.1"])
 	}
+}
+
+// closedPort is a loopback port bound, for the test's life, by a socket
+// that never listens: a connection to it is refused, and no other program
+// can take it meanwhile.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa.(*syscall.SockaddrInet4).Port
 }
