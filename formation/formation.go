@@ -374,10 +374,18 @@ func (f *Formation) Process(name string) *Process {
 	return nil
 }
 
+// socketActivation names the variables of systemd's socket activation.
+// When mhrun itself was started with them (a .socket unit in front of
+// mhrun), they describe descriptors handed to mhrun, not to its children:
+// no instance inherits them. A socket= instance gets its own (see
+// runner/listen.go).
+var socketActivation = map[string]bool{"LISTEN_PID": true, "LISTEN_FDS": true, "LISTEN_FDNAMES": true}
+
 // Env is the environment of instance n of p, as "KEY=value" strings, each
 // name once. Later sources win:
 //
-//  1. the real environment (Options.Environ);
+//  1. the real environment (Options.Environ), less systemd's LISTEN_
+//     variables (socketActivation);
 //  2. the env files, which win over it only with --env-override (else
 //     they add the variables it lacks);
 //  3. the process's env.NAME=value from the policy, which wins over both,
@@ -396,7 +404,7 @@ func (f *Formation) Env(p *Process, n int, socket string) []string {
 		m[k] = v
 	}
 	for _, kv := range f.Environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
+		if k, v, ok := strings.Cut(kv, "="); ok && !socketActivation[k] {
 			set(k, v, true)
 		}
 	}

@@ -40,6 +40,20 @@ func TestEnvPolicyPrecedence(t *testing.T) {
 	}
 }
 
+// mhrun started by a systemd .socket unit has LISTEN_PID, LISTEN_FDS and
+// LISTEN_FDNAMES for itself: no instance inherits them.
+func TestEnvDropsSocketActivation(t *testing.T) {
+	dir := project(t, map[string]string{"Procfile": "web: ./web\n"})
+	f, err := Load(Options{Dir: dir, Environ: []string{"HOME=/h", "LISTEN_PID=1", "LISTEN_FDS=1", "LISTEN_FDNAMES=mhrun.socket", "LISTEN=kept"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"HOME=/h", "LISTEN=kept", "PORT=5000", "PS=web.1"}
+	if got := f.Env(f.Process("web"), 1, ""); !slices.Equal(got, want) {
+		t.Errorf("web.1 env\n%q\nwant\n%q", got, want)
+	}
+}
+
 // A policy value exec cannot pass is refused at the line that sets it,
 // once for a `*:` line, as in env files.
 func TestEnvPolicyValuesExecCannotPass(t *testing.T) {
