@@ -31,8 +31,8 @@ func TestKubernetesStrictDecode(t *testing.T) {
 	}
 	want := map[schema.GroupVersionKind]int{
 		{Version: "v1", Kind: "ConfigMap"}:                 1,
-		{Group: "apps", Version: "v1", Kind: "Deployment"}: 2,
-		{Version: "v1", Kind: "Service"}:                   1,
+		{Group: "apps", Version: "v1", Kind: "Deployment"}: 3, // web, worker, api
+		{Version: "v1", Kind: "Service"}:                   2, // web's port, api's shared socket
 		{Group: "batch", Version: "v1", Kind: "CronJob"}:   1,
 		{Group: "batch", Version: "v1", Kind: "Job"}:       1,
 	}
