@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"mhrun/formation"
 	"mhrun/policy"
 	"mhrun/procfile"
@@ -50,8 +52,9 @@ const listenFD = 3
 
 // sharedSocket is the listening socket of one socket= process: a
 // descriptor mhrun holds only to hand it on (cmd.ExtraFiles). The
-// listener it came from is closed at once, so that the socket is in no
-// poller of mhrun's and a connection wakes only the instances.
+// listener it came from is closed at once, and the descriptor kept is
+// made outside Go's poller (see socketFile), so that a connection wakes
+// only the instances and no start changes the socket's flags.
 type sharedSocket struct {
 	file *os.File
 	port int
@@ -71,7 +74,7 @@ func (r *Runner) startSockets(host string) error {
 			return fmt.Errorf("socket %s: %w (free the port, or change socket= in the policy)", p.Name, err)
 		}
 		tl := ln.(*net.TCPListener)
-		f, err := tl.File() // a duplicate: the socket stays open with it
+		f, err := socketFile(tl, p.Name)
 		tl.Close()
 		if err != nil {
 			r.closeSockets()
@@ -80,6 +83,40 @@ func (r *Runner) startSockets(host string) error {
 		r.sockets[p.Name] = &sharedSocket{file: f, port: tl.Addr().(*net.TCPAddr).Port}
 	}
 	return nil
+}
+
+// socketFile duplicates the listener's socket into a file the poller does
+// not know. TCPListener.File would do, but its file is one Go made
+// non-blocking, and exec clears O_NONBLOCK through File.Fd at every
+// start: the flag is the socket's, shared with the instances serving on
+// it, so an event loop's accept after a wake-up would block (Node's loop
+// frozen until the next connection, a Go server's Shutdown stuck in
+// accept). Made blocking for os.NewFile, the file is an ordinary one;
+// then the socket is set non-blocking again, as the listener had it and
+// as every server that takes an inherited socket sets it anyway.
+func socketFile(tl *net.TCPListener, name string) (*os.File, error) {
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	if err := unix.SetNonblock(nfd, false); err != nil {
+		unix.Close(nfd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(nfd), "socket "+name)
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func (r *Runner) closeSockets() {

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"mhrun/formation"
 	"mhrun/policy"
 )
@@ -425,5 +427,55 @@ func TestSharedSocketPortTaken(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "web.1") {
 		t.Errorf("web started:\n%s", out.String())
+	}
+}
+
+// Starting an instance leaves the shared socket non-blocking: exec takes
+// each extra file's descriptor through File.Fd, which makes a file Go
+// polls blocking, and the flag is the socket's, shared with the instances
+// already serving (an event loop's accept would then block). The file
+// socketFile makes is not one Go polls, so exec leaves the flag alone;
+// the listener's own File, as a control, does not.
+func TestSharedSocketStaysNonBlocking(t *testing.T) {
+	nonblocking := func(f *os.File) bool {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fl int
+		rc.Control(func(fd uintptr) { fl, _ = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+		return fl&unix.O_NONBLOCK != 0
+	}
+	start := func(f *os.File) {
+		cmd := exec.Command("true")
+		cmd.ExtraFiles = []*os.File{f}
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ours := range []bool{true, false} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tl := ln.(*net.TCPListener)
+		var f *os.File
+		if ours {
+			f, err = socketFile(tl, "web")
+		} else {
+			f, err = tl.File()
+		}
+		tl.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !nonblocking(f) {
+			t.Fatalf("ours=%v: the socket is blocking before any start", ours)
+		}
+		start(f)
+		if got := nonblocking(f); got != ours {
+			t.Errorf("ours=%v: non-blocking after a start: %v", ours, got)
+		}
+		f.Close()
 	}
 }
