@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -82,16 +83,29 @@ func State(pid int) (state byte, ok bool) {
 }
 
 // Exiting reports whether the process pid is on its way out: not yet a
-// zombie, but its memory already released, so that its environment reads
-// empty (between exit_mm and exit_notify in the kernel). A process found
-// by its environment is not found in that window, though it still exists.
+// zombie, but past the start of its exit (the kernel's PF_EXITING flag,
+// field 9 of /proc/PID/stat). Its memory may already be released, so
+// that its environment reads empty: a process found by its environment
+// is not found in that window, though it still exists.
 func Exiting(pid int) bool {
-	if st, ok := State(pid); !ok || st == 'Z' || st == 'X' {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
 		return false
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	return err == nil && len(b) == 0
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:])) // state ppid pgrp session tty_nr tpgid flags ...
+	if len(f) < 7 || f[0] == "Z" || f[0] == "X" {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfExiting != 0
 }
+
+// pfExiting is the kernel's PF_EXITING (include/linux/sched.h).
+const pfExiting = 0x4
 
 // EnvValue is the value of the variable name in the environment of the
 // process pid (/proc/PID/environ), "" when it is not there or cannot be
