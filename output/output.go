@@ -410,6 +410,9 @@ func (s *Stream) Flush() {
 	// Only now: while flushPartial waits for room, the writer must not
 	// take the stream for idle and unlist it.
 	s.eof = true
+	// No late line end comes after the end of file: the next run's first
+	// line end (the stream outlives the run) is its own.
+	s.open = false
 	s.mu.Unlock()
 	if had {
 		s.o.signal()

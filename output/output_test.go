@@ -856,11 +856,13 @@ func TestOutputNoEmptyLineAfterFlushedCR(t *testing.T) {
 		synctest.Wait()
 		timed.Write([]byte("\nfour\r\n"))
 		coop.Write([]byte("\n"))
-		flushed.Write([]byte("\n\nfive\n")) // only the very next byte is swallowed
+		// Flush is the end of a run's output: what follows is the next
+		// run's, whose line ends are its own, none swallowed.
+		flushed.Write([]byte("\n\nfive\n"))
 		if err := o.Close(); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"a.1 | one", "b.1 | two", "c.1 | three", "a.1 | four", "c.1 | ", "c.1 | five"}
+		want := []string{"a.1 | one", "b.1 | two", "c.1 | three", "a.1 | four", "c.1 | ", "c.1 | ", "c.1 | five"}
 		got := lines(buf.String())
 		slices.Sort(want)
 		slices.Sort(got)
