@@ -50,7 +50,7 @@ type run struct {
 	pty     *os.File      // nil with output=pipes
 	pipes   [2]*os.File   // output=pipes: the read ends of stdout and stderr
 	started time.Time     // on the supervisor's clock, as the start began
-	drained chan struct{} // closed when the reader reached the pty's end
+	drained chan struct{} // closed when the reader reached the pty's end (with pipes: both pipes')
 	again   bool          // a restart: the instance ran before
 
 	ready      bool             // passed its ready= check (supervisor only)
@@ -315,10 +315,10 @@ func (r *run) readPipes(pipes [2]*os.File, s *output.Stream) {
 	go func() { defer done(); copyOut(pipes[1], s.Stderr(), errm, nil) }()
 }
 
-// close ends the ready check and the notify socket, and closes the pty.
-// It never waits: at a run's end the pty has been read to its end, or
-// the run was abandoned, and a reader still blocked in read closes the
-// descriptor when its read returns.
+// close ends the ready check and the notify socket, and closes the pty
+// (or, with output=pipes, both pipes). It never waits: at a run's end
+// the output has been read to its end, or the run was abandoned, and a
+// reader parked in the poller is woken by the close and returns.
 func (r *run) close() { r.closing.Do(r.doClose) }
 
 func (r *run) doClose() {

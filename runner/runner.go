@@ -225,14 +225,18 @@ func Run(ctx context.Context, f *formation.Formation, o Options) (int, error) {
 	}
 
 	if o.Guard != "" && proctree.HasProc() {
+		r.starting.RLock() // the reaper runs already: held off as for any start
 		g, err := startGuard(o.Guard, r.token)
 		if err != nil {
 			r.out.Event("%v: processes may outlive a runner that is killed", err)
 		} else {
 			r.guard = g
+			r.mu.Lock()
 			r.known[g.pid()] = true // its own waiter reaps it
+			r.mu.Unlock()
 			defer g.finish(2 * time.Second)
 		}
+		r.starting.RUnlock()
 	}
 	for _, in := range r.insts {
 		in.stream = r.out.Stream(in.name, in.color)

@@ -10,9 +10,10 @@ import (
 // waitExit waits for cmd's process to exit, then reaps it with cmd.Wait.
 // The wait parks in Go's poller on a pidfd (pidfd_open, Linux 5.3; a
 // pidfd is readable once its process has exited), so that a runner of 300
-// idle instances does not hold 300 threads in wait4. Where pidfd_open is
-// not there (ENOSYS, a seccomp filter) it falls back to cmd.Wait alone,
-// which holds a thread until the exit.
+// idle instances does not hold 300 threads in wait4. Where it cannot
+// (pidfd_open missing, ENOSYS, or without PIDFD_NONBLOCK before Linux
+// 5.10, EINVAL; a seccomp filter) it falls back to cmd.Wait alone, which
+// holds a thread until the exit.
 func waitExit(cmd *exec.Cmd) {
 	if fd, err := unix.PidfdOpen(cmd.Process.Pid, unix.PIDFD_NONBLOCK); err == nil {
 		// non-blocking: os.NewFile gives it to the poller
