@@ -79,6 +79,10 @@ const (
 	defaultStall      = 200 * time.Millisecond
 	minMaxPartial     = 16 << 20
 	writeChunk        = 128 << 10 // the writer writes once its buffer holds this much
+	// quietKeep is the most a stream's queue and spare buffer keep once
+	// the stream has been quiet for quietAfter (no line from it).
+	quietKeep  = 16 << 10
+	quietAfter = time.Second
 )
 
 // EventName is the name the runner's own events (Output.Event) are written
@@ -192,8 +196,9 @@ type Stream struct {
 	waitRead atomic.Bool                 // partial grew and Reading was not called since; set with mu held
 	look     atomic.Pointer[func() bool] // LookAhead's function, or nil
 
-	spare []byte   // owned by the writer: the queue buffer to swap in next
-	esc   escState // owned by the writer: a sequence a cut line left open (ansi.go)
+	spare   []byte   // owned by the writer: the queue buffer to swap in next
+	lastOut int64    // owned by the writer: when a cycle last took lines from it (o.clock)
+	esc     escState // owned by the writer: a sequence a cut line left open (ansi.go)
 }
 
 // New starts the writer goroutine of a merged output to w. Close stops it.
@@ -692,11 +697,34 @@ func (o *Output) cycle() (next int64) {
 			}
 		}
 		if len(out) > 0 {
+			s.lastOut = now
+			if cap(out) > quietKeep || cap(s.queue) > quietKeep {
+				if due := now + int64(quietAfter); next == 0 || due < next {
+					next = due // to give the buffers back if it goes quiet
+				}
+			}
 			batch = append(batch, segment{s, out, cut})
 		} else if s.eof && len(s.partial) == 0 && len(s.queue) == 0 {
 			s.listed = false // idle since Flush: Write lists it again
 			s.queue, s.partial = nil, nil
 		} else {
+			// Nothing from it this cycle: a stream quiet for quietAfter
+			// keeps small buffers only, so that a burst's (up to twice
+			// BufferSize, the queue and the spare) go back once it is
+			// over. The cycle that wrote its last lines woke the writer
+			// for this (below).
+			if now-s.lastOut >= int64(quietAfter) {
+				if cap(out) > quietKeep {
+					out = nil
+				}
+				if len(s.queue) == 0 && cap(s.queue) > quietKeep {
+					s.queue = nil
+				}
+			} else if cap(out) > quietKeep || cap(s.queue) > quietKeep {
+				if due := s.lastOut + int64(quietAfter); next == 0 || due < next {
+					next = due
+				}
+			}
 			s.spare = out
 		}
 		if s.listed {

@@ -1165,3 +1165,36 @@ func TestStderrTwin(t *testing.T) {
 		t.Errorf("Tap saw %q, want %q", tapped, w)
 	}
 }
+
+// A stream that wrote a burst gives its large buffers back once it has
+// been quiet for quietAfter, with nothing else waking the writer; a
+// stream still writing keeps them.
+func TestQuietStreamReleasesBuffers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf syncBuffer
+		o := New(&buf, Options{NameWidth: 3})
+		defer o.Close()
+		loud := o.Stream("a.1", 0)
+		burst := bytes.Repeat([]byte(strings.Repeat("x", 1023)+"\n"), 512) // 512 KiB
+		for range 4 {
+			loud.Write(burst)
+		}
+		synctest.Wait()
+		if n := strings.Count(buf.String(), "a.1 | x"); n != 4*512 {
+			t.Fatalf("%d lines of the burst written, want %d", n, 4*512)
+		}
+		held := func() (int, int) {
+			loud.mu.Lock()
+			defer loud.mu.Unlock()
+			return cap(loud.queue), cap(loud.spare)
+		}
+		if q, sp := held(); q+sp <= quietKeep {
+			t.Fatalf("right after the burst the stream holds %d + %d bytes: the test shows nothing", q, sp)
+		}
+		time.Sleep(quietAfter + time.Millisecond)
+		synctest.Wait()
+		if q, sp := held(); q > quietKeep || sp > quietKeep {
+			t.Errorf("a stream quiet for %v holds a queue of %d and a spare of %d bytes, want at most %d each", quietAfter, q, sp, quietKeep)
+		}
+	})
+}
