@@ -692,16 +692,14 @@ func (o *Output) cycle() (next int64) {
 				out = append(out, '\n')
 				s.partial = reuse(s.partial)
 				cut = true
-			case next == 0 || due < next:
-				next = due
+			default:
+				next = sooner(next, due)
 			}
 		}
 		if len(out) > 0 {
 			s.lastOut = now
 			if cap(out) > quietKeep || cap(s.queue) > quietKeep {
-				if due := now + int64(quietAfter); next == 0 || due < next {
-					next = due // to give the buffers back if it goes quiet
-				}
+				next = sooner(next, now+int64(quietAfter)) // to give the buffers back if it goes quiet
 			}
 			batch = append(batch, segment{s, out, cut})
 		} else if s.eof && len(s.partial) == 0 && len(s.queue) == 0 {
@@ -721,9 +719,7 @@ func (o *Output) cycle() (next int64) {
 					s.queue = nil
 				}
 			} else if cap(out) > quietKeep || cap(s.queue) > quietKeep {
-				if due := s.lastOut + int64(quietAfter); next == 0 || due < next {
-					next = due
-				}
+				next = sooner(next, s.lastOut+int64(quietAfter))
 			}
 			s.spare = out
 		}
@@ -757,6 +753,15 @@ func (o *Output) cycle() (next int64) {
 	o.batch = batch[:0]
 	if cap(o.buf) > 4*writeChunk+o.max {
 		o.buf = nil // do not keep a long line's buffer
+	}
+	return next
+}
+
+// sooner is the earlier of two clocks when the writer is to wake, where 0
+// is never.
+func sooner(next, at int64) int64 {
+	if next == 0 || at < next {
+		return at
 	}
 	return next
 }
