@@ -51,44 +51,52 @@ func (l loaded) String() string {
 // nil, for pre alone. Every request has a 5 s timeout and the whole load
 // ends after 90 s whatever during does. Nothing is retried.
 func (b *bench) load(url string, pre, post time.Duration, during func() error) (loaded, error) {
-	ctx, cancel := context.WithTimeout(b.ctx, 90*time.Second)
-	defer cancel()
 	tr := &http.Transport{DisableKeepAlives: true, MaxIdleConnsPerHost: -1}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	l := loaded{errs: map[string]int64{}, by: map[string]int64{}}
 	var mu sync.Mutex
+	took, err := b.drive(loadWorkers, pre, post, during, func(ctx context.Context) {
+		done, failed := int64(0), int64(0)
+		errs, by := map[string]int64{}, map[string]int64{}
+		for ctx.Err() == nil {
+			kind, body := get(ctx, client, url)
+			switch {
+			case ctx.Err() != nil && kind != "": // cut short by the end of the load: not counted
+			case kind != "":
+				failed++
+				errs[kind]++
+			default:
+				done++
+				by[body]++
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		l.done += done
+		l.failed += failed
+		for k, n := range errs {
+			l.errs[k] += n
+		}
+		for k, n := range by {
+			l.by[k] += n
+		}
+	})
+	l.took = took
+	return l, err
+}
+
+// drive runs a load: n workers, each work(ctx) until ctx ends, through pre,
+// during() and post as load describes; the whole load ends after 90 s
+// whatever during does. It returns how long the workers ran and during's
+// error, or the bench's own once it is cancelled.
+func (b *bench) drive(n int, pre, post time.Duration, during func() error, work func(ctx context.Context)) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 90*time.Second)
+	defer cancel()
 	var wg sync.WaitGroup
 	t0 := time.Now()
-	for range loadWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			done, failed := int64(0), int64(0)
-			errs, by := map[string]int64{}, map[string]int64{}
-			for ctx.Err() == nil {
-				kind, body := get(ctx, client, url)
-				switch {
-				case ctx.Err() != nil && kind != "": // cut short by the end of the load: not counted
-				case kind != "":
-					failed++
-					errs[kind]++
-				default:
-					done++
-					by[body]++
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			l.done += done
-			l.failed += failed
-			for k, n := range errs {
-				l.errs[k] += n
-			}
-			for k, n := range by {
-				l.by[k] += n
-			}
-		}()
+	for range n {
+		wg.Go(func() { work(ctx) })
 	}
 	var err error
 	if b.pause(pre) == nil && during != nil {
@@ -99,11 +107,11 @@ func (b *bench) load(url string, pre, post time.Duration, during func() error) (
 	}
 	cancel()
 	wg.Wait()
-	l.took = time.Since(t0)
+	took := time.Since(t0)
 	if err == nil && b.ctx.Err() != nil {
 		err = b.ctx.Err()
 	}
-	return l, err
+	return took, err
 }
 
 // get does one request: kind is "" and body the trimmed answer on a 200

@@ -173,91 +173,71 @@ const kaConns = wrkConns
 // exactly what a client sees: every request not answered 200 is a
 // failure, nothing is retried. It runs as load does: pre, during(), post.
 func (b *bench) loadKA(addr string, pre, post time.Duration, during func() error) (l loaded, closes int64, err error) {
-	ctx, cancel := context.WithTimeout(b.ctx, 90*time.Second)
-	defer cancel()
 	l = loaded{errs: map[string]int64{}, by: map[string]int64{}}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for range kaConns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var done, failed, closed int64
-			errs := map[string]int64{}
-			var c net.Conn
-			var br *bufio.Reader
-			fail := func(kind string) {
-				if ctx.Err() == nil { // not cut short by the end of the load
-					failed++
-					errs[kind]++
-				}
-				if c != nil {
-					c.Close()
-					c = nil
-				}
-			}
-			for ctx.Err() == nil {
-				if c == nil {
-					var err error
-					if c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", addr); err != nil {
-						c = nil
-						fail("dial: " + errKind(err))
-						continue
-					}
-					br = bufio.NewReader(c)
-				}
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: bench\r\n\r\n"); err != nil {
-					fail("write: " + errKind(err))
-					continue
-				}
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					fail("read: " + errKind(err))
-					continue
-				}
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				switch {
-				case err != nil:
-					fail("body: " + errKind(err))
-					continue
-				case resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "hello from "):
-					fail(resp.Status)
-					continue
-				}
-				done++
-				if resp.Close {
-					closed++
-					c.Close()
-					c = nil
-				}
+	l.took, err = b.drive(kaConns, pre, post, during, func(ctx context.Context) {
+		var done, failed, closed int64
+		errs := map[string]int64{}
+		var c net.Conn
+		var br *bufio.Reader
+		fail := func(kind string) {
+			if ctx.Err() == nil { // not cut short by the end of the load
+				failed++
+				errs[kind]++
 			}
 			if c != nil {
 				c.Close()
+				c = nil
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			l.done += done
-			l.failed += failed
-			closes += closed
-			for k, n := range errs {
-				l.errs[k] += n
-			}
-		}()
-	}
-	if b.pause(pre) == nil && during != nil {
-		err = during()
-		if err == nil {
-			b.pause(post)
 		}
-	}
-	cancel()
-	wg.Wait()
-	l.took = time.Since(t0)
-	if err == nil && b.ctx.Err() != nil {
-		err = b.ctx.Err()
-	}
+		for ctx.Err() == nil {
+			if c == nil {
+				var err error
+				if c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", addr); err != nil {
+					c = nil
+					fail("dial: " + errKind(err))
+					continue
+				}
+				br = bufio.NewReader(c)
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: bench\r\n\r\n"); err != nil {
+				fail("write: " + errKind(err))
+				continue
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				fail("read: " + errKind(err))
+				continue
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case err != nil:
+				fail("body: " + errKind(err))
+				continue
+			case resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "hello from "):
+				fail(resp.Status)
+				continue
+			}
+			done++
+			if resp.Close {
+				closed++
+				c.Close()
+				c = nil
+			}
+		}
+		if c != nil {
+			c.Close()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		l.done += done
+		l.failed += failed
+		closes += closed
+		for k, n := range errs {
+			l.errs[k] += n
+		}
+	})
 	return l, closes, err
 }
