@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -71,15 +70,8 @@ func (t *Table) FromProc() bool { return t.stats }
 // State is the state letter of the process pid (see Proc.State), read from
 // /proc/PID/stat; ok is false once it is gone, or without /proc.
 func State(pid int) (state byte, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	var e Proc
-	if !parseStat(b, &e) {
-		return 0, false
-	}
-	return e.State, true
+	e, ok := readStat(pid)
+	return e.State, ok
 }
 
 // Exiting reports whether the process pid is on its way out: not yet a
@@ -88,24 +80,23 @@ func State(pid int) (state byte, ok bool) {
 // that its environment reads empty: a process found by its environment
 // is not found in that window, though it still exists.
 func Exiting(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return false
-	}
-	f := strings.Fields(string(b[i+1:])) // state ppid pgrp session tty_nr tpgid flags ...
-	if len(f) < 7 || f[0] == "Z" || f[0] == "X" {
-		return false
-	}
-	flags, err := strconv.ParseUint(f[6], 10, 64)
-	return err == nil && flags&pfExiting != 0
+	e, ok := readStat(pid)
+	return ok && e.State != 'Z' && e.State != 'X' && e.flags&pfExiting != 0
 }
 
 // pfExiting is the kernel's PF_EXITING (include/linux/sched.h).
 const pfExiting = 0x4
+
+// readStat reads the process pid's /proc/PID/stat; ok is false once it is
+// gone, or without /proc.
+func readStat(pid int) (e Proc, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return e, false
+	}
+	ok = parseStat(b, &e)
+	return e, ok
+}
 
 // EnvValue is the value of the variable name in the environment of the
 // process pid (/proc/PID/environ), "" when it is not there or cannot be

@@ -260,15 +260,15 @@ func TestParseStat(t *testing.T) {
 		{
 			line: "1234 (sleep) S 1200 1234 1200 34816 1234 4194304 91 0 0 0 7 3 0 0 20 0 1 0 123456 8429568 236 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
 			ok:   true,
-			want: Proc{State: 'S', PPID: 1200, Pgrp: 1234, SID: 1200, ticks: 10, rss: 236},
+			want: Proc{State: 'S', PPID: 1200, Pgrp: 1234, SID: 1200, flags: 4194304, ticks: 10, rss: 236},
 		},
 		{
 			// A name with spaces and ')' in it: fields start after the last ')'.
 			line: "77 (a) b) (c ) R 1 77 77 0 -1 4194560 0 0 0 0 150 50 0 0 20 0 1 0 9 100 5000 18446744073709551615\n",
 			ok:   true,
-			want: Proc{State: 'R', PPID: 1, Pgrp: 77, SID: 77, ticks: 200, rss: 5000},
+			want: Proc{State: 'R', PPID: 1, Pgrp: 77, SID: 77, flags: 4194560, ticks: 200, rss: 5000},
 		},
-		{line: "9 (zombie) Z 8 9 9 0 -1 4227084 0 0 0 0 1 2 0 0 20 0 1 0 9 0 0 18446744073709551615 0\n", ok: true, want: Proc{State: 'Z', PPID: 8, Pgrp: 9, SID: 9, ticks: 3}},
+		{line: "9 (zombie) Z 8 9 9 0 -1 4227084 0 0 0 0 1 2 0 0 20 0 1 0 9 0 0 18446744073709551615 0\n", ok: true, want: Proc{State: 'Z', PPID: 8, Pgrp: 9, SID: 9, flags: 4227084, ticks: 3}},
 		{line: "5 (cut short) S 1 5 5 0 -1 4194560 0 0 0 0 1 2 0 0\n"},
 		{line: "no parenthesis S 1 2 3"},
 		{line: ""},

@@ -20,6 +20,7 @@ type Proc struct {
 	PID, PPID int
 	Pgrp, SID int    // process group and session
 	State     byte   // the state letter of proc(5): R, S, D, Z, X, …
+	flags     uint32 // the kernel's PF_* flags (see Exiting)
 	rss       int64  // resident pages
 	ticks     int64  // utime+stime in clock ticks
 	child     int32  // first child: index into Table.procs, -1 for none
@@ -177,7 +178,7 @@ func parseStat(b []byte, e *Proc) bool {
 		switch f {
 		case 0:
 			e.State = tok[0]
-		case 1, 2, 3, 11, 12, 21:
+		case 1, 2, 3, 6, 11, 12, 21:
 			n, ok := atoi(tok)
 			if !ok {
 				return false
@@ -189,6 +190,8 @@ func parseStat(b []byte, e *Proc) bool {
 				e.Pgrp = int(n)
 			case 3:
 				e.SID = int(n)
+			case 6:
+				e.flags = uint32(n)
 			case 11, 12:
 				e.ticks += n
 			case 21:
